@@ -1,0 +1,40 @@
+//===- FalconBase.td - falcon dialect definition -----------*- tablegen -*-===//
+//
+// The `falcon` dialect models Falcon-family decoder-only language models at
+// the level of the Hugging Face reference: embedding, LayerNorm, Linear,
+// fused-QKV split, rotary / ALiBi position encoding, causal attention with a
+// KV cache, GELU, residual adds and the LM head.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FALCON_BASE_TD
+#define FALCON_BASE_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+
+def Falcon_Dialect : Dialect {
+  let name = "falcon";
+  let cppNamespace = "::mlir::falcon";
+  let summary = "Model-level operations of the Falcon LLM family";
+  let description = [{
+    The `falcon` dialect expresses every Falcon variant of Hugging Face's
+    `FalconForCausalLM` exactly: falcon-7b (multi-query, parallel block, one
+    LayerNorm), falcon-40b/180B (grouped KV, `ln_attn` + `ln_mlp`),
+    falcon-11B (grouped KV, one LayerNorm) and falcon-rw (ALiBi, Linear
+    biases, sequential block).
+
+    Activations are ranked tensors `[batch, seq, ...]` with dynamic batch and
+    sequence sizes; only the model's own sizes (hidden, heads, ffn, vocab) are
+    static. Weights never appear as constants: they are named parameters
+    (`falcon.param`) that refer to checkpoint tensors by name, and they may be
+    stored in a narrower float type (bf16/f16) than the activations they
+    combine with.
+  }];
+  let useDefaultAttributePrinterParser = 1;
+}
+
+class Falcon_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Falcon_Dialect, mnemonic, traits>;
+
+#endif // FALCON_BASE_TD

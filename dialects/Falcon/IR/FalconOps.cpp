@@ -1,0 +1,226 @@
+//===- FalconOps.cpp - falcon dialect operations --------------------------===//
+//
+// Verifiers. Messages follow the project style: lower case, no final period,
+// naming what was expected and what was found.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Falcon/IR/FalconOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace mlir::falcon;
+
+int64_t mlir::falcon::getFusedQKVWidth(QKVLayout layout, int64_t numHeads,
+                                       int64_t numKVHeads, int64_t headDim) {
+  switch (layout) {
+  case QKVLayout::PerHead:
+    return 3 * numHeads * headDim;
+  case QKVLayout::MultiQuery:
+    return (numHeads + 2) * headDim;
+  case QKVLayout::Grouped:
+    return (numHeads + 2 * numKVHeads) * headDim;
+  }
+  llvm_unreachable("unknown QKV layout");
+}
+
+/// Checks that a static dimension has the expected size; dynamic sizes are
+/// checked at run time.
+static LogicalResult expectDim(Operation *op, const Twine &what,
+                               int64_t expected, int64_t found) {
+  if (ShapedType::isDynamic(expected) || ShapedType::isDynamic(found) ||
+      expected == found)
+    return success();
+  return op->emitOpError() << "expects " << what << " to be " << expected
+                           << ", found " << found;
+}
+
+static int64_t dim(Value value, unsigned index) {
+  return cast<ShapedType>(value.getType()).getDimSize(index);
+}
+static int64_t lastDim(Value value) {
+  auto type = cast<ShapedType>(value.getType());
+  return type.getDimSize(type.getRank() - 1);
+}
+
+/// Checks that `result` keeps the leading [batch, seq] dimensions of `input`.
+static LogicalResult expectSameBatchSeq(Operation *op, Value input,
+                                        Value result, StringRef inputName) {
+  for (unsigned i = 0; i < 2; ++i)
+    if (failed(expectDim(op,
+                         Twine("result dimension ") + Twine(i) + " (from " +
+                             inputName + ")",
+                         dim(input, i), dim(result, i))))
+      return failure();
+  return success();
+}
+
+/// Shared by falcon.linear and falcon.lm_head: input [B, S, in],
+/// weight [out, in], optional bias [out], result [B, S, out].
+static LogicalResult verifyProjection(Operation *op, Value input, Value weight,
+                                      Value bias, Value result) {
+  if (cast<ShapedType>(result.getType()).getElementType() !=
+      cast<ShapedType>(input.getType()).getElementType())
+    return op->emitOpError() << "expects the result element type to match the "
+                                "input's, found "
+                             << cast<ShapedType>(result.getType()).getElementType()
+                             << " and "
+                             << cast<ShapedType>(input.getType()).getElementType();
+  if (failed(expectDim(op, "weight in_features (dimension 1)", lastDim(input),
+                       dim(weight, 1))) ||
+      failed(expectDim(op, "result features", dim(weight, 0), lastDim(result))) ||
+      failed(expectSameBatchSeq(op, input, result, "input")))
+    return failure();
+  if (bias)
+    return expectDim(op, "bias size", dim(weight, 0), dim(bias, 0));
+  return success();
+}
+
+LogicalResult ParamOp::verify() {
+  StringRef name = getName();
+  if (name.empty())
+    return emitOpError("expects a non-empty parameter name");
+  size_t placeholders = name.count("{}");
+  if (getLayer() && placeholders != 1)
+    return emitOpError() << "expects a name with exactly one '{}' layer "
+                            "placeholder when a layer index is given, found \""
+                         << name << "\"";
+  if (!getLayer() && placeholders != 0)
+    return emitOpError() << "expects a layer index operand for the templated "
+                            "name \""
+                         << name << "\"";
+  return success();
+}
+
+LogicalResult EmbeddingOp::verify() {
+  if (failed(expectSameBatchSeq(*this, getIds(), getResult(), "ids")))
+    return failure();
+  return expectDim(*this, "result features (the table's dimension 1)",
+                   dim(getTable(), 1), lastDim(getResult()));
+}
+
+LogicalResult LayerNormOp::verify() {
+  if (getEpsilon().convertToDouble() <= 0.0)
+    return emitOpError() << "expects a positive epsilon, found "
+                         << getEpsilon().convertToDouble();
+  int64_t features = lastDim(getInput());
+  if (failed(expectDim(*this, "weight size", features, dim(getWeight(), 0))))
+    return failure();
+  return expectDim(*this, "bias size", features, dim(getBias(), 0));
+}
+
+LogicalResult LinearOp::verify() {
+  return verifyProjection(*this, getInput(), getWeight(), getBias(),
+                          getResult());
+}
+
+LogicalResult LMHeadOp::verify() {
+  return verifyProjection(*this, getInput(), getWeight(), Value(), getResult());
+}
+
+LogicalResult QKVSplitOp::verify() {
+  int64_t numHeads = getNumHeads(), numKVHeads = getNumKvHeads();
+  if (numHeads <= 0 || numKVHeads <= 0)
+    return emitOpError() << "expects positive num_heads and num_kv_heads, "
+                            "found "
+                         << numHeads << " and " << numKVHeads;
+  QKVLayout layout = getLayout();
+  StringRef layoutName = stringifyQKVLayout(layout);
+  if (layout == QKVLayout::PerHead && numKVHeads != numHeads)
+    return emitOpError() << "expects num_kv_heads (" << numKVHeads
+                         << ") to equal num_heads (" << numHeads
+                         << ") for the per_head layout";
+  if (layout == QKVLayout::MultiQuery && numKVHeads != 1)
+    return emitOpError() << "expects num_kv_heads to be 1 for the multi_query "
+                            "layout, found "
+                         << numKVHeads;
+  if (numHeads % numKVHeads != 0)
+    return emitOpError() << "expects num_heads (" << numHeads
+                         << ") to be a multiple of num_kv_heads (" << numKVHeads
+                         << ")";
+  int64_t headDim = lastDim(getQuery());
+  if (ShapedType::isDynamic(headDim))
+    return emitOpError("expects a static head dimension");
+  if (failed(expectDim(*this, "query heads (dimension 2)", numHeads,
+                       dim(getQuery(), 2))) ||
+      failed(expectDim(*this, "key heads (dimension 2)", numKVHeads,
+                       dim(getKey(), 2))) ||
+      failed(expectDim(*this, "value heads (dimension 2)", numKVHeads,
+                       dim(getValue(), 2))) ||
+      failed(expectDim(*this, "key head size", headDim, lastDim(getKey()))) ||
+      failed(expectDim(*this, "value head size", headDim,
+                       lastDim(getValue()))))
+    return failure();
+  for (Value result : getResults())
+    if (failed(expectSameBatchSeq(*this, getFused(), result, "fused")))
+      return failure();
+  int64_t width = getFusedQKVWidth(layout, numHeads, numKVHeads, headDim);
+  return expectDim(*this,
+                   Twine("fused width for the ") + layoutName + " layout with " +
+                       Twine(numHeads) + " heads, " + Twine(numKVHeads) +
+                       " kv heads and head size " + Twine(headDim),
+                   width, lastDim(getFused()));
+}
+
+LogicalResult RotaryOp::verify() {
+  int64_t headDim = lastDim(getInput());
+  if (!ShapedType::isDynamic(headDim) && headDim % 2 != 0)
+    return emitOpError() << "expects an even head size, found " << headDim;
+  if (getTheta().convertToDouble() <= 0.0)
+    return emitOpError() << "expects a positive theta, found "
+                         << getTheta().convertToDouble();
+  if (getFactor().convertToDouble() <= 0.0)
+    return emitOpError() << "expects a positive scaling factor, found "
+                         << getFactor().convertToDouble();
+  return expectSameBatchSeq(*this, getPositions(), getInput(), "positions");
+}
+
+LogicalResult AlibiOp::verify() {
+  if (getNumHeads() <= 0)
+    return emitOpError() << "expects a positive num_heads, found "
+                         << getNumHeads();
+  return expectDim(*this, "result dimension 0 (num_heads)", getNumHeads(),
+                   dim(getResult(), 0));
+}
+
+LogicalResult AttentionOp::verify() {
+  int64_t numHeads = dim(getQuery(), 2), numKVHeads = dim(getKey(), 2);
+  int64_t headDim = lastDim(getQuery());
+  if (ShapedType::isDynamic(numHeads) || ShapedType::isDynamic(numKVHeads) ||
+      ShapedType::isDynamic(headDim))
+    return emitOpError("expects static head counts and head size");
+  if (numHeads % numKVHeads != 0)
+    return emitOpError() << "expects num_heads (" << numHeads
+                         << ") to be a multiple of num_kv_heads (" << numKVHeads
+                         << ")";
+  if (failed(expectDim(*this, "value heads", numKVHeads, dim(getValue(), 2))) ||
+      failed(expectDim(*this, "key cache heads (dimension 1)", numKVHeads,
+                       dim(getKeyCache(), 1))) ||
+      failed(expectDim(*this, "value cache heads (dimension 1)", numKVHeads,
+                       dim(getValueCache(), 1))))
+    return failure();
+  for (auto [name, value] :
+       {std::pair<StringRef, Value>{"key", getKey()},
+        {"value", getValue()},
+        {"key cache", getKeyCache()},
+        {"value cache", getValueCache()}})
+    if (failed(expectDim(*this, Twine(name) + " head size", headDim,
+                         lastDim(value))))
+      return failure();
+  for (Value operand : {getKey(), getValue()})
+    if (failed(expectSameBatchSeq(*this, getQuery(), operand, "query")))
+      return failure();
+  if (failed(expectDim(*this, "result features (num_heads * head size)",
+                       numHeads * headDim, lastDim(getResult()))) ||
+      failed(expectSameBatchSeq(*this, getQuery(), getResult(), "query")))
+    return failure();
+  if (Value bias = getBias())
+    return expectDim(*this, "bias dimension 0 (num_heads)", numHeads,
+                     dim(bias, 0));
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "Falcon/FalconOps.cpp.inc"

@@ -1,0 +1,171 @@
+//===- FalconConfigTest.cpp - config.json parsing -------------------------===//
+
+#include "falcon/Import/FalconConfig.h"
+
+#include "gtest/gtest.h"
+
+using namespace mlir::falcon;
+
+namespace {
+
+FalconConfig parseOk(llvm::StringRef text) {
+  llvm::Expected<FalconConfig> config = parseFalconConfig(text, "config.json");
+  if (!config) {
+    ADD_FAILURE() << llvm::toString(config.takeError());
+    return {};
+  }
+  return *config;
+}
+
+std::string parseError(llvm::StringRef text) {
+  llvm::Expected<FalconConfig> config = parseFalconConfig(text, "config.json");
+  if (config)
+    return "<no error>";
+  return llvm::toString(config.takeError());
+}
+
+TEST(FalconConfig, Falcon7bDefaults) {
+  FalconConfig config = parseOk(R"({"vocab_size": 65024, "hidden_size": 4544,
+      "num_hidden_layers": 32, "num_attention_heads": 71})");
+  EXPECT_EQ(config.headDim(), 64);
+  EXPECT_EQ(config.kvHeads(), 1);
+  EXPECT_EQ(config.qkvLayout(), QKVLayout::MultiQuery);
+  EXPECT_EQ(config.qkvOutFeatures(), 4672);
+  EXPECT_EQ(config.ffnHiddenSize, 18176);
+  EXPECT_EQ(config.blockKind(), BlockKind::ParallelSharedNorm);
+  EXPECT_TRUE(config.tieWordEmbeddings);
+  EXPECT_EQ(getParameterCount(config), 6921720704);
+}
+
+TEST(FalconConfig, LegacyRWKeysImplyNewDecoderArchitecture) {
+  FalconConfig config = parseOk(R"({"vocab_size": 65024, "n_embed": 8192,
+      "n_layer": 60, "n_head": 128, "n_head_kv": 8, "parallel_attn": true})");
+  EXPECT_TRUE(config.newDecoderArchitecture);
+  EXPECT_EQ(config.kvHeads(), 8);
+  EXPECT_EQ(config.qkvLayout(), QKVLayout::Grouped);
+  EXPECT_EQ(config.qkvOutFeatures(), 9216);
+  EXPECT_EQ(config.blockKind(), BlockKind::ParallelTwoNorms);
+  EXPECT_EQ(getParameterCount(config), 41303293952);
+}
+
+TEST(FalconConfig, RopeParametersV5) {
+  FalconConfig config = parseOk(R"({"vocab_size": 10, "hidden_size": 64,
+      "num_hidden_layers": 1, "num_attention_heads": 4,
+      "rope_parameters": {"rope_type": "linear", "rope_theta": 500042.0,
+                          "factor": 2.0}})");
+  EXPECT_DOUBLE_EQ(config.ropeTheta, 500042.0);
+  EXPECT_EQ(config.ropeScaling, RopeScaling::Linear);
+  EXPECT_DOUBLE_EQ(config.ropeFactor, 2.0);
+}
+
+TEST(FalconConfig, RopeScalingLegacyType) {
+  FalconConfig config = parseOk(R"({"vocab_size": 10, "hidden_size": 64,
+      "num_hidden_layers": 1, "num_attention_heads": 4, "rope_theta": 20.0,
+      "rope_scaling": {"type": "dynamic", "factor": 4}})");
+  EXPECT_DOUBLE_EQ(config.ropeTheta, 20.0);
+  EXPECT_EQ(config.ropeScaling, RopeScaling::Dynamic);
+  EXPECT_DOUBLE_EQ(config.ropeFactor, 4.0);
+}
+
+TEST(FalconConfig, Falcon11BSingleNorm) {
+  FalconConfig config = parseOk(R"({"vocab_size": 65024, "hidden_size": 4096,
+      "num_hidden_layers": 60, "num_attention_heads": 32, "num_kv_heads": 8,
+      "new_decoder_architecture": true, "num_ln_in_parallel_attn": 1,
+      "ffn_hidden_size": 16384})");
+  EXPECT_EQ(config.blockKind(), BlockKind::ParallelSharedNorm);
+  EXPECT_EQ(config.headDim(), 128);
+  EXPECT_EQ(config.qkvOutFeatures(), 6144);
+  EXPECT_EQ(getParameterCount(config), 10836484096);
+}
+
+TEST(FalconConfig, RWPerHeadWithBias) {
+  FalconConfig config = parseOk(R"({"vocab_size": 50304, "hidden_size": 2048,
+      "num_hidden_layers": 24, "num_attention_heads": 32, "alibi": true,
+      "bias": true, "multi_query": false, "parallel_attn": false})");
+  EXPECT_EQ(config.qkvLayout(), QKVLayout::PerHead);
+  EXPECT_EQ(config.kvHeads(), 32);
+  EXPECT_EQ(config.blockKind(), BlockKind::Sequential);
+  EXPECT_EQ(getParameterCount(config), 1311625216);
+}
+
+TEST(FalconConfig, WeightSpecNamesAndShapes) {
+  FalconConfig config = parseOk(R"({"vocab_size": 50304, "hidden_size": 2048,
+      "num_hidden_layers": 24, "num_attention_heads": 32, "alibi": true,
+      "bias": true, "multi_query": false, "parallel_attn": false,
+      "tie_word_embeddings": false})");
+  std::vector<WeightSpec> specs = getWeightSpecs(config);
+  ASSERT_GE(specs.size(), 3u);
+  EXPECT_EQ(specs.front().name, "transformer.word_embeddings.weight");
+  EXPECT_EQ(specs.back().name, "lm_head.weight");
+  auto qkv = llvm::find_if(specs, [](const WeightSpec &spec) {
+    return spec.name == "transformer.h.{}.self_attention.query_key_value.bias";
+  });
+  ASSERT_NE(qkv, specs.end());
+  EXPECT_TRUE(qkv->perLayer);
+  EXPECT_EQ(qkv->shape[0], 6144);
+  EXPECT_EQ(qkv->nameForLayer(17),
+            "transformer.h.17.self_attention.query_key_value.bias");
+}
+
+struct BadConfig {
+  const char *json;
+  const char *expected;
+};
+
+class FalconConfigErrors : public ::testing::TestWithParam<BadConfig> {};
+
+TEST_P(FalconConfigErrors, NamesTheProblem) {
+  std::string error = parseError(GetParam().json);
+  EXPECT_NE(error.find("config.json: "), std::string::npos) << error;
+  EXPECT_NE(error.find(GetParam().expected), std::string::npos) << error;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, FalconConfigErrors,
+    ::testing::Values(
+        BadConfig{"{\"vocab_size\": 1,", "invalid JSON"},
+        BadConfig{"[1, 2]", "expected a JSON object"},
+        BadConfig{R"({"hidden_size": 64, "num_hidden_layers": 1,
+                      "num_attention_heads": 4})",
+                  "missing required key 'vocab_size'"},
+        BadConfig{R"({"vocab_size": 8, "hidden_size": "64",
+                      "num_hidden_layers": 1, "num_attention_heads": 4})",
+                  "key 'hidden_size' must be an integer"},
+        BadConfig{R"({"vocab_size": 8, "hidden_size": 4544,
+                      "num_hidden_layers": 1, "num_attention_heads": 70})",
+                  "hidden_size (4544) is not divisible by num_attention_heads (70)"},
+        BadConfig{R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
+                      "num_attention_heads": 4, "num_kv_heads": 3,
+                      "new_decoder_architecture": true})",
+                  "num_attention_heads (4) is not divisible by num_kv_heads (3)"},
+        BadConfig{R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
+                      "num_attention_heads": 4, "num_kv_heads": 2,
+                      "new_decoder_architecture": true, "parallel_attn": false})",
+                  "requires parallel_attn=true"},
+        BadConfig{R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
+                      "num_attention_heads": 4, "num_ln_in_parallel_attn": 2})",
+                  "num_ln_in_parallel_attn=2 requires new_decoder_architecture"},
+        BadConfig{R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
+                      "num_attention_heads": 4, "num_kv_heads": 2,
+                      "new_decoder_architecture": true,
+                      "num_ln_in_parallel_attn": 3})",
+                  "must be 1 or 2 with new_decoder_architecture, found 3"},
+        BadConfig{R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
+                      "num_attention_heads": 4, "multi_query": false,
+                      "num_kv_heads": 2})",
+                  "per-head QKV layout"},
+        BadConfig{R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 0,
+                      "num_attention_heads": 4})",
+                  "'num_hidden_layers' must be positive, found 0"},
+        BadConfig{R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
+                      "num_attention_heads": 4, "activation": "relu"})",
+                  "unsupported activation 'relu'"},
+        BadConfig{R"({"vocab_size": 8, "hidden_size": 60, "num_hidden_layers": 1,
+                      "num_attention_heads": 4})",
+                  "rotary embeddings need an even head size, found 15"},
+        BadConfig{R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
+                      "num_attention_heads": 4,
+                      "rope_scaling": {"type": "yarn", "factor": 2}})",
+                  "unsupported rope scaling type 'yarn'"}));
+
+} // namespace

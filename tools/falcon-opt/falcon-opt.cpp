@@ -1,0 +1,24 @@
+//===- falcon-opt.cpp - the falcon pass-debugging driver ------------------===//
+//
+// mlir-opt with the falcon dialect: every upstream dialect, pass and
+// extension, plus ours.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Falcon/IR/FalconDialect.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+
+int main(int argc, char **argv) {
+  mlir::registerAllPasses();
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  registry.insert<mlir::falcon::FalconDialect>();
+  return mlir::asMainReturnCode(
+      mlir::MlirOptMain(argc, argv, "falcon-mlir optimizer driver\n", registry));
+}
