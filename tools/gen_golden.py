@@ -24,9 +24,7 @@ long-context ALiBi, RoPE scaling) that are printed but not saved.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import math
 import os
 import shutil
 import sys
@@ -359,10 +357,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="test/fixtures")
     ap.add_argument("--examples", default=None,
-                    help="also copy falcon-7b-tiny (config.json + model.safetensors) to this dir "
-                         "(e.g. examples/tiny-falcon-7b)")
+                    help="copy falcon-7b-tiny (config.json + model.safetensors) to this dir; default: "
+                         "<repo>/examples/tiny-falcon-7b when --out is <repo>/test/fixtures, else none; "
+                         "'none' disables")
     ap.add_argument("--skip-diagnostics", action="store_true")
     args = ap.parse_args()
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if args.examples is None and os.path.abspath(args.out) == os.path.join(repo, "test", "fixtures"):
+        args.examples = os.path.join(repo, "examples", "tiny-falcon-7b")
+    if args.examples == "none":
+        args.examples = None
 
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -398,7 +402,8 @@ def main():
     if args.examples:
         os.makedirs(args.examples, exist_ok=True)
         for f in ("config.json", "model.safetensors"):
-            shutil.copyfile(  # a real copy, not a symlinkos.path.join(args.out, "falcon-7b-tiny", f), os.path.join(args.examples, f))
+            # a real copy, not a symlink
+            shutil.copyfile(os.path.join(args.out, "falcon-7b-tiny", f), os.path.join(args.examples, f))
 
     if not args.skip_diagnostics:
         print("diagnostics:")

@@ -248,6 +248,7 @@ Expected<FalconConfig> mlir::falcon::parseFalconConfig(StringRef text,
   reader.readDouble(*object, "layer_norm_epsilon", config.layerNormEpsilon);
   reader.readInt({"max_position_embeddings"}, config.maxPositionEmbeddings, false);
   reader.readString("torch_dtype", config.torchDtype);
+  reader.readString("dtype", config.torchDtype); // transformers v5 spelling
   reader.readDouble(*object, "rope_theta", config.ropeTheta);
   if (const llvm::json::Value *scaling = object->get("rope_scaling");
       scaling && scaling->kind() != llvm::json::Value::Null) {

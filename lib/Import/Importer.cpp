@@ -48,7 +48,7 @@ static llvm::Error checkTensors(const Checkpoint &checkpoint) {
       if (found == index.tensors.end())
         return makeError(llvm::formatv(
             "{0}: checkpoint is missing tensor '{1}' (expected shape {2})",
-            checkpoint.name, name, formatShape(spec.shape)));
+            index.source, name, formatShape(spec.shape)));
       const SafetensorsTensor &tensor = found->second;
       if (!llvm::equal(tensor.shape, spec.shape))
         return makeError(llvm::formatv(

@@ -240,6 +240,7 @@ mlir::falcon::readSingleFileCheckpoint(StringRef path) {
   if (!file)
     return file.takeError();
   TensorIndex index;
+  index.source = path.str();
   if (llvm::Error error = addFile(index, std::move(*file)))
     return std::move(error);
   return index;
@@ -276,6 +277,7 @@ mlir::falcon::readShardedCheckpoint(StringRef indexPath) {
   }
   llvm::sort(shardNames);
   TensorIndex index;
+  index.source = indexPath.str();
   for (const std::string &shardName : shardNames) {
     llvm::SmallString<256> shardPath(directory);
     llvm::sys::path::append(shardPath, shardName);

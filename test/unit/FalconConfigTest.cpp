@@ -108,9 +108,12 @@ TEST(FalconConfig, WeightSpecNamesAndShapes) {
 }
 
 struct BadConfig {
+  const char *name;
   const char *json;
   const char *expected;
 };
+
+void PrintTo(const BadConfig &config, std::ostream *os) { *os << config.name; }
 
 class FalconConfigErrors : public ::testing::TestWithParam<BadConfig> {};
 
@@ -123,49 +126,50 @@ TEST_P(FalconConfigErrors, NamesTheProblem) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, FalconConfigErrors,
     ::testing::Values(
-        BadConfig{"{\"vocab_size\": 1,", "invalid JSON"},
-        BadConfig{"[1, 2]", "expected a JSON object"},
-        BadConfig{R"({"hidden_size": 64, "num_hidden_layers": 1,
+        BadConfig{"InvalidJson", "{\"vocab_size\": 1,", "invalid JSON"},
+        BadConfig{"NotAnObject", "[1, 2]", "expected a JSON object"},
+        BadConfig{"MissingVocab", R"({"hidden_size": 64, "num_hidden_layers": 1,
                       "num_attention_heads": 4})",
                   "missing required key 'vocab_size'"},
-        BadConfig{R"({"vocab_size": 8, "hidden_size": "64",
+        BadConfig{"WrongType", R"({"vocab_size": 8, "hidden_size": "64",
                       "num_hidden_layers": 1, "num_attention_heads": 4})",
                   "key 'hidden_size' must be an integer"},
-        BadConfig{R"({"vocab_size": 8, "hidden_size": 4544,
+        BadConfig{"HiddenNotDivisible", R"({"vocab_size": 8, "hidden_size": 4544,
                       "num_hidden_layers": 1, "num_attention_heads": 70})",
                   "hidden_size (4544) is not divisible by num_attention_heads (70)"},
-        BadConfig{R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
+        BadConfig{"HeadsNotDivisibleByKV", R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
                       "num_attention_heads": 4, "num_kv_heads": 3,
                       "new_decoder_architecture": true})",
                   "num_attention_heads (4) is not divisible by num_kv_heads (3)"},
-        BadConfig{R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
+        BadConfig{"NewArchSequential", R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
                       "num_attention_heads": 4, "num_kv_heads": 2,
                       "new_decoder_architecture": true, "parallel_attn": false})",
                   "requires parallel_attn=true"},
-        BadConfig{R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
+        BadConfig{"TwoNormsOldArch", R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
                       "num_attention_heads": 4, "num_ln_in_parallel_attn": 2})",
                   "num_ln_in_parallel_attn=2 requires new_decoder_architecture"},
-        BadConfig{R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
+        BadConfig{"ThreeNorms", R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
                       "num_attention_heads": 4, "num_kv_heads": 2,
                       "new_decoder_architecture": true,
                       "num_ln_in_parallel_attn": 3})",
                   "must be 1 or 2 with new_decoder_architecture, found 3"},
-        BadConfig{R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
+        BadConfig{"PerHeadKV", R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
                       "num_attention_heads": 4, "multi_query": false,
                       "num_kv_heads": 2})",
                   "per-head QKV layout"},
-        BadConfig{R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 0,
+        BadConfig{"ZeroLayers", R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 0,
                       "num_attention_heads": 4})",
                   "'num_hidden_layers' must be positive, found 0"},
-        BadConfig{R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
+        BadConfig{"UnsupportedActivation", R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
                       "num_attention_heads": 4, "activation": "relu"})",
                   "unsupported activation 'relu'"},
-        BadConfig{R"({"vocab_size": 8, "hidden_size": 60, "num_hidden_layers": 1,
+        BadConfig{"OddHeadDim", R"({"vocab_size": 8, "hidden_size": 60, "num_hidden_layers": 1,
                       "num_attention_heads": 4})",
                   "rotary embeddings need an even head size, found 15"},
-        BadConfig{R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
+        BadConfig{"UnknownRopeScaling", R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
                       "num_attention_heads": 4,
                       "rope_scaling": {"type": "yarn", "factor": 2}})",
-                  "unsupported rope scaling type 'yarn'"}));
+                  "unsupported rope scaling type 'yarn'"}),
+    [](const ::testing::TestParamInfo<BadConfig> &info) { return info.param.name; });
 
 } // namespace

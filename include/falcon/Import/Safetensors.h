@@ -59,6 +59,8 @@ llvm::Expected<SafetensorsFile> readSafetensorsHeader(llvm::StringRef path);
 /// The tensors of a checkpoint by name, from one file or from the shards an
 /// index file lists.
 struct TensorIndex {
+  /// The file the index was read from (model.safetensors or the index json).
+  std::string source;
   llvm::StringMap<SafetensorsTensor> tensors;
   std::vector<std::string> files;
 };

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Writes a rewritten (usually corrupted) copy of a checkpoint directory.
+
+usage: rewrite_checkpoint.py SRC_DIR DST_DIR MODE
+
+Modes: shard (a valid two-shard checkpoint with model.safetensors.index.json),
+truncate, header-past-end, offsets-past-end, overlap, unknown-dtype,
+transpose-qkv (a consistent header whose qkv shape disagrees with config.json),
+drop-qkv (a missing tensor), bf16-layer0 (one layer stored in another dtype).
+Only the standard library is used.
+"""
+import json
+import shutil
+import struct
+import sys
+
+src, dst, mode = sys.argv[1:4]
+shutil.copytree(src, dst)
+path = f"{dst}/model.safetensors"
+blob = open(path, "rb").read()
+(length,) = struct.unpack("<Q", blob[:8])
+header = json.loads(blob[8:8 + length])
+data = blob[8 + length:]
+tensors = sorted((k for k in header if k != "__metadata__"),
+                 key=lambda k: header[k]["data_offsets"][0])
+qkv = "transformer.h.0.self_attention.query_key_value.weight"
+
+
+def write(header_obj, data_bytes, length_override=None):
+    raw = json.dumps(header_obj).encode()
+    size = len(raw) if length_override is None else length_override
+    open(path, "wb").write(struct.pack("<Q", size) + raw + data_bytes)
+
+
+if mode == "shard":
+    import os
+    os.remove(path)
+    halves = [tensors[: len(tensors) // 2], tensors[len(tensors) // 2:]]
+    weight_map = {}
+    for i, names in enumerate(halves):
+        shard = f"model-{i + 1:05d}-of-00002.safetensors"
+        sub, chunks, offset = {}, [], 0
+        for name in names:
+            begin, end = header[name]["data_offsets"]
+            sub[name] = dict(header[name], data_offsets=[offset, offset + end - begin])
+            chunks.append(data[begin:end])
+            offset += end - begin
+            weight_map[name] = shard
+        raw = json.dumps(sub).encode()
+        open(f"{dst}/{shard}", "wb").write(struct.pack("<Q", len(raw)) + raw + b"".join(chunks))
+    json.dump({"metadata": {}, "weight_map": weight_map},
+              open(f"{dst}/model.safetensors.index.json", "w"))
+elif mode == "truncate":
+    open(path, "wb").write(blob[:len(blob) - 100])
+elif mode == "header-past-end":
+    write(header, data, length_override=len(blob) * 4)
+elif mode == "offsets-past-end":
+    last = tensors[-1]
+    begin, end = header[last]["data_offsets"]
+    header[last]["data_offsets"] = [begin + 64, end + 64]
+    write(header, data)
+elif mode == "overlap":
+    a, b = tensors[0], tensors[1]
+    size = header[b]["data_offsets"][1] - header[b]["data_offsets"][0]
+    start = header[a]["data_offsets"][0]
+    header[b]["data_offsets"] = [start, start + size]
+    write(header, data)
+elif mode == "unknown-dtype":
+    header[qkv]["dtype"] = "Q4_K"
+    write(header, data)
+elif mode == "transpose-qkv":
+    header[qkv]["shape"] = list(reversed(header[qkv]["shape"]))
+    write(header, data)
+elif mode == "drop-qkv":
+    del header[qkv]
+    write(header, data)
+elif mode == "bf16-layer0":
+    entry = header[qkv]
+    begin, end = entry["data_offsets"]
+    entry["dtype"] = "BF16"
+    entry["data_offsets"] = [begin, begin + (end - begin) // 2]
+    write(header, data)
+else:
+    sys.exit(f"unknown mode {mode}")
