@@ -1,16 +1,28 @@
 //===- falcon-compile.cpp - the falcon-mlir ahead-of-time compiler --------===//
 //
-// falcon-compile MODEL [--emit=falcon] [--print-stats] [-o FILE]
+// falcon-compile MODEL -o ART [--target=cpu]      compile an artifact directory
+// falcon-compile MODEL --emit=falcon|linalg|llvm|llvm-ir [-o FILE]
+// falcon-compile MODEL --print-stats
 //
 // MODEL is a Hugging Face checkpoint directory, a lone config.json or a .mlir
 // file. Output is written only once everything succeeded: an error leaves no
-// partial file behind.
+// partial file or artifact behind.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Falcon/IR/FalconDialect.h"
 #include "falcon/Import/Importer.h"
 #include "falcon/Import/ModelStats.h"
+#include "falcon/Pipelines/Pipelines.h"
+#include "falcon/Target/Artifact.h"
+#include "falcon/Transforms/WeightLayout.h"
+
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "falcon/Transforms/Passes.h"
+#include "falcon/Conversion/Passes.h"
+#include "mlir/Pass/PassManager.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -30,7 +42,8 @@ using namespace mlir;
 using namespace mlir::falcon;
 
 namespace {
-enum class EmitKind { None, Falcon };
+enum class EmitKind { None, Falcon, Linalg, LLVM, LLVMIR };
+enum class TargetKind { CPU };
 
 llvm::cl::OptionCategory category("falcon-compile options");
 llvm::cl::opt<std::string> modelPath(
@@ -43,9 +56,25 @@ llvm::cl::opt<std::string> outputPath("o", llvm::cl::desc("Output file"),
                                       llvm::cl::cat(category));
 llvm::cl::opt<EmitKind> emit(
     "emit", llvm::cl::desc("IR to print"), llvm::cl::init(EmitKind::None),
-    llvm::cl::values(clEnumValN(EmitKind::Falcon, "falcon",
-                                "the imported falcon dialect module")),
+    llvm::cl::values(
+        clEnumValN(EmitKind::Falcon, "falcon", "the imported falcon dialect module"),
+        clEnumValN(EmitKind::Linalg, "linalg",
+                   "after falcon-to-linalg-pipeline (linalg on tensors)"),
+        clEnumValN(EmitKind::LLVM, "llvm", "after falcon-cpu-pipeline (LLVM dialect)"),
+        clEnumValN(EmitKind::LLVMIR, "llvm-ir", "the LLVM IR of the host library")),
     llvm::cl::cat(category));
+llvm::cl::opt<TargetKind> target(
+    "target", llvm::cl::desc("Target of the artifact"), llvm::cl::init(TargetKind::CPU),
+    llvm::cl::values(clEnumValN(TargetKind::CPU, "cpu", "the host CPU (x86-64)")),
+    llvm::cl::cat(category));
+llvm::cl::opt<std::string> cpuName(
+    "mcpu", llvm::cl::desc("CPU to generate code for (default: this machine's)"),
+    llvm::cl::init(""), llvm::cl::cat(category));
+llvm::cl::opt<unsigned> llvmOptLevel(
+    "llvm-opt", llvm::cl::desc("LLVM IR optimization level of the host code (0-3)"),
+    llvm::cl::init(3), llvm::cl::cat(category));
+llvm::cl::opt<bool> quiet("quiet", llvm::cl::desc("Do not print progress"),
+                          llvm::cl::cat(category));
 llvm::cl::opt<bool> printStats(
     "print-stats",
     llvm::cl::desc("Print the parameter count, weight bytes at bf16/int8/int4, "
@@ -60,13 +89,26 @@ static int fail(const llvm::Twine &message) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  // The pipelines are spelled in textual pass syntax (as falcon-opt shows).
+  registerAllPasses();
+  registerFalconTransformsPasses();
+  registerFalconConversionPasses();
   llvm::cl::HideUnrelatedOptions(category);
   llvm::cl::ParseCommandLineOptions(argc, argv,
                                     "falcon-mlir ahead-of-time compiler\n");
-  if (emit == EmitKind::None && !printStats)
-    return fail("nothing to do: pass --emit=falcon and/or --print-stats");
+  bool buildArtifact = emit == EmitKind::None && outputPath != "-";
+  if (emit == EmitKind::None && !printStats && !buildArtifact)
+    return fail("nothing to do: pass -o ARTIFACT_DIR, --emit=... or --print-stats");
+  auto progress = [&](llvm::StringRef message) {
+    if (!quiet)
+      llvm::errs() << "falcon-compile: " << message << "\n";
+  };
 
-  MLIRContext context;
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registry.insert<FalconDialect>();
+  MLIRContext context(registry);
   context.loadDialect<FalconDialect, func::FuncDialect, scf::SCFDialect,
                       tensor::TensorDialect, arith::ArithDialect>();
   OwningOpRef<ModuleOp> module;
@@ -89,6 +131,44 @@ int main(int argc, char **argv) {
   if (failed(verify(*module)))
     return fail(modelPath + ": the module does not verify");
 
+  // Lower as far as the requested output needs.
+  FailureOr<WeightLayout> layout = computeWeightLayout(*module);
+  if (failed(layout))
+    return fail(modelPath + ": cannot lay out the weights");
+  if (emit != EmitKind::None && emit != EmitKind::Falcon || buildArtifact) {
+    if (buildArtifact && (!checkpoint || !checkpoint->tensors))
+      return fail(modelPath + ": an artifact needs a checkpoint directory with "
+                              "weights (config.json + model.safetensors)");
+    progress("lowering falcon -> linalg -> llvm");
+    PassManager pm(&context);
+    CPUPipelineOptions options;
+    if (emit == EmitKind::Linalg)
+      buildFalconToLinalgPipeline(pm, options);
+    else
+      buildFalconCPUPipeline(pm, options);
+    if (failed(pm.run(*module)))
+      return fail(modelPath + ": lowering failed");
+  }
+  if (buildArtifact) {
+    HostLibraryOptions options;
+    options.cpu = cpuName;
+    options.optLevel = llvmOptLevel;
+    if (llvm::Error error = writeArtifact(outputPath, *checkpoint, *layout,
+                                          *module, options, progress))
+      return fail(llvm::toString(std::move(error)));
+    progress("wrote " + outputPath);
+    if (printStats)
+      printModelStats(checkpoint->config, checkpoint->name, *module, llvm::outs());
+    return 0;
+  }
+  std::string llvmIR;
+  if (emit == EmitKind::LLVMIR) {
+    llvm::Expected<std::string> text = translateToLLVMIRText(*module);
+    if (!text)
+      return fail(llvm::toString(text.takeError()));
+    llvmIR = std::move(*text);
+  }
+
   // Everything succeeded: now write.
   std::string errorMessage;
   std::unique_ptr<llvm::ToolOutputFile> output =
@@ -98,7 +178,9 @@ int main(int argc, char **argv) {
   if (printStats)
     printModelStats(checkpoint->config, checkpoint->name, *module,
                     emit == EmitKind::None ? output->os() : llvm::outs());
-  if (emit == EmitKind::Falcon)
+  if (emit == EmitKind::LLVMIR)
+    output->os() << llvmIR;
+  else if (emit != EmitKind::None)
     module->print(output->os());
   output->keep();
   return 0;

@@ -6,6 +6,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "Falcon/IR/FalconDialect.h"
+#include "falcon/Conversion/Passes.h"
+#include "falcon/Pipelines/Pipelines.h"
+#include "falcon/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -15,6 +18,9 @@
 
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
+  mlir::falcon::registerFalconTransformsPasses();
+  mlir::falcon::registerFalconConversionPasses();
+  mlir::falcon::registerFalconPipelines();
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);

@@ -1,0 +1,25 @@
+//===- Passes.h - falcon conversion passes ----------------------*- C++ -*-===//
+#ifndef FALCON_CONVERSION_PASSES_H
+#define FALCON_CONVERSION_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::falcon {
+
+#define GEN_PASS_DECL
+#include "falcon/Conversion/Passes.h.inc"
+
+/// Patterns lowering every falcon compute op to linalg/tensor/arith/math.
+void populateFalconToLinalgPatterns(RewritePatternSet &patterns);
+
+#define GEN_PASS_REGISTRATION
+#include "falcon/Conversion/Passes.h.inc"
+
+} // namespace mlir::falcon
+
+#endif // FALCON_CONVERSION_PASSES_H

@@ -1,0 +1,25 @@
+//===- Passes.td - falcon conversion passes ----------------*- tablegen -*-===//
+
+#ifndef FALCON_CONVERSION_PASSES_TD
+#define FALCON_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertFalconToLinalg : Pass<"convert-falcon-to-linalg", "ModuleOp"> {
+  let summary = "Lower falcon compute ops to linalg, tensor, arith and math";
+  let description = [{
+    Every falcon op except `falcon.param` (bound by `falcon-bind-weights`)
+    becomes `linalg.generic` ops on tensors plus `tensor` reshapes and slices,
+    computing in the activation type (f32) and extending narrower weights in
+    the loop bodies. The numerics follow Hugging Face (see
+    shared/falcon-architecture.md section 10): exact erf GELU, RoPE angles in
+    f32, ALiBi rounded to bfloat16 as HF does, the attention bias added to the
+    unscaled score, residual adds in HF's order.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+#endif // FALCON_CONVERSION_PASSES_TD

@@ -1,0 +1,36 @@
+//===- Pipelines.h - named falcon pass pipelines ----------------*- C++ -*-===//
+//
+// The pipelines falcon-compile runs, also registered in falcon-opt, so that
+// what a user debugs is exactly what ships.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FALCON_PIPELINES_PIPELINES_H
+#define FALCON_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+
+namespace mlir::falcon {
+
+struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {};
+
+/// falcon dialect -> linalg/tensor/arith/math on tensors, weights bound to
+/// the packed weight buffer (`falcon-opt --falcon-to-linalg-pipeline`).
+void buildFalconToLinalgPipeline(OpPassManager &pm,
+                                 const CPUPipelineOptions &options);
+
+/// linalg on tensors -> bufferized loops -> LLVM dialect for the host CPU
+/// (`falcon-opt --falcon-linalg-to-llvm-cpu-pipeline`).
+void buildFalconLinalgToLLVMCPUPipeline(OpPassManager &pm,
+                                        const CPUPipelineOptions &options);
+
+/// Both of the above (`falcon-opt --falcon-cpu-pipeline`).
+void buildFalconCPUPipeline(OpPassManager &pm,
+                            const CPUPipelineOptions &options);
+
+/// Registers the pipelines with the pass registry (for falcon-opt).
+void registerFalconPipelines();
+
+} // namespace mlir::falcon
+
+#endif // FALCON_PIPELINES_PIPELINES_H

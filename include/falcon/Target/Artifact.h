@@ -1,0 +1,46 @@
+//===- Artifact.h - the artifact directory falcon-run executes --*- C++ -*-===//
+//
+// Writes manifest.json, the host library and weights.bin (docs/artifact-
+// format.md). Everything goes to a temporary directory first and is renamed
+// into place at the end, so a failure never leaves a half-written artifact.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FALCON_TARGET_ARTIFACT_H
+#define FALCON_TARGET_ARTIFACT_H
+
+#include "falcon/Import/Importer.h"
+#include "falcon/Target/HostLibrary.h"
+#include "falcon/Transforms/WeightLayout.h"
+
+#include <functional>
+
+namespace mlir::falcon {
+
+inline constexpr int64_t kArtifactFormatVersion = 1;
+inline constexpr llvm::StringLiteral kHostLibraryName = "libfalcon_model.so";
+inline constexpr llvm::StringLiteral kWeightsFileName = "weights.bin";
+inline constexpr llvm::StringLiteral kEntryPoint = "_mlir_ciface_forward";
+
+/// FNV-1a, 64 bit: the checksum of weights.bin.
+class Fnv1a64 {
+public:
+  void update(llvm::ArrayRef<uint8_t> bytes);
+  uint64_t digest() const { return hash; }
+
+private:
+  uint64_t hash = 0xcbf29ce484222325ull;
+};
+
+/// Progress messages (stage names, percentages) for long work.
+using ProgressFn = std::function<void(llvm::StringRef)>;
+
+/// Writes the artifact `directory` for `checkpoint`, whose weights are packed
+/// in `layout`; `llvmModule` is the module after the CPU pipeline.
+llvm::Error writeArtifact(llvm::StringRef directory, const Checkpoint &checkpoint,
+                          const WeightLayout &layout, ModuleOp llvmModule,
+                          const HostLibraryOptions &options,
+                          const ProgressFn &progress);
+
+} // namespace mlir::falcon
+
+#endif // FALCON_TARGET_ARTIFACT_H

@@ -1,0 +1,30 @@
+//===- HostLibrary.h - LLVM dialect to a host shared library ----*- C++ -*-===//
+#ifndef FALCON_TARGET_HOSTLIBRARY_H
+#define FALCON_TARGET_HOSTLIBRARY_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+
+#include <string>
+
+namespace mlir::falcon {
+
+struct HostLibraryOptions {
+  /// LLVM optimization level of the IR pipeline (0 = codegen only).
+  unsigned optLevel = 3;
+  /// Target CPU; empty means the host CPU (and its features).
+  std::string cpu;
+};
+
+/// Translates an LLVM-dialect module to LLVM IR, optimizes it, emits an
+/// object file for the host target and links it into the shared library
+/// `outputPath` (against libm only).
+llvm::Error emitHostLibrary(ModuleOp module, llvm::StringRef outputPath,
+                            const HostLibraryOptions &options);
+
+/// The LLVM IR of `module` as text (for `falcon-compile --emit=llvm-ir`).
+llvm::Expected<std::string> translateToLLVMIRText(ModuleOp module);
+
+} // namespace mlir::falcon
+
+#endif // FALCON_TARGET_HOSTLIBRARY_H

@@ -1,0 +1,23 @@
+//===- Passes.h - falcon transformation passes ------------------*- C++ -*-===//
+#ifndef FALCON_TRANSFORMS_PASSES_H
+#define FALCON_TRANSFORMS_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::falcon {
+
+#define GEN_PASS_DECL
+#include "falcon/Transforms/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "falcon/Transforms/Passes.h.inc"
+
+} // namespace mlir::falcon
+
+#endif // FALCON_TRANSFORMS_PASSES_H

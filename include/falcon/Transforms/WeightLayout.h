@@ -1,0 +1,51 @@
+//===- WeightLayout.h - placement of weights in weights.bin ----*- C++ -*-===//
+//
+// One function decides where every weight lives in the packed buffer; the
+// falcon-bind-weights pass (which builds the views) and the artifact writer
+// (which writes the bytes) both call it, so they cannot disagree.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FALCON_TRANSFORMS_WEIGHTLAYOUT_H
+#define FALCON_TRANSFORMS_WEIGHTLAYOUT_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+#include <string>
+#include <vector>
+
+namespace mlir::falcon {
+
+/// Alignment of every tensor in the packed buffer.
+inline constexpr uint64_t kWeightAlignment = 64;
+
+struct WeightSlot {
+  /// The falcon.param name (with `{}` for per-layer weights).
+  std::string name;
+  RankedTensorType type;
+  bool perLayer = false;
+  /// Byte offset of the tensor (of layer 0 for per-layer weights).
+  uint64_t offset = 0;
+  /// Distance between consecutive layers' copies (per-layer weights).
+  uint64_t layerStride = 0;
+  /// Bytes of one copy.
+  uint64_t bytes = 0;
+};
+
+struct WeightLayout {
+  std::vector<WeightSlot> slots;
+  int64_t numLayers = 0;
+  uint64_t totalBytes = 0;
+
+  const WeightSlot *lookup(llvm::StringRef name) const;
+};
+
+/// Lays out the distinct falcon.param names of `module` in order of first
+/// appearance. Per-layer weights get `numLayers` consecutive copies, taken
+/// from the module's `falcon.config` attribute. Fails (with a diagnostic) if
+/// that attribute is missing or one name is used with two types.
+FailureOr<WeightLayout> computeWeightLayout(ModuleOp module);
+
+} // namespace mlir::falcon
+
+#endif // FALCON_TRANSFORMS_WEIGHTLAYOUT_H

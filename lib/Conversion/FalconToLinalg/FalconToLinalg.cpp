@@ -1,0 +1,725 @@
+//===- FalconToLinalg.cpp - falcon compute ops to linalg ------------------===//
+//
+// Every falcon compute op becomes linalg.generic ops on tensors plus tensor
+// reshapes and slices. Computation is in the activation element type (f32);
+// weights stored narrower (bf16/f16) are extended inside the loop bodies, so
+// the packed weights keep their storage size.
+//
+//===----------------------------------------------------------------------===//
+
+#include "falcon/Conversion/Passes.h"
+#include "Falcon/IR/FalconOps.h"
+
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Tensor/Utils/Utils.h"
+#include "mlir/IR/AffineMap.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "llvm/ADT/APFloat.h"
+
+#include <cmath>
+
+#define DEBUG_TYPE "convert-falcon-to-linalg"
+
+namespace mlir::falcon {
+#define GEN_PASS_DEF_CONVERTFALCONTOLINALG
+#include "falcon/Conversion/Passes.h.inc"
+} // namespace mlir::falcon
+
+using namespace mlir;
+using namespace mlir::falcon;
+
+namespace {
+
+using utils::IteratorType;
+constexpr IteratorType kParallel = IteratorType::parallel;
+constexpr IteratorType kReduction = IteratorType::reduction;
+
+//===----------------------------------------------------------------------===//
+// Helpers shared by the patterns
+//===----------------------------------------------------------------------===//
+
+/// Builds linalg ops at one location.
+class LinalgBuilder {
+public:
+  LinalgBuilder(OpBuilder &builder, Location loc) : b(builder), loc(loc) {}
+
+  Value constantFloat(Type type, double value) {
+    return arith::ConstantOp::create(b, loc, type, b.getFloatAttr(type, value));
+  }
+  Value index(int64_t value) {
+    return arith::ConstantIndexOp::create(b, loc, value);
+  }
+
+  /// `value` converted to `type` (extended or truncated float).
+  Value castFloat(Value value, Type type) {
+    if (value.getType() == type)
+      return value;
+    if (value.getType().getIntOrFloatBitWidth() < type.getIntOrFloatBitWidth())
+      return arith::ExtFOp::create(b, loc, type, value);
+    return arith::TruncFOp::create(b, loc, type, value);
+  }
+
+  /// An uninitialized tensor of `shape` whose dynamic sizes are `dynSizes`.
+  Value empty(ArrayRef<OpFoldResult> shape, Type elementType) {
+    return tensor::EmptyOp::create(b, loc, shape, elementType);
+  }
+  /// A tensor of `shape` filled with `value`.
+  Value filled(ArrayRef<OpFoldResult> shape, Type elementType, double value) {
+    Value init = empty(shape, elementType);
+    return linalg::FillOp::create(b, loc, constantFloat(elementType, value), init)
+        .getResult(0);
+  }
+
+  /// One linalg.generic with a single result.
+  Value generic(ValueRange inputs, Value init, ArrayRef<AffineMap> maps,
+                ArrayRef<IteratorType> iterators,
+                function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+    auto op = linalg::GenericOp::create(
+        b, loc, init.getType(), inputs, init, maps, iterators,
+        [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+          linalg::YieldOp::create(nested, nestedLoc,
+                                  body(nested, nestedLoc, args));
+        });
+    return op.getResult(0);
+  }
+
+  /// Elementwise map over tensors of one shape (identity maps).
+  Value elementwise(ValueRange inputs, Type resultType,
+                    function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+    Value first = inputs.front();
+    auto type = cast<RankedTensorType>(first.getType());
+    Value init = empty(tensor::getMixedSizes(b, loc, first),
+                       cast<ShapedType>(resultType).getElementType());
+    SmallVector<AffineMap> maps(inputs.size() + 1,
+                                b.getMultiDimIdentityMap(type.getRank()));
+    SmallVector<IteratorType> iterators(type.getRank(), kParallel);
+    return generic(inputs, init, maps, iterators, body);
+  }
+
+  OpBuilder &b;
+  Location loc;
+};
+
+/// Affine map from `numDims` loop dims to the dims listed in `results`.
+AffineMap dimsMap(MLIRContext *context, unsigned numDims,
+                  ArrayRef<unsigned> results) {
+  SmallVector<AffineExpr> exprs;
+  for (unsigned dim : results)
+    exprs.push_back(getAffineDimExpr(dim, context));
+  return AffineMap::get(numDims, 0, exprs, context);
+}
+
+Type elementTypeOf(Value value) {
+  return cast<ShapedType>(value.getType()).getElementType();
+}
+
+/// `x @ weight^T (+ bias)` for x [B, S, in] and weight [out, in]: a
+/// contraction over `in`, then the bias added separately as FalconLinear does.
+Value buildProjection(LinalgBuilder &lb, Value input, Value weight, Value bias,
+                      RankedTensorType resultType) {
+  MLIRContext *context = lb.b.getContext();
+  Type f = resultType.getElementType();
+  SmallVector<OpFoldResult> shape = tensor::getMixedSizes(lb.b, lb.loc, input);
+  shape.back() = lb.b.getIndexAttr(resultType.getShape().back());
+  Value init = lb.filled(shape, f, 0.0);
+  // Loops (b, s, n, k).
+  Value product = lb.generic(
+      {input, weight}, init,
+      {dimsMap(context, 4, {0, 1, 3}), dimsMap(context, 4, {2, 3}),
+       dimsMap(context, 4, {0, 1, 2})},
+      {kParallel, kParallel, kParallel, kReduction},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        LinalgBuilder inner(b, loc);
+        Value w = inner.castFloat(args[1], f);
+        Value mul = arith::MulFOp::create(b, loc, args[0], w);
+        return arith::AddFOp::create(b, loc, args[2], mul);
+      });
+  if (!bias)
+    return product;
+  Value biasInit = lb.empty(shape, f);
+  return lb.generic(
+      {product, bias}, biasInit,
+      {dimsMap(context, 3, {0, 1, 2}), dimsMap(context, 3, {2}),
+       dimsMap(context, 3, {0, 1, 2})},
+      {kParallel, kParallel, kParallel},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        LinalgBuilder inner(b, loc);
+        return arith::AddFOp::create(b, loc, args[0], inner.castFloat(args[1], f));
+      });
+}
+
+/// A float value rounded to bfloat16 and back, as torch's bf16 ops round.
+Value roundToBF16(OpBuilder &b, Location loc, Value value) {
+  Value rounded = arith::TruncFOp::create(b, loc, b.getBF16Type(), value);
+  return arith::ExtFOp::create(b, loc, value.getType(), rounded);
+}
+
+//===----------------------------------------------------------------------===//
+// Patterns
+//===----------------------------------------------------------------------===//
+
+struct EmbeddingLowering : OpRewritePattern<EmbeddingOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(EmbeddingOp op,
+                                PatternRewriter &rewriter) const override {
+    LinalgBuilder lb(rewriter, op.getLoc());
+    auto resultType = cast<RankedTensorType>(op.getType());
+    SmallVector<OpFoldResult> shape =
+        tensor::getMixedSizes(rewriter, op.getLoc(), op.getIds());
+    shape.push_back(rewriter.getIndexAttr(resultType.getShape().back()));
+    Value init = lb.empty(shape, resultType.getElementType());
+    Value table = op.getTable();
+    Value result = lb.generic(
+        {op.getIds()}, init,
+        {dimsMap(getContext(), 3, {0, 1}), dimsMap(getContext(), 3, {0, 1, 2})},
+        {kParallel, kParallel, kParallel},
+        [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+          LinalgBuilder inner(b, loc);
+          Value row = arith::IndexCastOp::create(b, loc, b.getIndexType(), args[0]);
+          Value column = linalg::IndexOp::create(b, loc, 2);
+          Value value = tensor::ExtractOp::create(b, loc, table, ValueRange{row, column});
+          return inner.castFloat(value, resultType.getElementType());
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct LayerNormLowering : OpRewritePattern<LayerNormOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LayerNormOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    LinalgBuilder lb(rewriter, loc);
+    MLIRContext *context = getContext();
+    Value x = op.getInput();
+    auto type = cast<RankedTensorType>(x.getType());
+    Type f = type.getElementType();
+    int64_t features = type.getShape().back();
+    SmallVector<OpFoldResult> rowShape = tensor::getMixedSizes(rewriter, loc, x);
+    rowShape.pop_back();
+    AffineMap full = dimsMap(context, 3, {0, 1, 2});
+    AffineMap row = dimsMap(context, 3, {0, 1});
+    AffineMap feature = dimsMap(context, 3, {2});
+    double inverseCount = 1.0 / double(features);
+
+    Value sum = lb.generic({x}, lb.filled(rowShape, f, 0.0), {full, row},
+                           {kParallel, kParallel, kReduction},
+                           [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                             return arith::AddFOp::create(b, l, args[1], args[0]);
+                           });
+    auto mean = [&](OpBuilder &b, Location l, Value rowSum) -> Value {
+      LinalgBuilder inner(b, l);
+      return arith::MulFOp::create(b, l, rowSum, inner.constantFloat(f, inverseCount));
+    };
+    // Biased variance, as torch.nn.LayerNorm.
+    Value squares = lb.generic(
+        {x, sum}, lb.filled(rowShape, f, 0.0), {full, row, row},
+        {kParallel, kParallel, kReduction},
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value centered = arith::SubFOp::create(b, l, args[0], mean(b, l, args[1]));
+          Value square = arith::MulFOp::create(b, l, centered, centered);
+          return arith::AddFOp::create(b, l, args[2], square);
+        });
+    double epsilon = op.getEpsilon().convertToDouble();
+    Value result = lb.generic(
+        {x, sum, squares, op.getWeight(), op.getBias()},
+        lb.empty(tensor::getMixedSizes(rewriter, loc, x), f),
+        {full, row, row, feature, feature, full},
+        {kParallel, kParallel, kParallel},
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          LinalgBuilder inner(b, l);
+          Value centered = arith::SubFOp::create(b, l, args[0], mean(b, l, args[1]));
+          Value variance = mean(b, l, args[2]);
+          Value denominator = math::SqrtOp::create(
+              b, l, arith::AddFOp::create(b, l, variance, inner.constantFloat(f, epsilon)));
+          Value normalized = arith::DivFOp::create(b, l, centered, denominator);
+          Value scaled = arith::MulFOp::create(b, l, normalized, inner.castFloat(args[3], f));
+          return arith::AddFOp::create(b, l, scaled, inner.castFloat(args[4], f));
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct LinearLowering : OpRewritePattern<LinearOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LinearOp op,
+                                PatternRewriter &rewriter) const override {
+    LinalgBuilder lb(rewriter, op.getLoc());
+    rewriter.replaceOp(op, buildProjection(lb, op.getInput(), op.getWeight(),
+                                           op.getBias(),
+                                           cast<RankedTensorType>(op.getType())));
+    return success();
+  }
+};
+
+struct LMHeadLowering : OpRewritePattern<LMHeadOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LMHeadOp op,
+                                PatternRewriter &rewriter) const override {
+    LinalgBuilder lb(rewriter, op.getLoc());
+    rewriter.replaceOp(op, buildProjection(lb, op.getInput(), op.getWeight(),
+                                           Value(),
+                                           cast<RankedTensorType>(op.getType())));
+    return success();
+  }
+};
+
+struct GeluLowering : OpRewritePattern<GeluOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(GeluOp op,
+                                PatternRewriter &rewriter) const override {
+    LinalgBuilder lb(rewriter, op.getLoc());
+    Type f = elementTypeOf(op.getInput());
+    // x * 0.5 * (1 + erf(x / sqrt(2))), in the order of HF's GELUActivation.
+    Value result = lb.elementwise(
+        {op.getInput()}, op.getType(),
+        [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+          LinalgBuilder inner(b, loc);
+          Value x = args[0];
+          Value scaled = arith::DivFOp::create(b, loc, x, inner.constantFloat(f, M_SQRT2));
+          Value erf = math::ErfOp::create(b, loc, scaled);
+          Value onePlus = arith::AddFOp::create(b, loc, inner.constantFloat(f, 1.0), erf);
+          Value half = arith::MulFOp::create(b, loc, x, inner.constantFloat(f, 0.5));
+          return arith::MulFOp::create(b, loc, half, onePlus);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct AddLowering : OpRewritePattern<AddOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AddOp op,
+                                PatternRewriter &rewriter) const override {
+    LinalgBuilder lb(rewriter, op.getLoc());
+    Value result = lb.elementwise(
+        {op.getLhs(), op.getRhs()}, op.getType(),
+        [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+          return arith::AddFOp::create(b, loc, args[0], args[1]);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// Splits the fused QKV channels with reshapes and slices (spec section 5.2).
+struct QKVSplitLowering : OpRewritePattern<QKVSplitOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(QKVSplitOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value fused = op.getFused();
+    auto fusedType = cast<RankedTensorType>(fused.getType());
+    Type f = fusedType.getElementType();
+    int64_t numHeads = op.getNumHeads(), numKV = op.getNumKvHeads();
+    int64_t headDim = cast<RankedTensorType>(op.getQuery().getType()).getShape().back();
+    int64_t dyn = ShapedType::kDynamic;
+    SmallVector<OpFoldResult> batchSeq =
+        tensor::getMixedSizes(rewriter, loc, fused);
+    batchSeq.pop_back();
+    auto attr = [&](int64_t value) -> OpFoldResult {
+      return rewriter.getIndexAttr(value);
+    };
+    auto typeOf = [&](ArrayRef<int64_t> tail) {
+      SmallVector<int64_t> shape = {fusedType.getShape()[0], fusedType.getShape()[1]};
+      shape.append(tail.begin(), tail.end());
+      return RankedTensorType::get(shape, f);
+    };
+    auto slice = [&](Value source, RankedTensorType resultType,
+                     ArrayRef<OpFoldResult> offsets,
+                     ArrayRef<OpFoldResult> sizes) -> Value {
+      SmallVector<OpFoldResult> strides(offsets.size(), attr(1));
+      return tensor::ExtractSliceOp::create(rewriter, loc, resultType, source,
+                                            offsets, sizes, strides);
+    };
+    auto withBatchSeq = [&](ArrayRef<OpFoldResult> tail) {
+      SmallVector<OpFoldResult> sizes(batchSeq);
+      sizes.append(tail.begin(), tail.end());
+      return sizes;
+    };
+    auto zeros = [&](ArrayRef<OpFoldResult> tail) {
+      SmallVector<OpFoldResult> offsets = {attr(0), attr(0)};
+      offsets.append(tail.begin(), tail.end());
+      return offsets;
+    };
+    (void)dyn;
+    Value query, key, value;
+    switch (op.getLayout()) {
+    case QKVLayout::PerHead: {
+      // view(B, S, H, 3, d): head h owns [q_h | k_h | v_h].
+      auto expandedType = typeOf({numHeads, 3, headDim});
+      Value expanded = tensor::ExpandShapeOp::create(
+          rewriter, loc, expandedType, fused,
+          ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3, 4}},
+          withBatchSeq({attr(numHeads), attr(3), attr(headDim)}));
+      auto part = [&](int64_t which) {
+        return slice(expanded, typeOf({numHeads, headDim}),
+                     zeros({attr(0), attr(which), attr(0)}),
+                     withBatchSeq({attr(numHeads), attr(1), attr(headDim)}));
+      };
+      query = part(0);
+      key = part(1);
+      value = part(2);
+      break;
+    }
+    case QKVLayout::MultiQuery: {
+      // view(B, S, H + 2, d): H queries, then the key, then the value.
+      auto expandedType = typeOf({numHeads + 2, headDim});
+      Value expanded = tensor::ExpandShapeOp::create(
+          rewriter, loc, expandedType, fused,
+          ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}},
+          withBatchSeq({attr(numHeads + 2), attr(headDim)}));
+      query = slice(expanded, typeOf({numHeads, headDim}), zeros({attr(0), attr(0)}),
+                    withBatchSeq({attr(numHeads), attr(headDim)}));
+      key = slice(expanded, typeOf({1, headDim}), zeros({attr(numHeads), attr(0)}),
+                  withBatchSeq({attr(1), attr(headDim)}));
+      value = slice(expanded, typeOf({1, headDim}),
+                    zeros({attr(numHeads + 1), attr(0)}),
+                    withBatchSeq({attr(1), attr(headDim)}));
+      break;
+    }
+    case QKVLayout::Grouped: {
+      // view(B, S, K, r + 2, d): each group holds r queries, its key, its value.
+      int64_t perGroup = numHeads / numKV;
+      auto expandedType = typeOf({numKV, perGroup + 2, headDim});
+      Value expanded = tensor::ExpandShapeOp::create(
+          rewriter, loc, expandedType, fused,
+          ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3, 4}},
+          withBatchSeq({attr(numKV), attr(perGroup + 2), attr(headDim)}));
+      Value groupedQuery =
+          slice(expanded, typeOf({numKV, perGroup, headDim}),
+                zeros({attr(0), attr(0), attr(0)}),
+                withBatchSeq({attr(numKV), attr(perGroup), attr(headDim)}));
+      // Query head h = g * r + j.
+      query = tensor::CollapseShapeOp::create(
+          rewriter, loc, typeOf({numHeads, headDim}), groupedQuery,
+          ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}, {4}});
+      key = slice(expanded, typeOf({numKV, headDim}),
+                  zeros({attr(0), attr(perGroup), attr(0)}),
+                  withBatchSeq({attr(numKV), attr(1), attr(headDim)}));
+      value = slice(expanded, typeOf({numKV, headDim}),
+                    zeros({attr(0), attr(perGroup + 1), attr(0)}),
+                    withBatchSeq({attr(numKV), attr(1), attr(headDim)}));
+      break;
+    }
+    }
+    // Results may carry more static information than the slices.
+    auto cast = [&](Value v, Type type) -> Value {
+      return v.getType() == type ? v : tensor::CastOp::create(rewriter, loc, type, v);
+    };
+    rewriter.replaceOp(op, {cast(query, op.getQuery().getType()),
+                            cast(key, op.getKey().getType()),
+                            cast(value, op.getValue().getType())});
+    return success();
+  }
+};
+
+struct RotaryLowering : OpRewritePattern<RotaryOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(RotaryOp op,
+                                PatternRewriter &rewriter) const override {
+    if (op.getScaling() == RopeScaling::Dynamic)
+      return rewriter.notifyMatchFailure(
+          op, "dynamic NTK rotary scaling is not lowered yet");
+    Location loc = op.getLoc();
+    LinalgBuilder lb(rewriter, loc);
+    Value x = op.getInput();
+    auto type = cast<RankedTensorType>(x.getType());
+    Type f = type.getElementType();
+    int64_t headDim = type.getShape().back(), half = headDim / 2;
+    // inv_freq_i = 1 / theta^(2i/d) (divided by the linear factor), repeated
+    // for both halves as HF's cat(freqs, freqs); rounded to f32 as HF.
+    double factor =
+        op.getScaling() == RopeScaling::Linear ? op.getFactor().convertToDouble() : 1.0;
+    SmallVector<float> frequencies(headDim);
+    for (int64_t i = 0; i < headDim; ++i) {
+      float exponent = float(2 * (i % half)) / float(headDim);
+      float invFreq = 1.0f / std::pow(float(op.getTheta().convertToDouble()), exponent);
+      frequencies[i] = float(invFreq / factor);
+    }
+    auto frequencyType = RankedTensorType::get({headDim}, rewriter.getF32Type());
+    Value frequencyTable = arith::ConstantOp::create(
+        rewriter, loc, frequencyType,
+        DenseElementsAttr::get(frequencyType, ArrayRef<float>(frequencies)));
+    MLIRContext *context = getContext();
+    Value result = lb.generic(
+        {x, op.getPositions(), frequencyTable},
+        lb.empty(tensor::getMixedSizes(rewriter, loc, x), f),
+        {dimsMap(context, 4, {0, 1, 2, 3}), dimsMap(context, 4, {0, 1}),
+         dimsMap(context, 4, {3}), dimsMap(context, 4, {0, 1, 2, 3})},
+        {kParallel, kParallel, kParallel, kParallel},
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          LinalgBuilder inner(b, l);
+          Type f32 = b.getF32Type();
+          Value position = arith::SIToFPOp::create(b, l, f32, args[1]);
+          Value angle = arith::MulFOp::create(b, l, position, args[2]);
+          Value cos = inner.castFloat(math::CosOp::create(b, l, angle), f);
+          Value sin = inner.castFloat(math::SinOp::create(b, l, angle), f);
+          // rotate_half(x)_i = -x_{i+d/2} for i < d/2, x_{i-d/2} otherwise.
+          Value i = linalg::IndexOp::create(b, l, 3);
+          Value halfIndex = inner.index(half);
+          Value isFirstHalf = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, i, halfIndex);
+          Value partner = arith::SelectOp::create(
+              b, l, isFirstHalf, arith::AddIOp::create(b, l, i, halfIndex),
+              arith::SubIOp::create(b, l, i, halfIndex));
+          Value partnerValue = tensor::ExtractOp::create(
+              b, l, x,
+              ValueRange{linalg::IndexOp::create(b, l, 0), linalg::IndexOp::create(b, l, 1),
+                         linalg::IndexOp::create(b, l, 2), partner});
+          Value rotated = arith::SelectOp::create(
+              b, l, isFirstHalf, arith::NegFOp::create(b, l, partnerValue), partnerValue);
+          Value direct = arith::MulFOp::create(b, l, args[0], cos);
+          Value turned = arith::MulFOp::create(b, l, rotated, sin);
+          return arith::AddFOp::create(b, l, direct, turned);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// ALiBi slopes of HF's build_alibi_tensor, rounded to bfloat16 as HF does.
+SmallVector<float> computeAlibiSlopes(int64_t numHeads) {
+  int64_t closest = int64_t(1) << int64_t(std::floor(std::log2(double(numHeads))));
+  auto powers = [](double base, int64_t first, int64_t step, int64_t count) {
+    SmallVector<double> values;
+    for (int64_t k = 0; k < count; ++k)
+      values.push_back(std::pow(base, double(first + k * step)));
+    return values;
+  };
+  // torch computes base and powers in float32.
+  float base = float(std::pow(2.0, -(std::pow(2.0, -(std::log2(double(closest)) - 3)))));
+  SmallVector<double> slopes = powers(base, 1, 1, closest);
+  if (closest != numHeads) {
+    float extraBase = float(
+        std::pow(2.0, -(std::pow(2.0, -(std::log2(double(2 * closest)) - 3)))));
+    int64_t extra = std::min(closest, numHeads - closest);
+    SmallVector<double> more = powers(extraBase, 1, 2, extra);
+    slopes.append(more.begin(), more.end());
+  }
+  SmallVector<float> rounded;
+  for (double slope : slopes) {
+    llvm::APFloat value = llvm::APFloat(static_cast<float>(slope));
+    bool losesInfo = false;
+    value.convert(llvm::APFloat::BFloat(), llvm::APFloat::rmNearestTiesToEven, &losesInfo);
+    value.convert(llvm::APFloat::IEEEsingle(), llvm::APFloat::rmNearestTiesToEven, &losesInfo);
+    rounded.push_back(value.convertToFloat());
+  }
+  return rounded;
+}
+
+struct AlibiLowering : OpRewritePattern<AlibiOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AlibiOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    LinalgBuilder lb(rewriter, loc);
+    int64_t numHeads = op.getNumHeads();
+    SmallVector<float> slopes = computeAlibiSlopes(numHeads);
+    auto slopeType = RankedTensorType::get({numHeads}, rewriter.getF32Type());
+    Value slopeTable = arith::ConstantOp::create(
+        rewriter, loc, slopeType, DenseElementsAttr::get(slopeType, ArrayRef<float>(slopes)));
+    auto resultType = cast<RankedTensorType>(op.getType());
+    Type f = resultType.getElementType();
+    Value init = lb.empty({rewriter.getIndexAttr(numHeads), op.getNumKeys()}, f);
+    MLIRContext *context = getContext();
+    // bias[h, j] = bf16(bf16(slope_h) * bf16(j)): torch casts the key
+    // positions to bf16 before multiplying (found by tools/falcon_reference.py).
+    Value result = lb.generic(
+        {slopeTable}, init, {dimsMap(context, 2, {0}), dimsMap(context, 2, {0, 1})},
+        {kParallel, kParallel},
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          LinalgBuilder inner(b, l);
+          Value key = linalg::IndexOp::create(b, l, 1);
+          Value keyInt = arith::IndexCastOp::create(b, l, b.getI64Type(), key);
+          Value position = roundToBF16(b, l, arith::SIToFPOp::create(b, l, b.getF32Type(), keyInt));
+          Value bias = roundToBF16(b, l, arith::MulFOp::create(b, l, args[0], position));
+          return inner.castFloat(bias, f);
+        });
+    if (result.getType() != op.getType())
+      result = tensor::CastOp::create(rewriter, loc, op.getType(), result);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// Causal grouped-query attention over the KV cache.
+struct AttentionLowering : OpRewritePattern<AttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    LinalgBuilder lb(rewriter, loc);
+    MLIRContext *context = getContext();
+    auto queryType = cast<RankedTensorType>(op.getQuery().getType());
+    auto cacheType = cast<RankedTensorType>(op.getKeyCache().getType());
+    Type f = queryType.getElementType();
+    int64_t numHeads = queryType.getShape()[2];
+    int64_t headDim = queryType.getShape()[3];
+    int64_t numKV = cast<RankedTensorType>(op.getKey().getType()).getShape()[2];
+    int64_t perGroup = numHeads / numKV;
+    auto attr = [&](int64_t value) -> OpFoldResult {
+      return rewriter.getIndexAttr(value);
+    };
+    OpFoldResult batch = tensor::getMixedSize(rewriter, loc, op.getQuery(), 0);
+    OpFoldResult seq = tensor::getMixedSize(rewriter, loc, op.getQuery(), 1);
+    Value seqValue = getValueOrCreateConstantIndexOp(rewriter, loc, seq);
+    Value pastLen = op.getPastLen();
+    Value numKeys = arith::AddIOp::create(rewriter, loc, pastLen, seqValue);
+    SmallVector<OpFoldResult> unitStrides(4, attr(1));
+
+    // Write the new keys/values ([B, S, K, d] -> [B, K, S, d]) into the caches
+    // at rows past_len .. past_len + S - 1.
+    auto append = [&](Value heads, Value cache) -> Value {
+      Value init = lb.empty({batch, attr(numKV), seq, attr(headDim)}, f);
+      Value transposed =
+          linalg::TransposeOp::create(rewriter, loc, heads, init,
+                                      ArrayRef<int64_t>{0, 2, 1, 3})
+              .getResult()[0];
+      return tensor::InsertSliceOp::create(
+          rewriter, loc, transposed, cache,
+          ArrayRef<OpFoldResult>{attr(0), attr(0), pastLen, attr(0)},
+          ArrayRef<OpFoldResult>{batch, attr(numKV), seq, attr(headDim)}, unitStrides);
+    };
+    Value keyCache = append(op.getKey(), op.getKeyCache());
+    Value valueCache = append(op.getValue(), op.getValueCache());
+    auto visible = [&](Value cache) -> Value {
+      auto type = RankedTensorType::get(
+          {cacheType.getShape()[0], numKV, ShapedType::kDynamic, headDim}, f);
+      return tensor::ExtractSliceOp::create(
+          rewriter, loc, type, cache,
+          ArrayRef<OpFoldResult>{attr(0), attr(0), attr(0), attr(0)},
+          ArrayRef<OpFoldResult>{batch, attr(numKV), numKeys, attr(headDim)},
+          unitStrides);
+    };
+    Value keys = visible(keyCache), values = visible(valueCache);
+
+    // Queries as [B, S, K, r, d]: head h = g * r + j reads KV head g.
+    auto groupedType = RankedTensorType::get(
+        {queryType.getShape()[0], queryType.getShape()[1], numKV, perGroup, headDim}, f);
+    Value query = tensor::ExpandShapeOp::create(
+        rewriter, loc, groupedType, op.getQuery(),
+        ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}, {4}},
+        ArrayRef<OpFoldResult>{batch, seq, attr(numKV), attr(perGroup), attr(headDim)});
+
+    // scores[b, g, j, i, t] = q[b, i, g, j, :] . k[b, g, t, :]; loops (b, g, j, i, t, e).
+    SmallVector<OpFoldResult> scoreShape = {batch, attr(numKV), attr(perGroup), seq,
+                                            numKeys};
+    Value dots = lb.generic(
+        {query, keys}, lb.filled(scoreShape, f, 0.0),
+        {dimsMap(context, 6, {0, 3, 1, 2, 5}), dimsMap(context, 6, {0, 1, 4, 5}),
+         dimsMap(context, 6, {0, 1, 2, 3, 4})},
+        {kParallel, kParallel, kParallel, kParallel, kParallel, kReduction},
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value mul = arith::MulFOp::create(b, l, args[0], args[1]);
+          return arith::AddFOp::create(b, l, args[2], mul);
+        });
+
+    // (dot + bias) / sqrt(d), then the causal mask: key t is visible to query
+    // i when t <= past_len + i.
+    double scale = 1.0 / std::sqrt(double(headDim));
+    SmallVector<Value> scoreInputs = {dots};
+    SmallVector<AffineMap> scoreMaps = {dimsMap(context, 5, {0, 1, 2, 3, 4})};
+    if (Value bias = op.getBias()) {
+      auto biasType = cast<RankedTensorType>(bias.getType());
+      Value groupedBias = tensor::ExpandShapeOp::create(
+          rewriter, loc,
+          RankedTensorType::get({numKV, perGroup, biasType.getShape()[1]},
+                                biasType.getElementType()),
+          bias, ArrayRef<ReassociationIndices>{{0, 1}, {2}},
+          ArrayRef<OpFoldResult>{attr(numKV), attr(perGroup),
+                                 tensor::getMixedSize(rewriter, loc, bias, 1)});
+      scoreInputs.push_back(groupedBias);
+      scoreMaps.push_back(dimsMap(context, 5, {1, 2, 4}));
+    }
+    scoreMaps.push_back(dimsMap(context, 5, {0, 1, 2, 3, 4}));
+    bool hasBias = scoreInputs.size() == 2;
+    SmallVector<IteratorType> fiveParallel(5, kParallel);
+    Value negInf = lb.constantFloat(f, -std::numeric_limits<double>::infinity());
+    Value scores = lb.generic(
+        scoreInputs, lb.empty(scoreShape, f), scoreMaps, fiveParallel,
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          LinalgBuilder inner(b, l);
+          Value score = args[0];
+          if (hasBias)
+            score = arith::AddFOp::create(b, l, score, inner.castFloat(args[1], f));
+          score = arith::MulFOp::create(b, l, score, inner.constantFloat(f, scale));
+          Value i = linalg::IndexOp::create(b, l, 3);
+          Value t = linalg::IndexOp::create(b, l, 4);
+          Value limit = arith::AddIOp::create(b, l, pastLen, i);
+          Value masked = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ugt, t, limit);
+          return arith::SelectOp::create(b, l, masked, negInf, score);
+        });
+
+    // Softmax over t.
+    SmallVector<OpFoldResult> rowShape(scoreShape.begin(), scoreShape.end() - 1);
+    AffineMap all = dimsMap(context, 5, {0, 1, 2, 3, 4});
+    AffineMap row = dimsMap(context, 5, {0, 1, 2, 3});
+    SmallVector<IteratorType> rowReduction = {kParallel, kParallel, kParallel,
+                                              kParallel, kReduction};
+    Value rowMax = lb.generic(
+        {scores}, lb.filled(rowShape, f, -std::numeric_limits<double>::infinity()),
+        {all, row}, rowReduction,
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          return arith::MaximumFOp::create(b, l, args[0], args[1]);
+        });
+    Value rowSum = lb.generic(
+        {scores, rowMax}, lb.filled(rowShape, f, 0.0), {all, row, row}, rowReduction,
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value e = math::ExpOp::create(b, l, arith::SubFOp::create(b, l, args[0], args[1]));
+          return arith::AddFOp::create(b, l, args[2], e);
+        });
+    Value probabilities = lb.generic(
+        {scores, rowMax, rowSum}, lb.empty(scoreShape, f), {all, row, row, all},
+        fiveParallel, [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value e = math::ExpOp::create(b, l, arith::SubFOp::create(b, l, args[0], args[1]));
+          return arith::DivFOp::create(b, l, e, args[2]);
+        });
+
+    // context[b, i, g, j, e] = sum_t p[b, g, j, i, t] v[b, g, t, e];
+    // loops (b, g, j, i, e, t).
+    Value contextInit = lb.filled({batch, seq, attr(numKV), attr(perGroup), attr(headDim)},
+                                  f, 0.0);
+    Value contextHeads = lb.generic(
+        {probabilities, values}, contextInit,
+        {dimsMap(context, 6, {0, 1, 2, 3, 5}), dimsMap(context, 6, {0, 1, 5, 4}),
+         dimsMap(context, 6, {0, 3, 1, 2, 4})},
+        {kParallel, kParallel, kParallel, kParallel, kParallel, kReduction},
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value mul = arith::MulFOp::create(b, l, args[0], args[1]);
+          return arith::AddFOp::create(b, l, args[2], mul);
+        });
+    // Heads concatenated head-major: column h * d + e.
+    Value merged = tensor::CollapseShapeOp::create(
+        rewriter, loc, op.getResult().getType(), contextHeads,
+        ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3, 4}});
+    rewriter.replaceOp(op, {merged, keyCache, valueCache});
+    return success();
+  }
+};
+
+struct ConvertFalconToLinalgPass
+    : public mlir::falcon::impl::ConvertFalconToLinalgBase<ConvertFalconToLinalgPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateFalconToLinalgPatterns(patterns);
+    ConversionTarget target(getContext());
+    target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
+                           math::MathDialect, tensor::TensorDialect>();
+    target.addIllegalDialect<FalconDialect>();
+    // Parameters are bound to the weight buffer by falcon-bind-weights.
+    target.addLegalOp<ParamOp>();
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void mlir::falcon::populateFalconToLinalgPatterns(RewritePatternSet &patterns) {
+  patterns.add<AddLowering, AlibiLowering, AttentionLowering, EmbeddingLowering,
+               GeluLowering, LayerNormLowering, LinearLowering, LMHeadLowering,
+               QKVSplitLowering, RotaryLowering>(patterns.getContext());
+}

@@ -1,0 +1,246 @@
+//===- Artifact.cpp - the artifact directory falcon-run executes ----------===//
+
+#include "falcon/Target/Artifact.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::falcon;
+
+static llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+void Fnv1a64::update(llvm::ArrayRef<uint8_t> bytes) {
+  for (uint8_t byte : bytes) {
+    hash ^= byte;
+    hash *= 0x100000001b3ull;
+  }
+}
+
+static llvm::StringRef dtypeName(Type type) {
+  if (type.isF32())
+    return "f32";
+  if (type.isF16())
+    return "f16";
+  if (type.isBF16())
+    return "bf16";
+  return "unknown";
+}
+
+namespace {
+/// Writes weights.bin in `layout`'s order from the checkpoint's safetensors
+/// files (mapped, read once), hashing every byte written.
+class WeightPacker {
+public:
+  WeightPacker(const Checkpoint &checkpoint, const WeightLayout &layout,
+               const ProgressFn &progress)
+      : checkpoint(checkpoint), layout(layout), progress(progress) {}
+
+  llvm::Error pack(llvm::raw_fd_ostream &os, llvm::json::Array &tensorTable) {
+    out = &os;
+    for (const WeightSlot &slot : layout.slots) {
+      int64_t copies = slot.perLayer ? layout.numLayers : 1;
+      for (int64_t layer = 0; layer < copies; ++layer) {
+        std::string name = slot.name;
+        if (slot.perLayer)
+          name.replace(name.find("{}"), 2, std::to_string(layer));
+        uint64_t offset = slot.offset + uint64_t(layer) * slot.layerStride;
+        writePadding(offset);
+        if (llvm::Error error = writeTensor(name, slot))
+          return error;
+        llvm::json::Array shape;
+        for (int64_t size : slot.type.getShape())
+          shape.push_back(size);
+        tensorTable.push_back(llvm::json::Object{
+            {"name", name},
+            {"dtype", dtypeName(slot.type.getElementType())},
+            {"shape", std::move(shape)},
+            {"offset", int64_t(offset)},
+            {"bytes", int64_t(slot.bytes)}});
+      }
+    }
+    writePadding(layout.totalBytes);
+    return llvm::Error::success();
+  }
+
+  uint64_t checksum() const { return hash.digest(); }
+
+private:
+  void writePadding(uint64_t until) {
+    static const uint8_t zeros[kWeightAlignment] = {};
+    while (written < until) {
+      uint64_t chunk = std::min<uint64_t>(until - written, kWeightAlignment);
+      emit(llvm::ArrayRef<uint8_t>(zeros, chunk));
+    }
+  }
+
+  llvm::Error writeTensor(const std::string &name,
+                          const WeightSlot &slot) {
+    auto found = checkpoint.tensors->tensors.find(name);
+    if (found == checkpoint.tensors->tensors.end())
+      return makeError(checkpoint.tensors->source + ": missing tensor '" +
+                       name + "'");
+    const SafetensorsTensor &tensor = found->second;
+    if (tensor.end - tensor.begin != slot.bytes)
+      return makeError(llvm::formatv("{0}: tensor '{1}' holds {2} bytes, the "
+                                     "compiled code expects {3}",
+                                     tensor.file, name, tensor.end - tensor.begin,
+                                     slot.bytes));
+    llvm::Expected<llvm::MemoryBufferRef> buffer = mapFile(tensor.file);
+    if (!buffer)
+      return buffer.takeError();
+    if (buffer->getBufferSize() < tensor.end)
+      return makeError(tensor.file + ": changed while compiling (now " +
+                       std::to_string(buffer->getBufferSize()) + " bytes)");
+    const uint8_t *start =
+        reinterpret_cast<const uint8_t *>(buffer->getBufferStart());
+    // Chunked, so that progress shows on multi-gigabyte tensors.
+    constexpr uint64_t chunk = 64ull << 20;
+    for (uint64_t at = tensor.begin; at < tensor.end; at += chunk)
+      emit(llvm::ArrayRef<uint8_t>(start + at, std::min(chunk, tensor.end - at)));
+    return llvm::Error::success();
+  }
+
+  void emit(llvm::ArrayRef<uint8_t> bytes) {
+    out->write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
+    hash.update(bytes);
+    written += bytes.size();
+    int percent = layout.totalBytes ? int(100 * written / layout.totalBytes) : 100;
+    if (percent >= lastPercent + 10) {
+      lastPercent = percent - percent % 10;
+      progress(llvm::formatv("packing weights: {0}% ({1:f1} of {2:f1} MiB)",
+                             lastPercent, written / 1048576.0,
+                             layout.totalBytes / 1048576.0)
+                   .str());
+    }
+  }
+
+  llvm::Expected<llvm::MemoryBufferRef> mapFile(const std::string &path) {
+    auto found = mapped.find(path);
+    if (found == mapped.end()) {
+      auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                                /*RequiresNullTerminator=*/false);
+      if (!buffer)
+        return makeError(path + ": cannot read: " + buffer.getError().message());
+      found = mapped.try_emplace(path, std::move(*buffer)).first;
+    }
+    return found->second->getMemBufferRef();
+  }
+
+  llvm::raw_fd_ostream *out = nullptr;
+  const Checkpoint &checkpoint;
+  const WeightLayout &layout;
+  const ProgressFn &progress;
+  llvm::StringMap<std::unique_ptr<llvm::MemoryBuffer>> mapped;
+  Fnv1a64 hash;
+  uint64_t written = 0;
+  int lastPercent = 0;
+};
+} // namespace
+
+static llvm::json::Object configJson(const FalconConfig &config) {
+  return llvm::json::Object{
+      {"vocab_size", config.vocabSize},
+      {"hidden_size", config.hiddenSize},
+      {"num_hidden_layers", config.numLayers},
+      {"num_attention_heads", config.numHeads},
+      {"num_kv_heads", config.kvHeads()},
+      {"head_dim", config.headDim()},
+      {"max_position_embeddings", config.maxPositionEmbeddings},
+      {"alibi", config.alibi}};
+}
+
+llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
+                                        const Checkpoint &checkpoint,
+                                        const WeightLayout &layout,
+                                        ModuleOp llvmModule,
+                                        const HostLibraryOptions &options,
+                                        const ProgressFn &progress) {
+  if (!checkpoint.tensors)
+    return makeError(checkpoint.configPath +
+                     ": has no weights (model.safetensors); an artifact needs "
+                     "a checkpoint directory with weights");
+  // Never clobber something that is not an artifact.
+  if (llvm::sys::fs::exists(directory)) {
+    llvm::SmallString<256> manifest(directory);
+    llvm::sys::path::append(manifest, "manifest.json");
+    if (!llvm::sys::fs::is_directory(directory) || !llvm::sys::fs::exists(manifest))
+      return makeError(directory + ": exists and is not a falcon artifact; "
+                                   "refusing to overwrite it");
+  }
+  std::string staging = (directory + ".tmp-" +
+                         std::to_string(llvm::sys::Process::getProcessId()))
+                            .str();
+  llvm::sys::fs::remove_directories(staging);
+  if (std::error_code ec = llvm::sys::fs::create_directories(staging))
+    return makeError(staging + ": " + ec.message());
+  auto fail = [&](llvm::Error error) {
+    llvm::sys::fs::remove_directories(staging);
+    return error;
+  };
+  auto inStaging = [&](llvm::StringRef name) {
+    llvm::SmallString<256> path(staging);
+    llvm::sys::path::append(path, name);
+    return std::string(path);
+  };
+
+  progress("compiling the host library");
+  if (llvm::Error error =
+          emitHostLibrary(llvmModule, inStaging(kHostLibraryName), options))
+    return fail(std::move(error));
+
+  progress(llvm::formatv("packing weights: {0:f1} MiB", layout.totalBytes / 1048576.0).str());
+  llvm::json::Array tensorTable;
+  WeightPacker packer(checkpoint, layout, progress);
+  {
+    std::string weightsPath = inStaging(kWeightsFileName);
+    std::error_code ec;
+    llvm::raw_fd_ostream os(weightsPath, ec, llvm::sys::fs::OF_None);
+    if (ec)
+      return fail(makeError(weightsPath + ": " + ec.message()));
+    if (llvm::Error error = packer.pack(os, tensorTable))
+      return fail(std::move(error));
+    os.close();
+    if (os.has_error())
+      return fail(makeError(weightsPath + ": write failed: " + os.error().message()));
+  }
+
+  const FalconConfig &config = checkpoint.config;
+  llvm::json::Object manifest{
+      {"format_version", kArtifactFormatVersion},
+      {"model", checkpoint.name},
+      {"host_library", kHostLibraryName},
+      {"entry_point", kEntryPoint},
+      {"config", configJson(config)},
+      {"kv_cache", llvm::json::Object{{"layers", config.numLayers},
+                                      {"kv_heads", config.kvHeads()},
+                                      {"head_dim", config.headDim()},
+                                      {"dtype", "f32"}}},
+      {"weights",
+       llvm::json::Object{
+           {"file", kWeightsFileName},
+           {"size", int64_t(layout.totalBytes)},
+           {"checksum", llvm::formatv("fnv1a64:{0:x-16}", packer.checksum()).str()},
+           {"alignment", int64_t(kWeightAlignment)},
+           {"tensors", std::move(tensorTable)}}}};
+  {
+    std::string manifestPath = inStaging("manifest.json");
+    std::error_code ec;
+    llvm::raw_fd_ostream os(manifestPath, ec, llvm::sys::fs::OF_Text);
+    if (ec)
+      return fail(makeError(manifestPath + ": " + ec.message()));
+    os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest))) << "\n";
+  }
+  // Replace a previous artifact only now that the new one is complete.
+  llvm::sys::fs::remove_directories(directory);
+  if (std::error_code ec = llvm::sys::fs::rename(staging, directory))
+    return fail(makeError(directory + ": " + ec.message()));
+  return llvm::Error::success();
+}

@@ -1,0 +1,148 @@
+//===- HostLibrary.cpp - LLVM dialect to a host shared library ------------===//
+
+#include "falcon/Target/HostLibrary.h"
+
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
+
+using namespace mlir;
+using namespace mlir::falcon;
+
+static llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+static llvm::Expected<std::unique_ptr<llvm::Module>>
+translate(ModuleOp module, llvm::LLVMContext &context) {
+  DialectRegistry registry;
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  module->getContext()->appendDialectRegistry(registry);
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, context, "falcon_model");
+  if (!llvmModule)
+    return makeError("cannot translate the module to LLVM IR");
+  return std::move(llvmModule);
+}
+
+llvm::Expected<std::string>
+mlir::falcon::translateToLLVMIRText(ModuleOp module) {
+  llvm::LLVMContext context;
+  auto llvmModule = translate(module, context);
+  if (!llvmModule)
+    return llvmModule.takeError();
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  (*llvmModule)->print(os, nullptr);
+  return text;
+}
+
+static llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
+createTargetMachine(const HostLibraryOptions &options) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
+  std::string error;
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return makeError("no LLVM target for " + triple.str() + ": " + error);
+  std::string cpu = options.cpu.empty() ? llvm::sys::getHostCPUName().str() : options.cpu;
+  std::string features;
+  if (options.cpu.empty()) {
+    llvm::SubtargetFeatures featureSet;
+    for (const auto &[name, enabled] : llvm::sys::getHostCPUFeatures())
+      featureSet.AddFeature(name, enabled);
+    features = featureSet.getString();
+  }
+  llvm::TargetOptions targetOptions;
+  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
+      triple, cpu, features, targetOptions, llvm::Reloc::PIC_, std::nullopt,
+      llvm::CodeGenOptLevel::Aggressive));
+  if (!machine)
+    return makeError("cannot create a target machine for " + cpu);
+  return std::move(machine);
+}
+
+static void optimize(llvm::Module &module, llvm::TargetMachine &machine,
+                     unsigned optLevel) {
+  if (optLevel == 0)
+    return;
+  llvm::LoopAnalysisManager loopAnalyses;
+  llvm::FunctionAnalysisManager functionAnalyses;
+  llvm::CGSCCAnalysisManager cgsccAnalyses;
+  llvm::ModuleAnalysisManager moduleAnalyses;
+  llvm::PipelineTuningOptions tuning;
+  tuning.LoopVectorization = true;
+  tuning.SLPVectorization = true;
+  llvm::PassBuilder builder(&machine, tuning);
+  builder.registerModuleAnalyses(moduleAnalyses);
+  builder.registerCGSCCAnalyses(cgsccAnalyses);
+  builder.registerFunctionAnalyses(functionAnalyses);
+  builder.registerLoopAnalyses(loopAnalyses);
+  builder.crossRegisterProxies(loopAnalyses, functionAnalyses, cgsccAnalyses,
+                               moduleAnalyses);
+  llvm::OptimizationLevel level = optLevel >= 3   ? llvm::OptimizationLevel::O3
+                                  : optLevel == 2 ? llvm::OptimizationLevel::O2
+                                                  : llvm::OptimizationLevel::O1;
+  builder.buildPerModuleDefaultPipeline(level).run(module, moduleAnalyses);
+}
+
+llvm::Error mlir::falcon::emitHostLibrary(ModuleOp module,
+                                          llvm::StringRef outputPath,
+                                          const HostLibraryOptions &options) {
+  llvm::LLVMContext context;
+  auto llvmModule = translate(module, context);
+  if (!llvmModule)
+    return llvmModule.takeError();
+  auto machine = createTargetMachine(options);
+  if (!machine)
+    return machine.takeError();
+  (*llvmModule)->setDataLayout((*machine)->createDataLayout());
+  (*llvmModule)->setTargetTriple((*machine)->getTargetTriple());
+  optimize(**llvmModule, **machine, options.optLevel);
+
+  // Object file next to the output, removed once linked.
+  std::string objectPath = (outputPath + ".o").str();
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(objectPath, ec, llvm::sys::fs::OF_None);
+    if (ec)
+      return makeError(objectPath + ": " + ec.message());
+    llvm::legacy::PassManager passes;
+    if ((*machine)->addPassesToEmitFile(passes, os, nullptr,
+                                        llvm::CodeGenFileType::ObjectFile))
+      return makeError("the target cannot emit object files");
+    passes.run(**llvmModule);
+  }
+  // Link with the system C compiler driver: it knows where libc/libm live.
+  llvm::ErrorOr<std::string> linker = llvm::sys::findProgramByName("cc");
+  if (!linker)
+    linker = llvm::sys::findProgramByName("clang-22");
+  if (!linker)
+    return makeError("no C compiler driver (cc or clang-22) found to link the "
+                     "host library");
+  std::string output = outputPath.str();
+  llvm::SmallVector<llvm::StringRef> args = {*linker, "-shared", "-o", output,
+                                             objectPath, "-lm"};
+  std::string errorMessage;
+  int rc = llvm::sys::ExecuteAndWait(*linker, args, std::nullopt, {}, 0, 0,
+                                     &errorMessage);
+  llvm::sys::fs::remove(objectPath);
+  if (rc != 0)
+    return makeError("linking " + outputPath + " failed (" + *linker + " exit " +
+                     std::to_string(rc) + ")" +
+                     (errorMessage.empty() ? "" : ": " + errorMessage));
+  return llvm::Error::success();
+}
