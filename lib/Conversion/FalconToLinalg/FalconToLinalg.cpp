@@ -702,6 +702,16 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
 struct ConvertFalconToLinalgPass
     : public mlir::falcon::impl::ConvertFalconToLinalgBase<ConvertFalconToLinalgPass> {
   void runOnOperation() override {
+    // Name what is not supported instead of a generic legalization failure.
+    WalkResult unsupported = getOperation().walk([](RotaryOp op) {
+      if (op.getScaling() != RopeScaling::Dynamic)
+        return WalkResult::advance();
+      op.emitOpError("uses dynamic NTK rotary scaling, which the CPU lowering "
+                     "does not support yet");
+      return WalkResult::interrupt();
+    });
+    if (unsupported.wasInterrupted())
+      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     populateFalconToLinalgPatterns(patterns);
     ConversionTarget target(getContext());

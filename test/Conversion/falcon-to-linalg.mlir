@@ -1,0 +1,218 @@
+// RUN: falcon-opt %s -split-input-file --convert-falcon-to-linalg | FileCheck %s
+
+// CHECK-LABEL: func @embedding
+// CHECK-SAME: %[[IDS:.*]]: tensor<?x?xi64>, %[[TABLE:.*]]: tensor<32x8xbf16>
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel"]} ins(%[[IDS]] : tensor<?x?xi64>)
+// CHECK:   %[[ROW:.*]] = arith.index_cast
+// CHECK:   %[[COL:.*]] = linalg.index 2
+// CHECK:   %[[V:.*]] = tensor.extract %[[TABLE]][%[[ROW]], %[[COL]]]
+// CHECK:   %[[E:.*]] = arith.extf %[[V]] : bf16 to f32
+// CHECK:   linalg.yield %[[E]]
+func.func @embedding(%ids: tensor<?x?xi64>, %table: tensor<32x8xbf16>) -> tensor<?x?x8xf32> {
+  %0 = falcon.embedding %ids, %table : (tensor<?x?xi64>, tensor<32x8xbf16>) -> tensor<?x?x8xf32>
+  return %0 : tensor<?x?x8xf32>
+}
+
+// -----
+
+// Mean, biased variance, then (x - mean) / sqrt(var + eps) * w + b.
+// CHECK-LABEL: func @layer_norm
+// CHECK: %[[SUM:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]}
+// CHECK: %[[SQ:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} ins(%{{.*}}, %[[SUM]]
+// CHECK:   arith.subf
+// CHECK:   arith.mulf
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[SUM]], %[[SQ]], %{{.*}}, %{{.*}} :
+// CHECK:   %[[EPS:.*]] = arith.constant 9.99999974E-6 : f32
+// CHECK:   arith.addf %{{.*}}, %[[EPS]]
+// CHECK:   math.sqrt
+// CHECK:   arith.divf
+func.func @layer_norm(%x: tensor<?x?x8xf32>, %w: tensor<8xf32>, %b: tensor<8xf32>) -> tensor<?x?x8xf32> {
+  %0 = falcon.layer_norm %x, %w, %b {epsilon = 1.0e-05 : f64} : (tensor<?x?x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<?x?x8xf32>
+  return %0 : tensor<?x?x8xf32>
+}
+
+// -----
+
+// The contraction over `in` with the [out, in] weight, then the bias add.
+// CHECK-DAG: #[[X:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+// CHECK-DAG: #[[W:.*]] = affine_map<(d0, d1, d2, d3) -> (d2, d3)>
+// CHECK-LABEL: func @linear
+// CHECK: %[[MM:.*]] = linalg.generic {indexing_maps = [#[[X]], #[[W]], {{.*}}], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+// CHECK:   arith.extf %{{.*}} : bf16 to f32
+// CHECK:   arith.mulf
+// CHECK:   arith.addf
+// CHECK: linalg.generic {{.*}} ins(%[[MM]], %{{.*}} : tensor<?x?x16xf32>, tensor<16xbf16>)
+func.func @linear(%x: tensor<?x?x8xf32>, %w: tensor<16x8xbf16>, %b: tensor<16xbf16>) -> tensor<?x?x16xf32> {
+  %0 = falcon.linear %x, %w, %b : (tensor<?x?x8xf32>, tensor<16x8xbf16>, tensor<16xbf16>) -> tensor<?x?x16xf32>
+  return %0 : tensor<?x?x16xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func @lm_head
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%{{.*}}, %{{.*}} : tensor<?x?x8xf32>, tensor<32x8xf32>)
+// CHECK-NOT: linalg.generic
+func.func @lm_head(%x: tensor<?x?x8xf32>, %w: tensor<32x8xf32>) -> tensor<?x?x32xf32> {
+  %0 = falcon.lm_head %x, %w {tied} : (tensor<?x?x8xf32>, tensor<32x8xf32>) -> tensor<?x?x32xf32>
+  return %0 : tensor<?x?x32xf32>
+}
+
+// -----
+
+// Exact erf GELU.
+// CHECK-LABEL: func @gelu
+// CHECK: linalg.generic
+// CHECK:   %[[SQRT2:.*]] = arith.constant 1.41421354 : f32
+// CHECK:   arith.divf %{{.*}}, %[[SQRT2]]
+// CHECK:   math.erf
+// CHECK-NOT: math.tanh
+func.func @gelu(%x: tensor<?x?x8xf32>) -> tensor<?x?x8xf32> {
+  %0 = falcon.gelu %x : tensor<?x?x8xf32>
+  return %0 : tensor<?x?x8xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func @add
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : tensor<?x?x8xf32>, tensor<?x?x8xf32>)
+// CHECK:   arith.addf
+func.func @add(%x: tensor<?x?x8xf32>, %y: tensor<?x?x8xf32>) -> tensor<?x?x8xf32> {
+  %0 = falcon.add %x, %y : tensor<?x?x8xf32>
+  return %0 : tensor<?x?x8xf32>
+}
+
+// -----
+
+// Grouped: view(B, S, K, r + 2, d); queries of group g are heads g*r .. g*r+r-1.
+// CHECK-LABEL: func @split_grouped
+// CHECK: %[[E:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0], [1], [2, 3, 4]] {{.*}} : tensor<?x?x192xf32> into tensor<?x?x2x6x16xf32>
+// CHECK: %[[Q:.*]] = tensor.extract_slice %[[E]][0, 0, 0, 0, 0] [%{{.*}}, %{{.*}}, 2, 4, 16] [1, 1, 1, 1, 1]
+// CHECK: tensor.collapse_shape %[[Q]] {{\[\[}}0], [1], [2, 3], [4]] : tensor<?x?x2x4x16xf32> into tensor<?x?x8x16xf32>
+// CHECK: tensor.extract_slice %[[E]][0, 0, 0, 4, 0] [%{{.*}}, %{{.*}}, 2, 1, 16]
+// CHECK: tensor.extract_slice %[[E]][0, 0, 0, 5, 0] [%{{.*}}, %{{.*}}, 2, 1, 16]
+func.func @split_grouped(%f: tensor<?x?x192xf32>) -> (tensor<?x?x8x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>) {
+  %q, %k, %v = falcon.qkv_split %f {layout = #falcon.qkv_layout<grouped>, num_heads = 8 : i64, num_kv_heads = 2 : i64}
+      : tensor<?x?x192xf32> -> (tensor<?x?x8x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>)
+  return %q, %k, %v : tensor<?x?x8x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>
+}
+
+// -----
+
+// Multi-query: view(B, S, H + 2, d).
+// CHECK-LABEL: func @split_multi_query
+// CHECK: %[[E:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0], [1], [2, 3]] {{.*}} : tensor<?x?x112xf32> into tensor<?x?x7x16xf32>
+// CHECK: tensor.extract_slice %[[E]][0, 0, 0, 0] [%{{.*}}, %{{.*}}, 5, 16]
+// CHECK: tensor.extract_slice %[[E]][0, 0, 5, 0] [%{{.*}}, %{{.*}}, 1, 16]
+// CHECK: tensor.extract_slice %[[E]][0, 0, 6, 0] [%{{.*}}, %{{.*}}, 1, 16]
+func.func @split_multi_query(%f: tensor<?x?x112xf32>) -> (tensor<?x?x5x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>) {
+  %q, %k, %v = falcon.qkv_split %f {layout = #falcon.qkv_layout<multi_query>, num_heads = 5 : i64, num_kv_heads = 1 : i64}
+      : tensor<?x?x112xf32> -> (tensor<?x?x5x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>)
+  return %q, %k, %v : tensor<?x?x5x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>
+}
+
+// -----
+
+// Per-head: view(B, S, H, 3, d), head h owns [q | k | v].
+// CHECK-LABEL: func @split_per_head
+// CHECK: %[[E:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0], [1], [2, 3, 4]] {{.*}} : tensor<?x?x288xf32> into tensor<?x?x6x3x16xf32>
+// CHECK: tensor.extract_slice %[[E]][0, 0, 0, 0, 0] [%{{.*}}, %{{.*}}, 6, 1, 16]
+// CHECK: tensor.extract_slice %[[E]][0, 0, 0, 1, 0] [%{{.*}}, %{{.*}}, 6, 1, 16]
+// CHECK: tensor.extract_slice %[[E]][0, 0, 0, 2, 0] [%{{.*}}, %{{.*}}, 6, 1, 16]
+func.func @split_per_head(%f: tensor<?x?x288xf32>) -> (tensor<?x?x6x16xf32>, tensor<?x?x6x16xf32>, tensor<?x?x6x16xf32>) {
+  %q, %k, %v = falcon.qkv_split %f {layout = #falcon.qkv_layout<per_head>, num_heads = 6 : i64, num_kv_heads = 6 : i64}
+      : tensor<?x?x288xf32> -> (tensor<?x?x6x16xf32>, tensor<?x?x6x16xf32>, tensor<?x?x6x16xf32>)
+  return %q, %k, %v : tensor<?x?x6x16xf32>, tensor<?x?x6x16xf32>, tensor<?x?x6x16xf32>
+}
+
+// -----
+
+// inv_freq_i = 1 / 10000^(2 (i mod 2) / 4), repeated for both halves.
+// CHECK-LABEL: func @rotary
+// CHECK: %[[FREQ:.*]] = arith.constant dense<[1.000000e+00, 0.00999999977, 1.000000e+00, 0.00999999977]> : tensor<4xf32>
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %[[FREQ]] :
+// CHECK:   arith.sitofp
+// CHECK:   math.cos
+// CHECK:   math.sin
+// CHECK:   tensor.extract
+// CHECK:   arith.negf
+func.func @rotary(%x: tensor<?x?x2x4xf32>, %p: tensor<?x?xi64>) -> tensor<?x?x2x4xf32> {
+  %0 = falcon.rotary %x, %p {theta = 1.0e+04 : f64} : (tensor<?x?x2x4xf32>, tensor<?x?xi64>) -> tensor<?x?x2x4xf32>
+  return %0 : tensor<?x?x2x4xf32>
+}
+
+// -----
+
+// Linear scaling divides inv_freq by the factor.
+// CHECK-LABEL: func @rotary_linear
+// CHECK: arith.constant dense<[5.000000e-01, 5.000000e-03, 5.000000e-01, 5.000000e-03]> : tensor<4xf32>
+func.func @rotary_linear(%x: tensor<?x?x2x4xf32>, %p: tensor<?x?xi64>) -> tensor<?x?x2x4xf32> {
+  %0 = falcon.rotary %x, %p {theta = 1.0e+04 : f64, scaling = #falcon.rope_scaling<linear>, factor = 2.0 : f64} : (tensor<?x?x2x4xf32>, tensor<?x?xi64>) -> tensor<?x?x2x4xf32>
+  return %0 : tensor<?x?x2x4xf32>
+}
+
+// -----
+
+// Six heads (not a power of two): slopes 2^-2, 2^-4, 2^-6, 2^-8 and then
+// 2^-1, 2^-3 from the extra base; positions and products rounded to bf16.
+// CHECK-LABEL: func @alibi
+// CHECK: %[[SLOPES:.*]] = arith.constant dense<[2.500000e-01, 6.250000e-02, 1.562500e-02, 3.906250e-03, 5.000000e-01, 1.250000e-01]> : tensor<6xf32>
+// CHECK: linalg.generic {{.*}} ins(%[[SLOPES]] : tensor<6xf32>) outs(%{{.*}} : tensor<6x?xf32>)
+// CHECK:   arith.sitofp
+// CHECK:   arith.truncf %{{.*}} : f32 to bf16
+// CHECK:   arith.mulf
+// CHECK:   arith.truncf %{{.*}} : f32 to bf16
+func.func @alibi(%n: index) -> tensor<6x?xf32> {
+  %0 = falcon.alibi %n {num_heads = 6 : i64} : tensor<6x?xf32>
+  return %0 : tensor<6x?xf32>
+}
+
+// -----
+
+// Cache append at past_len, scores over keys 0 .. past_len + S - 1 with the
+// causal mask, softmax, context, heads merged head-major.
+// CHECK-LABEL: func @attention
+// CHECK-SAME: %[[Q:[^:]*]]: tensor<?x?x4x16xf32>, %[[K:[^:]*]]: tensor<?x?x2x16xf32>, %[[V:[^:]*]]: tensor<?x?x2x16xf32>, %[[KC:[^:]*]]: tensor<?x2x?x16xf32>, %[[VC:[^:]*]]: tensor<?x2x?x16xf32>, %[[PAST:[^:]*]]: index
+// CHECK: %[[KT:.*]] = linalg.transpose ins(%[[K]] : tensor<?x?x2x16xf32>) {{.*}} permutation = [0, 2, 1, 3]
+// CHECK: %[[NKC:.*]] = tensor.insert_slice %[[KT]] into %[[KC]][0, 0, %[[PAST]], 0]
+// CHECK: %[[VT:.*]] = linalg.transpose ins(%[[V]]
+// CHECK: %[[NVC:.*]] = tensor.insert_slice %[[VT]] into %[[VC]][0, 0, %[[PAST]], 0]
+// CHECK: %[[KEYS:.*]] = tensor.extract_slice %[[NKC]][0, 0, 0, 0]
+// CHECK: %[[QG:.*]] = tensor.expand_shape %[[Q]] {{\[\[}}0], [1], [2, 3], [4]] {{.*}} into tensor<?x?x2x2x16xf32>
+// CHECK: %[[DOTS:.*]] = linalg.generic {{.*}} ins(%[[QG]], %[[KEYS]] :
+// CHECK: %[[SCORES:.*]] = linalg.generic {{.*}} ins(%[[DOTS]] :
+// CHECK:   arith.cmpi ugt
+// CHECK:   arith.select
+// CHECK: linalg.generic {{.*}} ins(%[[SCORES]] :
+// CHECK:   arith.maximumf
+// CHECK: math.exp
+// CHECK: math.exp
+// CHECK: arith.divf
+// CHECK: %[[CTX:.*]] = linalg.generic
+// CHECK: %[[OUT:.*]] = tensor.collapse_shape %[[CTX]] {{\[\[}}0], [1], [2, 3, 4]] : tensor<?x?x2x2x16xf32> into tensor<?x?x64xf32>
+// CHECK: return %[[OUT]], %[[NKC]], %[[NVC]]
+func.func @attention(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x2x16xf32>, %v: tensor<?x?x2x16xf32>,
+                     %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>, %past: index)
+    -> (tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>) {
+  %o, %nk, %nv = falcon.attention %q, %k, %v, %kc, %vc, %past
+      : (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, index)
+      -> (tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
+  return %o, %nk, %nv : tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
+}
+
+// -----
+
+// With ALiBi the bias, grouped [K, r, T], is added before the 1/sqrt(d) scale.
+// CHECK-LABEL: func @attention_alibi
+// CHECK: %[[B:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0, 1], [2]] {{.*}} : tensor<2x?xf32> into tensor<2x1x?xf32>
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[B]] :
+// CHECK:   %[[S:.*]] = arith.addf
+// CHECK:   %[[SCALE:.*]] = arith.constant 2.500000e-01 : f32
+// CHECK:   arith.mulf %[[S]], %[[SCALE]]
+func.func @attention_alibi(%q: tensor<?x?x2x16xf32>, %k: tensor<?x?x2x16xf32>,
+                           %kc: tensor<?x2x?x16xf32>, %past: index, %bias: tensor<2x?xf32>)
+    -> tensor<?x?x32xf32> {
+  %o, %nk, %nv = falcon.attention %q, %k, %k, %kc, %kc, %past bias(%bias)
+      : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, index, tensor<2x?xf32>)
+      -> (tensor<?x?x32xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
+  return %o : tensor<?x?x32xf32>
+}

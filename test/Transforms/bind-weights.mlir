@@ -1,0 +1,27 @@
+// RUN: falcon-opt %s --falcon-bind-weights | FileCheck %s
+
+// Layout in order of first appearance, each tensor 64-byte aligned:
+//   emb  [16x8xf32]  512 B at 0
+//   w.{} [3x8xbf16]   48 B, stride 64, two layers at 512 and 576
+//   ln   [8xf32]      32 B at 640
+module attributes {falcon.config = {num_hidden_layers = 2 : i64}} {
+  // CHECK-LABEL: func.func @forward
+  // CHECK-SAME: %[[LAYER:[^:]*]]: index, %[[BUF:.*]]: memref<?xi8> {falcon.name = "weights"}
+  func.func @forward(%layer: index) -> (tensor<16x8xf32>, tensor<3x8xbf16>, tensor<8xf32>) {
+    // CHECK: %[[C0:.*]] = arith.constant 0 : index
+    // CHECK: %[[E:.*]] = memref.view %[[BUF]][%[[C0]]][] : memref<?xi8> to memref<16x8xf32>
+    // CHECK: bufferization.to_tensor %[[E]] restrict : memref<16x8xf32> to tensor<16x8xf32>
+    %0 = falcon.param "transformer.word_embeddings.weight" : tensor<16x8xf32>
+    // CHECK: %[[C512:.*]] = arith.constant 512 : index
+    // CHECK: %[[C64:.*]] = arith.constant 64 : index
+    // CHECK: %[[SCALED:.*]] = arith.muli %[[LAYER]], %[[C64]]
+    // CHECK: %[[OFF:.*]] = arith.addi %[[C512]], %[[SCALED]]
+    // CHECK: memref.view %[[BUF]][%[[OFF]]][] : memref<?xi8> to memref<3x8xbf16>
+    %1 = falcon.param "transformer.h.{}.w"[%layer] : tensor<3x8xbf16>
+    // CHECK: %[[C640:.*]] = arith.constant 640 : index
+    // CHECK: memref.view %[[BUF]][%[[C640]]][] : memref<?xi8> to memref<8xf32>
+    %2 = falcon.param "transformer.ln_f.weight" : tensor<8xf32>
+    // CHECK-NOT: falcon.param
+    return %0, %1, %2 : tensor<16x8xf32>, tensor<3x8xbf16>, tensor<8xf32>
+  }
+}
