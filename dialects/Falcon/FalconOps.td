@@ -31,6 +31,8 @@ def Falcon_ParamOp : Falcon_Op<"param", [Pure]> {
     checkpoint tensor it stands for; its type is the stored shape and dtype.
     Per-layer weights use a name with one `{}` placeholder and take the layer
     index as an operand, so that the IR does not grow with the layer count.
+    With `transposed`, the value is the 2-D checkpoint tensor transposed (the
+    compiler packs it that way for the kernels that read it).
 
     ```mlir
     %ln_f = falcon.param "transformer.ln_f.weight" : tensor<4544xbf16>
@@ -38,7 +40,8 @@ def Falcon_ParamOp : Falcon_Op<"param", [Pure]> {
         : tensor<4672x4544xbf16>
     ```
   }];
-  let arguments = (ins StrAttr:$name, Optional<Index>:$layer);
+  let arguments = (ins StrAttr:$name, Optional<Index>:$layer,
+                       UnitAttr:$transposed);
   let results = (outs AnyStaticShapeTensor:$result);
   let assemblyFormat = "$name (`[` $layer^ `]`)? attr-dict `:` type($result)";
   let hasVerifier = 1;
@@ -89,6 +92,8 @@ def Falcon_LinearOp : Falcon_Op<"linear", [Pure]> {
   let description = [{
     The `nn.Linear` of Hugging Face with its `[out_features, in_features]`
     weight. As in `FalconLinear`, the optional bias is added after the matmul.
+    With `transposed_weight` the weight is stored `[in_features,
+    out_features]` (the CPU layout chosen by `falcon-cpu-weight-layout`).
 
     ```mlir
     %y = falcon.linear %x, %w, %b
@@ -96,7 +101,7 @@ def Falcon_LinearOp : Falcon_Op<"linear", [Pure]> {
     ```
   }];
   let arguments = (ins Falcon_Activation:$input, Falcon_Matrix:$weight,
-                       Optional<Falcon_Vector>:$bias);
+                       Optional<Falcon_Vector>:$bias, UnitAttr:$transposed_weight);
   let results = (outs Falcon_Activation:$result);
   let assemblyFormat = "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
@@ -137,7 +142,8 @@ def Falcon_LMHeadOp : Falcon_Op<"lm_head", [Pure]> {
   let description = [{
     The language-model head. With `tied`, `weight` is the word-embedding
     matrix (Hugging Face ignores a stored `lm_head.weight` then); otherwise it
-    is `lm_head.weight`.
+    is `lm_head.weight`. With `transposed_weight` the weight is stored
+    `[hidden, vocab]`.
 
     ```mlir
     %logits = falcon.lm_head %h, %emb {tied}
@@ -145,7 +151,7 @@ def Falcon_LMHeadOp : Falcon_Op<"lm_head", [Pure]> {
     ```
   }];
   let arguments = (ins Falcon_Activation:$input, Falcon_Matrix:$weight,
-                       UnitAttr:$tied);
+                       UnitAttr:$tied, UnitAttr:$transposed_weight);
   let results = (outs Falcon_Activation:$result);
   let assemblyFormat = "$input `,` $weight attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;

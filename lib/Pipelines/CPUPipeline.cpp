@@ -22,6 +22,7 @@ void mlir::falcon::buildFalconToLinalgPipeline(OpPassManager &pm,
   // One layer function, called from one loop: inlining it costs no code size
   // and lets bufferization update the KV cache in place across the call.
   pm.addPass(createInlinerPass());
+  pm.addPass(createFalconCPUWeightLayout());
   pm.addPass(createFalconBindWeights());
   pm.addPass(createConvertFalconToLinalg());
   pm.addPass(createCanonicalizerPass());
@@ -30,7 +31,7 @@ void mlir::falcon::buildFalconToLinalgPipeline(OpPassManager &pm,
 
 void mlir::falcon::buildFalconLinalgToLLVMCPUPipeline(
     OpPassManager &pm, const CPUPipelineOptions &) {
-  addPipeline(pm, "func.func(linalg-fuse-elementwise-ops),"
+  addPipeline(pm, "func.func(falcon-fuse-elementwise),"
                   "one-shot-bufferize{bufferize-function-boundaries=1 "
                   "function-boundary-type-conversion=identity-layout-map "
                   "allow-return-allocs-from-loops=1},"

@@ -10,6 +10,8 @@
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cstring>
+
 using namespace mlir;
 using namespace mlir::falcon;
 
@@ -101,11 +103,29 @@ private:
                        std::to_string(buffer->getBufferSize()) + " bytes)");
     const uint8_t *start =
         reinterpret_cast<const uint8_t *>(buffer->getBufferStart());
+    if (slot.transposed) {
+      emitTransposed(start + tensor.begin, tensor.shape[0], tensor.shape[1],
+                     slot.type.getElementTypeBitWidth() / 8);
+      return llvm::Error::success();
+    }
     // Chunked, so that progress shows on multi-gigabyte tensors.
     constexpr uint64_t chunk = 64ull << 20;
     for (uint64_t at = tensor.begin; at < tensor.end; at += chunk)
       emit(llvm::ArrayRef<uint8_t>(start + at, std::min(chunk, tensor.end - at)));
     return llvm::Error::success();
+  }
+
+  /// Writes the [rows, columns] matrix at `source` as [columns, rows], one
+  /// output row at a time.
+  void emitTransposed(const uint8_t *source, int64_t rows, int64_t columns,
+                      unsigned elementSize) {
+    std::vector<uint8_t> line(rows * elementSize);
+    for (int64_t column = 0; column < columns; ++column) {
+      for (int64_t row = 0; row < rows; ++row)
+        std::memcpy(&line[row * elementSize],
+                    source + (row * columns + column) * elementSize, elementSize);
+      emit(line);
+    }
   }
 
   void emit(llvm::ArrayRef<uint8_t> bytes) {

@@ -24,6 +24,7 @@ struct FalconBindWeightsPass
     FailureOr<WeightLayout> layout = computeWeightLayout(module);
     if (failed(layout))
       return signalPassFailure();
+    setWeightLayoutAttr(module, *layout);
     auto bufferType = MemRefType::get({ShapedType::kDynamic},
                                       IntegerType::get(&getContext(), 8));
     for (auto func : module.getOps<func::FuncOp>()) {
@@ -44,7 +45,7 @@ struct FalconBindWeightsPass
         return signalPassFailure();
       Value buffer = func.getArgument(index);
       for (ParamOp op : params) {
-        const WeightSlot *slot = layout->lookup(op.getName());
+        const WeightSlot *slot = layout->lookup(op.getName(), op.getTransposed());
         OpBuilder builder(op);
         Location loc = op.getLoc();
         Value offset = arith::ConstantIndexOp::create(builder, loc, slot->offset);

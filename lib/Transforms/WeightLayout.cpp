@@ -8,9 +8,10 @@
 using namespace mlir;
 using namespace mlir::falcon;
 
-const WeightSlot *WeightLayout::lookup(llvm::StringRef name) const {
+const WeightSlot *WeightLayout::lookup(llvm::StringRef name,
+                                       bool transposed) const {
   for (const WeightSlot &slot : slots)
-    if (slot.name == name)
+    if (slot.name == name && slot.transposed == transposed)
       return &slot;
   return nullptr;
 }
@@ -30,7 +31,8 @@ FailureOr<WeightLayout> mlir::falcon::computeWeightLayout(ModuleOp module) {
 
   WalkResult result = module.walk([&](ParamOp op) -> WalkResult {
     auto type = cast<RankedTensorType>(op.getType());
-    if (const WeightSlot *existing = layout.lookup(op.getName())) {
+    if (const WeightSlot *existing =
+            layout.lookup(op.getName(), op.getTransposed())) {
       if (existing->type != type)
         return op.emitOpError() << "uses parameter \"" << op.getName()
                                 << "\" with type " << type << ", but it was "
@@ -41,6 +43,7 @@ FailureOr<WeightLayout> mlir::falcon::computeWeightLayout(ModuleOp module) {
     slot.name = op.getName().str();
     slot.type = type;
     slot.perLayer = bool(op.getLayer());
+    slot.transposed = op.getTransposed();
     unsigned bitWidth = type.getElementTypeBitWidth();
     slot.bytes = uint64_t(type.getNumElements()) * bitWidth / 8;
     slot.layerStride = llvm::alignTo(slot.bytes, kWeightAlignment);
@@ -52,5 +55,71 @@ FailureOr<WeightLayout> mlir::falcon::computeWeightLayout(ModuleOp module) {
   });
   if (result.wasInterrupted())
     return failure();
+  return layout;
+}
+
+void mlir::falcon::setWeightLayoutAttr(ModuleOp module,
+                                       const WeightLayout &layout) {
+  Builder builder(module.getContext());
+  SmallVector<Attribute> slots;
+  for (const WeightSlot &slot : layout.slots) {
+    SmallVector<NamedAttribute> entries = {
+        builder.getNamedAttr("name", builder.getStringAttr(slot.name)),
+        builder.getNamedAttr("type", TypeAttr::get(slot.type)),
+        builder.getNamedAttr("offset", builder.getI64IntegerAttr(slot.offset)),
+        builder.getNamedAttr("layer_stride",
+                             builder.getI64IntegerAttr(slot.layerStride)),
+        builder.getNamedAttr("bytes", builder.getI64IntegerAttr(slot.bytes))};
+    if (slot.perLayer)
+      entries.push_back(builder.getNamedAttr("per_layer", builder.getUnitAttr()));
+    if (slot.transposed)
+      entries.push_back(builder.getNamedAttr("transposed", builder.getUnitAttr()));
+    slots.push_back(builder.getDictionaryAttr(entries));
+  }
+  module->setAttr(kWeightLayoutAttrName,
+                  builder.getDictionaryAttr(
+                      {builder.getNamedAttr("num_layers",
+                                            builder.getI64IntegerAttr(layout.numLayers)),
+                       builder.getNamedAttr("total_bytes",
+                                            builder.getI64IntegerAttr(layout.totalBytes)),
+                       builder.getNamedAttr("slots", builder.getArrayAttr(slots))}));
+}
+
+FailureOr<WeightLayout> mlir::falcon::getWeightLayoutAttr(ModuleOp module) {
+  auto dict = module->getAttrOfType<DictionaryAttr>(kWeightLayoutAttrName);
+  auto fail = [&]() -> FailureOr<WeightLayout> {
+    return module.emitError() << "expects a valid '" << kWeightLayoutAttrName
+                              << "' attribute (run falcon-bind-weights)";
+  };
+  if (!dict)
+    return fail();
+  auto numLayers = dyn_cast_or_null<IntegerAttr>(dict.get("num_layers"));
+  auto totalBytes = dyn_cast_or_null<IntegerAttr>(dict.get("total_bytes"));
+  auto slots = dyn_cast_or_null<ArrayAttr>(dict.get("slots"));
+  if (!numLayers || !totalBytes || !slots)
+    return fail();
+  WeightLayout layout;
+  layout.numLayers = numLayers.getInt();
+  layout.totalBytes = totalBytes.getInt();
+  for (Attribute attr : slots) {
+    auto entry = dyn_cast<DictionaryAttr>(attr);
+    auto name = entry ? dyn_cast_or_null<StringAttr>(entry.get("name")) : nullptr;
+    auto type = entry ? dyn_cast_or_null<TypeAttr>(entry.get("type")) : nullptr;
+    auto offset = entry ? dyn_cast_or_null<IntegerAttr>(entry.get("offset")) : nullptr;
+    auto stride = entry ? dyn_cast_or_null<IntegerAttr>(entry.get("layer_stride")) : nullptr;
+    auto bytes = entry ? dyn_cast_or_null<IntegerAttr>(entry.get("bytes")) : nullptr;
+    if (!name || !type || !isa<RankedTensorType>(type.getValue()) || !offset ||
+        !stride || !bytes)
+      return fail();
+    WeightSlot slot;
+    slot.name = name.str();
+    slot.type = cast<RankedTensorType>(type.getValue());
+    slot.offset = offset.getInt();
+    slot.layerStride = stride.getInt();
+    slot.bytes = bytes.getInt();
+    slot.perLayer = bool(entry.get("per_layer"));
+    slot.transposed = bool(entry.get("transposed"));
+    layout.slots.push_back(std::move(slot));
+  }
   return layout;
 }

@@ -132,9 +132,6 @@ int main(int argc, char **argv) {
     return fail(modelPath + ": the module does not verify");
 
   // Lower as far as the requested output needs.
-  FailureOr<WeightLayout> layout = computeWeightLayout(*module);
-  if (failed(layout))
-    return fail(modelPath + ": cannot lay out the weights");
   if (emit != EmitKind::None && emit != EmitKind::Falcon || buildArtifact) {
     if (buildArtifact && (!checkpoint || !checkpoint->tensors))
       return fail(modelPath + ": an artifact needs a checkpoint directory with "
@@ -150,6 +147,10 @@ int main(int argc, char **argv) {
       return fail(modelPath + ": lowering failed");
   }
   if (buildArtifact) {
+    // The layout falcon-bind-weights compiled into the code.
+    FailureOr<WeightLayout> layout = getWeightLayoutAttr(*module);
+    if (failed(layout))
+      return fail(modelPath + ": the lowered module has no weight layout");
     HostLibraryOptions options;
     options.cpu = cpuName;
     options.optLevel = llvmOptLevel;

@@ -58,9 +58,12 @@ static LogicalResult expectSameBatchSeq(Operation *op, Value input,
 }
 
 /// Shared by falcon.linear and falcon.lm_head: input [B, S, in],
-/// weight [out, in], optional bias [out], result [B, S, out].
+/// weight [out, in] (or [in, out] when transposed), optional bias [out],
+/// result [B, S, out].
 static LogicalResult verifyProjection(Operation *op, Value input, Value weight,
-                                      Value bias, Value result) {
+                                      Value bias, Value result,
+                                      bool transposed) {
+  unsigned inDim = transposed ? 0 : 1, outDim = transposed ? 1 : 0;
   if (cast<ShapedType>(result.getType()).getElementType() !=
       cast<ShapedType>(input.getType()).getElementType())
     return op->emitOpError() << "expects the result element type to match the "
@@ -68,13 +71,15 @@ static LogicalResult verifyProjection(Operation *op, Value input, Value weight,
                              << cast<ShapedType>(result.getType()).getElementType()
                              << " and "
                              << cast<ShapedType>(input.getType()).getElementType();
-  if (failed(expectDim(op, "weight in_features (dimension 1)", lastDim(input),
-                       dim(weight, 1))) ||
-      failed(expectDim(op, "result features", dim(weight, 0), lastDim(result))) ||
+  if (failed(expectDim(op,
+                       Twine("weight in_features (dimension ") + Twine(inDim) + ")",
+                       lastDim(input), dim(weight, inDim))) ||
+      failed(expectDim(op, "result features", dim(weight, outDim),
+                       lastDim(result))) ||
       failed(expectSameBatchSeq(op, input, result, "input")))
     return failure();
   if (bias)
-    return expectDim(op, "bias size", dim(weight, 0), dim(bias, 0));
+    return expectDim(op, "bias size", dim(weight, outDim), dim(bias, 0));
   return success();
 }
 
@@ -87,6 +92,9 @@ LogicalResult ParamOp::verify() {
     return emitOpError() << "expects a name with exactly one '{}' layer "
                             "placeholder when a layer index is given, found \""
                          << name << "\"";
+  if (getTransposed() && cast<ShapedType>(getType()).getRank() != 2)
+    return emitOpError() << "expects a 2-D result when transposed, found rank "
+                         << cast<ShapedType>(getType()).getRank();
   if (!getLayer() && placeholders != 0)
     return emitOpError() << "expects a layer index operand for the templated "
                             "name \""
@@ -113,11 +121,12 @@ LogicalResult LayerNormOp::verify() {
 
 LogicalResult LinearOp::verify() {
   return verifyProjection(*this, getInput(), getWeight(), getBias(),
-                          getResult());
+                          getResult(), getTransposedWeight());
 }
 
 LogicalResult LMHeadOp::verify() {
-  return verifyProjection(*this, getInput(), getWeight(), Value(), getResult());
+  return verifyProjection(*this, getInput(), getWeight(), Value(), getResult(),
+                          getTransposedWeight());
 }
 
 LogicalResult QKVSplitOp::verify() {

@@ -44,4 +44,30 @@ def FalconStridedCopiesToLinalg : Pass<"falcon-strided-copies-to-linalg", "func:
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def FalconCPUWeightLayout : Pass<"falcon-cpu-weight-layout", "ModuleOp"> {
+  let summary = "Pack Linear and LM-head weights [in, out] for the CPU kernels";
+  let description = [{
+    A projection `y = x W^T` with `W` stored `[out, in]` reduces along rows
+    of `W`; with `W` packed `[in, out]` the innermost loop is a contiguous
+    `y[n] += x[k] * W[k, n]` over output features that vectorizes and streams
+    each weight once per token. This pass makes every `falcon.linear` and
+    `falcon.lm_head` whose weight is a `falcon.param` read a `transposed`
+    parameter instead; the artifact writer packs those transposed. A tied
+    LM head gets its own transposed copy of the embedding table (the
+    embedding itself keeps reading rows).
+  }];
+}
+
+def FalconFuseElementwise : Pass<"falcon-fuse-elementwise", "func::FuncOp"> {
+  let summary = "Fuse elementwise producers into all-parallel consumers only";
+  let description = [{
+    Upstream's `linalg-fuse-elementwise-ops` also fuses an elementwise
+    producer into a consumer that reduces: for a projection whose input is
+    the GELU output, that evaluates the GELU once per output column instead
+    of once per element (an N-fold redundant `erf`). This pass applies the
+    same patterns but only when every loop of the consumer is parallel.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 #endif // FALCON_TRANSFORMS_PASSES_TD

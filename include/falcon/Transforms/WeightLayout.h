@@ -24,6 +24,9 @@ struct WeightSlot {
   std::string name;
   RankedTensorType type;
   bool perLayer = false;
+  /// Packed as the transpose of the 2-D checkpoint tensor (`type` is the
+  /// transposed shape).
+  bool transposed = false;
   /// Byte offset of the tensor (of layer 0 for per-layer weights).
   uint64_t offset = 0;
   /// Distance between consecutive layers' copies (per-layer weights).
@@ -37,14 +40,22 @@ struct WeightLayout {
   int64_t numLayers = 0;
   uint64_t totalBytes = 0;
 
-  const WeightSlot *lookup(llvm::StringRef name) const;
+  const WeightSlot *lookup(llvm::StringRef name, bool transposed) const;
 };
 
-/// Lays out the distinct falcon.param names of `module` in order of first
-/// appearance. Per-layer weights get `numLayers` consecutive copies, taken
+/// Lays out the distinct falcon.param (name, transposed) pairs of `module` in
+/// order of first appearance. Per-layer weights get `numLayers` consecutive copies, taken
 /// from the module's `falcon.config` attribute. Fails (with a diagnostic) if
 /// that attribute is missing or one name is used with two types.
 FailureOr<WeightLayout> computeWeightLayout(ModuleOp module);
+
+/// Name of the module attribute in which falcon-bind-weights records the
+/// layout it bound, for the artifact writer.
+inline constexpr llvm::StringLiteral kWeightLayoutAttrName = "falcon.weight_layout";
+
+/// Records `layout` on `module` / reads it back.
+void setWeightLayoutAttr(ModuleOp module, const WeightLayout &layout);
+FailureOr<WeightLayout> getWeightLayoutAttr(ModuleOp module);
 
 } // namespace mlir::falcon
 

@@ -113,27 +113,35 @@ Type elementTypeOf(Value value) {
   return cast<ShapedType>(value.getType()).getElementType();
 }
 
-/// `x @ weight^T (+ bias)` for x [B, S, in] and weight [out, in]: a
-/// contraction over `in`, then the bias added separately as FalconLinear does.
+/// `x @ weight^T (+ bias)` for x [B, S, in] and weight [out, in] (or
+/// [in, out] when `transposed`): a contraction over `in`, then the bias added
+/// separately as FalconLinear does.
 Value buildProjection(LinalgBuilder &lb, Value input, Value weight, Value bias,
-                      RankedTensorType resultType) {
+                      RankedTensorType resultType, bool transposed) {
   MLIRContext *context = lb.b.getContext();
   Type f = resultType.getElementType();
   SmallVector<OpFoldResult> shape = tensor::getMixedSizes(lb.b, lb.loc, input);
   shape.back() = lb.b.getIndexAttr(resultType.getShape().back());
   Value init = lb.filled(shape, f, 0.0);
-  // Loops (b, s, n, k).
-  Value product = lb.generic(
-      {input, weight}, init,
-      {dimsMap(context, 4, {0, 1, 3}), dimsMap(context, 4, {2, 3}),
-       dimsMap(context, 4, {0, 1, 2})},
-      {kParallel, kParallel, kParallel, kReduction},
-      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        LinalgBuilder inner(b, loc);
-        Value w = inner.castFloat(args[1], f);
-        Value mul = arith::MulFOp::create(b, loc, args[0], w);
-        return arith::AddFOp::create(b, loc, args[2], mul);
-      });
+  auto body = [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+    LinalgBuilder inner(b, loc);
+    Value w = inner.castFloat(args[1], f);
+    Value mul = arith::MulFOp::create(b, loc, args[0], w);
+    return arith::AddFOp::create(b, loc, args[2], mul);
+  };
+  // [out, in]: loops (b, s, n, k), a dot product per output.
+  // [in, out]: loops (b, s, k, n), the innermost loop runs along a contiguous
+  // weight row and the output row: y[n] += x[k] * W[k, n].
+  Value product =
+      transposed
+          ? lb.generic({input, weight}, init,
+                       {dimsMap(context, 4, {0, 1, 2}), dimsMap(context, 4, {2, 3}),
+                        dimsMap(context, 4, {0, 1, 3})},
+                       {kParallel, kParallel, kReduction, kParallel}, body)
+          : lb.generic({input, weight}, init,
+                       {dimsMap(context, 4, {0, 1, 3}), dimsMap(context, 4, {2, 3}),
+                        dimsMap(context, 4, {0, 1, 2})},
+                       {kParallel, kParallel, kParallel, kReduction}, body);
   if (!bias)
     return product;
   Value biasInit = lb.empty(shape, f);
@@ -249,7 +257,8 @@ struct LinearLowering : OpRewritePattern<LinearOp> {
     LinalgBuilder lb(rewriter, op.getLoc());
     rewriter.replaceOp(op, buildProjection(lb, op.getInput(), op.getWeight(),
                                            op.getBias(),
-                                           cast<RankedTensorType>(op.getType())));
+                                           cast<RankedTensorType>(op.getType()),
+                                           op.getTransposedWeight()));
     return success();
   }
 };
@@ -261,7 +270,8 @@ struct LMHeadLowering : OpRewritePattern<LMHeadOp> {
     LinalgBuilder lb(rewriter, op.getLoc());
     rewriter.replaceOp(op, buildProjection(lb, op.getInput(), op.getWeight(),
                                            Value(),
-                                           cast<RankedTensorType>(op.getType())));
+                                           cast<RankedTensorType>(op.getType()),
+                                           op.getTransposedWeight()));
     return success();
   }
 };

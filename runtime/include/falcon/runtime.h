@@ -1,0 +1,251 @@
+/*===- runtime.h - falcon-mlir runtime C API ----------------------*- C -*-===*\
+|*                                                                            *|
+|* Opens an artifact written by falcon-compile (docs/artifact-format.md) and  *|
+|* runs it: prefill, decode and greedy generation over a KV cache.            *|
+|*                                                                            *|
+\*===----------------------------------------------------------------------===*/
+
+/* Conventions (after IREE's runtime API):
+ *
+ *  - Every fallible call returns a falcon_status_t. NULL means success; any
+ *    other value is an error the caller owns and must pass to
+ *    falcon_status_free(). The message names the file, key, value or limit
+ *    that is wrong. No call aborts or exits the process on bad input.
+ *  - Outputs are `out_*` parameters and come last. On error, `out_*` handles
+ *    are set to NULL and nothing the call allocated is left behind.
+ *  - Handles are opaque. `*_open` / `*_create` return an object with one
+ *    reference that the caller owns; `*_retain` adds one, `*_release` drops
+ *    one and frees the object with the last. Releasing NULL is a no-op.
+ *  - Option structs are filled with defaults by `*_options_initialize()`;
+ *    passing NULL for options means the defaults.
+ *  - Functions that cannot fail (status accessors, `*_release`) return plain
+ *    values.
+ *
+ * Thread safety: a model may be shared by any number of threads and sessions.
+ * A session must be used by one thread at a time; separate sessions of one
+ * model may run concurrently.
+ */
+
+#ifndef FALCON_RUNTIME_H
+#define FALCON_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define FALCON_API_EXPORT __declspec(dllexport)
+#else
+#define FALCON_API_EXPORT __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*===----------------------------------------------------------------------===*
+ * Status
+ *===----------------------------------------------------------------------===*/
+
+/* Error codes; the numbering follows absl/IREE so that the values are
+ * familiar. */
+typedef enum falcon_status_code_e {
+  FALCON_STATUS_OK = 0,
+  /* A caller-supplied value is invalid (NULL pointer, bad batch size, ...). */
+  FALCON_STATUS_INVALID_ARGUMENT = 3,
+  /* A file of the artifact does not exist. */
+  FALCON_STATUS_NOT_FOUND = 5,
+  /* Memory could not be allocated. */
+  FALCON_STATUS_RESOURCE_EXHAUSTED = 8,
+  /* The artifact is malformed or inconsistent (manifest JSON, missing keys,
+   * weights.bin size, entry point missing from the host library). */
+  FALCON_STATUS_FAILED_PRECONDITION = 9,
+  /* A token id outside [0, vocab_size), or a request that does not fit the
+   * KV-cache capacity. */
+  FALCON_STATUS_OUT_OF_RANGE = 11,
+  /* A format version or dtype this runtime does not implement. */
+  FALCON_STATUS_UNIMPLEMENTED = 12,
+  /* An unexpected system failure (mmap, ...). */
+  FALCON_STATUS_INTERNAL = 13,
+  /* A device or host library that cannot be loaded. */
+  FALCON_STATUS_UNAVAILABLE = 14,
+  /* weights.bin does not match its checksum. */
+  FALCON_STATUS_DATA_LOSS = 15,
+} falcon_status_code_t;
+
+/* NULL on success; otherwise an owned error object. */
+typedef struct falcon_status_object_t *falcon_status_t;
+
+/* The code of `status`; FALCON_STATUS_OK for NULL. */
+FALCON_API_EXPORT falcon_status_code_t
+falcon_status_code(falcon_status_t status);
+
+/* The message of `status` ("OK" for NULL). The string is owned by the status
+ * and valid until falcon_status_free(). */
+FALCON_API_EXPORT const char *falcon_status_message(falcon_status_t status);
+
+/* A constant name for `code`, e.g. "OUT_OF_RANGE". */
+FALCON_API_EXPORT const char *
+falcon_status_code_string(falcon_status_code_t code);
+
+/* Frees `status`; NULL is a no-op. */
+FALCON_API_EXPORT void falcon_status_free(falcon_status_t status);
+
+/*===----------------------------------------------------------------------===*
+ * Model: an opened artifact directory
+ *===----------------------------------------------------------------------===*/
+
+typedef struct falcon_model_t falcon_model_t;
+
+typedef struct falcon_model_options_t {
+  /* Device to run on. Only "cpu" exists in this build; anything else is
+   * FALCON_STATUS_UNAVAILABLE. Default "cpu". The string is copied. */
+  const char *device;
+  /* Verify the FNV-1a-64 checksum of weights.bin when opening (reads the
+   * whole file once). Default true; the size is always checked. */
+  bool verify_checksum;
+} falcon_model_options_t;
+
+FALCON_API_EXPORT void
+falcon_model_options_initialize(falcon_model_options_t *out_options);
+
+/* Opens the artifact directory `artifact_dir`: parses manifest.json, maps
+ * weights.bin read-only and checks its size and checksum against the
+ * manifest, loads the host library and resolves the entry point. `options`
+ * may be NULL. The caller owns the returned reference. */
+FALCON_API_EXPORT falcon_status_t falcon_model_open(
+    const char *artifact_dir, const falcon_model_options_t *options,
+    falcon_model_t **out_model);
+
+FALCON_API_EXPORT void falcon_model_retain(falcon_model_t *model);
+
+/* Drops a reference; the last one (sessions hold one each) unmaps the weights
+ * and unloads the host library. */
+FALCON_API_EXPORT void falcon_model_release(falcon_model_t *model);
+
+typedef struct falcon_model_info_t {
+  /* manifest "model"; "" when absent. Owned by the model. */
+  const char *name;
+  /* manifest "config". */
+  int64_t vocab_size;
+  int64_t hidden_size;
+  int64_t num_layers;
+  int64_t num_attention_heads;
+  int64_t num_kv_heads;
+  int64_t head_dim;
+  int64_t max_position_embeddings;
+  bool alibi;
+  /* manifest "kv_cache": the cache geometry the entry point expects. */
+  int64_t kv_cache_layers;
+  int64_t kv_cache_heads;
+  int64_t kv_cache_head_dim;
+  /* manifest "weights". */
+  uint64_t weights_size;
+  uint64_t weights_checksum;
+} falcon_model_info_t;
+
+FALCON_API_EXPORT falcon_status_t falcon_model_query_info(
+    const falcon_model_t *model, falcon_model_info_t *out_info);
+
+/*===----------------------------------------------------------------------===*
+ * Session: a KV cache for a fixed batch size and capacity
+ *===----------------------------------------------------------------------===*/
+
+typedef struct falcon_session_t falcon_session_t;
+
+typedef struct falcon_session_options_t {
+  /* Rows processed together; every call passes exactly this many. Default 1.
+   */
+  int64_t batch_size;
+  /* Tokens per row the KV cache holds, 1 .. max_position_embeddings.
+   * 0 (the default) means max_position_embeddings. */
+  int64_t cache_capacity;
+} falcon_session_options_t;
+
+FALCON_API_EXPORT void
+falcon_session_options_initialize(falcon_session_options_t *out_options);
+
+/* Allocates a KV cache of [layers, batch_size, kv_heads, cache_capacity,
+ * head_dim] floats for keys and for values. The session retains `model`.
+ * `options` may be NULL. The caller owns the returned reference. */
+FALCON_API_EXPORT falcon_status_t falcon_session_create(
+    falcon_model_t *model, const falcon_session_options_t *options,
+    falcon_session_t **out_session);
+
+FALCON_API_EXPORT void falcon_session_release(falcon_session_t *session);
+
+/* Empties the KV cache (length 0) without freeing it. */
+FALCON_API_EXPORT falcon_status_t
+falcon_session_reset(falcon_session_t *session);
+
+typedef struct falcon_session_info_t {
+  int64_t batch_size;
+  int64_t cache_capacity;
+  /* Tokens per row currently in the cache (the next call's past_len). */
+  int64_t length;
+} falcon_session_info_t;
+
+FALCON_API_EXPORT falcon_status_t falcon_session_query_info(
+    const falcon_session_t *session, falcon_session_info_t *out_info);
+
+/* Tokens per row currently in the cache. */
+FALCON_API_EXPORT falcon_status_t falcon_session_query_length(
+    const falcon_session_t *session, int64_t *out_length);
+
+/* Appends `sequence_length` tokens per row to the cache. `token_ids` is
+ * [batch_size, sequence_length] row-major; every row has the same length.
+ * Positions continue from the current length, so a prompt can be prefilled
+ * in chunks. `out_logits` is NULL or room for `logits_capacity` floats, at
+ * least batch_size * sequence_length * vocab_size; it receives the logits
+ * [batch_size, sequence_length, vocab_size]. On error the session is
+ * unchanged. */
+FALCON_API_EXPORT falcon_status_t falcon_session_prefill(
+    falcon_session_t *session, const int64_t *token_ids, int64_t batch_size,
+    int64_t sequence_length, size_t logits_capacity, float *out_logits);
+
+/* Appends one token per row (`token_ids` is [batch_size]). `out_logits` is
+ * NULL or room for `logits_capacity` >= batch_size * vocab_size floats and
+ * receives the logits [batch_size, vocab_size]. On error the session is
+ * unchanged. */
+FALCON_API_EXPORT falcon_status_t falcon_session_decode(
+    falcon_session_t *session, const int64_t *token_ids, int64_t batch_size,
+    size_t logits_capacity, float *out_logits);
+
+typedef struct falcon_generate_stats_t {
+  /* Tokens (all rows) processed by the prefill and its wall time. */
+  int64_t prefill_tokens;
+  double prefill_seconds;
+  /* Tokens (all rows) processed by decode steps and their wall time. The
+   * first new token of a row comes from the prefill, so a request for N new
+   * tokens makes N-1 decode steps. */
+  int64_t decode_tokens;
+  double decode_seconds;
+} falcon_generate_stats_t;
+
+/* Greedy generation: prefills `prompt_ids` ([batch_size, prompt_length])
+ * after whatever the cache already holds, then picks the argmax token (the
+ * lowest id on ties) and feeds it back until `max_new_tokens` tokens per row
+ * exist. It does not stop at any end-of-sequence token. Requires
+ * length + prompt_length + max_new_tokens <= cache_capacity; afterwards the
+ * cache holds prompt_length + max_new_tokens - 1 more tokens per row (the
+ * last new token has not been fed back).
+ *
+ * `out_ids` receives [batch_size, max_new_tokens] (prompt excluded) and must
+ * have room for `ids_capacity` >= batch_size * max_new_tokens values (it may
+ * be NULL when max_new_tokens is 0). `out_prompt_logits` is NULL or room for
+ * `prompt_logits_capacity` >= batch_size * prompt_length * vocab_size floats
+ * and receives the prefill logits. `out_stats` may be NULL. The request is
+ * checked completely before anything runs, so an invalid one leaves the
+ * session unchanged; only a misbehaving host library (FALCON_STATUS_INTERNAL)
+ * can fail midway, and then the length counts the steps that completed. */
+FALCON_API_EXPORT falcon_status_t falcon_session_generate_greedy(
+    falcon_session_t *session, const int64_t *prompt_ids, int64_t batch_size,
+    int64_t prompt_length, int64_t max_new_tokens, size_t ids_capacity,
+    size_t prompt_logits_capacity, int64_t *out_ids, float *out_prompt_logits,
+    falcon_generate_stats_t *out_stats);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* FALCON_RUNTIME_H */

@@ -1,0 +1,271 @@
+//===- Manifest.cpp - artifact manifest.json --------------------*- C++ -*-===//
+//
+// Reads manifest.json with llvm::json. Errors name the file and the dotted
+// key ("config.vocab_size") so that a hand-edited or truncated manifest is
+// easy to fix.
+//
+//===----------------------------------------------------------------------===//
+
+#include "core/Manifest.h"
+
+#include "core/Status.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/ErrorOr.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <system_error>
+
+using namespace falcon::runtime;
+namespace json = llvm::json;
+
+namespace {
+
+constexpr llvm::StringLiteral kChecksumPrefix = "fnv1a64:";
+
+/// Looks up keys of one JSON object and turns every problem into a status
+/// that names the file and the full dotted key.
+class ObjectReader {
+public:
+  ObjectReader(const json::Object &object, llvm::StringRef path,
+               std::string keyPrefix)
+      : object(object), path(path), keyPrefix(std::move(keyPrefix)) {}
+
+  std::string qualified(llvm::StringRef key) const {
+    return keyPrefix + key.str();
+  }
+
+  falcon_status_t error(falcon_status_code_t code,
+                        const llvm::Twine &message) const {
+    return makeStatus(code, path + ": " + message);
+  }
+
+  falcon_status_t missing(llvm::StringRef key) const {
+    return error(FALCON_STATUS_FAILED_PRECONDITION,
+                 "missing required key '" + qualified(key) + "'");
+  }
+
+  falcon_status_t wrongType(llvm::StringRef key, llvm::StringRef what) const {
+    return error(FALCON_STATUS_FAILED_PRECONDITION,
+                 "key '" + qualified(key) + "' must be " + what);
+  }
+
+  falcon_status_t getInteger(llvm::StringRef key, int64_t &out) const {
+    const json::Value *value = object.get(key);
+    if (!value)
+      return missing(key);
+    std::optional<int64_t> integer = value->getAsInteger();
+    if (!integer)
+      return wrongType(key, "an integer");
+    out = *integer;
+    return nullptr;
+  }
+
+  falcon_status_t getPositive(llvm::StringRef key, int64_t &out) const {
+    FALCON_RETURN_IF_ERROR(getInteger(key, out));
+    if (out <= 0)
+      return error(FALCON_STATUS_FAILED_PRECONDITION,
+                   "key '" + qualified(key) +
+                       "' must be a positive integer, found " +
+                       llvm::Twine(out));
+    return nullptr;
+  }
+
+  falcon_status_t getString(llvm::StringRef key, std::string &out,
+                            bool allowEmpty = false) const {
+    const json::Value *value = object.get(key);
+    if (!value)
+      return missing(key);
+    std::optional<llvm::StringRef> string = value->getAsString();
+    if (!string || (!allowEmpty && string->empty()))
+      return wrongType(key, allowEmpty ? "a string" : "a non-empty string");
+    out = string->str();
+    return nullptr;
+  }
+
+  falcon_status_t getBool(llvm::StringRef key, bool &out) const {
+    const json::Value *value = object.get(key);
+    if (!value)
+      return missing(key);
+    std::optional<bool> boolean = value->getAsBoolean();
+    if (!boolean)
+      return wrongType(key, "a boolean");
+    out = *boolean;
+    return nullptr;
+  }
+
+  falcon_status_t getObject(llvm::StringRef key,
+                            const json::Object *&out) const {
+    const json::Value *value = object.get(key);
+    if (!value)
+      return missing(key);
+    out = value->getAsObject();
+    if (!out)
+      return wrongType(key, "an object");
+    return nullptr;
+  }
+
+  ObjectReader nested(const json::Object &child, llvm::StringRef key) const {
+    return ObjectReader(child, path, qualified(key) + ".");
+  }
+
+  const json::Object &object;
+  llvm::StringRef path;
+  std::string keyPrefix;
+};
+
+falcon_status_t parseChecksum(const ObjectReader &reader, llvm::StringRef text,
+                              uint64_t &out) {
+  llvm::StringRef digits = text;
+  // Accept 1..16 digits of either case; the compiler writes 16 lower-case
+  // ones, and the value, not its spelling, is what gets compared.
+  if (!digits.consume_front(kChecksumPrefix) || digits.empty() ||
+      digits.size() > 16 || !llvm::all_of(digits, llvm::isHexDigit) ||
+      digits.getAsInteger(16, out))
+    return reader.error(FALCON_STATUS_FAILED_PRECONDITION,
+                        "weights.checksum '" + text +
+                            "' is not of the form fnv1a64:<16 hex digits>");
+  return nullptr;
+}
+
+/// The tensor table is informational (the compiled code has the offsets
+/// built in), but a tensor that points outside weights.bin means the
+/// manifest and the file disagree, which is worth refusing early.
+falcon_status_t checkTensorTable(const ObjectReader &weights,
+                                 uint64_t weightsSize) {
+  const json::Value *value = weights.object.get("tensors");
+  if (!value)
+    return nullptr;
+  const json::Array *tensors = value->getAsArray();
+  if (!tensors)
+    return weights.wrongType("tensors", "an array");
+  for (size_t index = 0; index < tensors->size(); ++index) {
+    std::string key = "tensors[" + std::to_string(index) + "]";
+    const json::Object *tensor = (*tensors)[index].getAsObject();
+    if (!tensor)
+      return weights.wrongType(key, "an object");
+    ObjectReader reader = weights.nested(*tensor, key);
+    int64_t offset = 0, bytes = 0;
+    FALCON_RETURN_IF_ERROR(reader.getInteger("offset", offset));
+    FALCON_RETURN_IF_ERROR(reader.getInteger("bytes", bytes));
+    if (offset < 0 || bytes < 0 || uint64_t(offset) > weightsSize ||
+        uint64_t(bytes) > weightsSize - uint64_t(offset)) {
+      std::string name = "?";
+      if (std::optional<llvm::StringRef> tensorName = tensor->getString("name"))
+        name = tensorName->str();
+      return weights.error(
+          FALCON_STATUS_FAILED_PRECONDITION,
+          "weights." + key + " ('" + name + "'): bytes [" +
+              llvm::Twine(offset) + ", " + llvm::Twine(offset + bytes) +
+              ") lie outside weights.size (" + llvm::Twine(weightsSize) + ")");
+    }
+  }
+  return nullptr;
+}
+
+} // namespace
+
+std::string falcon::runtime::formatChecksum(uint64_t checksum) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << kChecksumPrefix << llvm::format_hex_no_prefix(checksum, 16);
+  return text;
+}
+
+falcon_status_t falcon::runtime::parseManifest(llvm::StringRef text,
+                                               llvm::StringRef path,
+                                               Manifest &outManifest) {
+  llvm::Expected<json::Value> parsed = json::parse(text);
+  if (!parsed)
+    return makeStatus(
+        FALCON_STATUS_FAILED_PRECONDITION,
+        path + ": invalid JSON: " + llvm::toString(parsed.takeError()));
+  const json::Object *root = parsed->getAsObject();
+  if (!root)
+    return makeStatus(FALCON_STATUS_FAILED_PRECONDITION,
+                      path + ": the top level must be a JSON object");
+  ObjectReader reader(*root, path, "");
+
+  int64_t formatVersion = 0;
+  FALCON_RETURN_IF_ERROR(reader.getInteger("format_version", formatVersion));
+  if (formatVersion != kManifestFormatVersion)
+    return reader.error(FALCON_STATUS_UNIMPLEMENTED,
+                        "format_version " + llvm::Twine(formatVersion) +
+                            " is not supported (this runtime reads version " +
+                            llvm::Twine(kManifestFormatVersion) + ")");
+
+  Manifest manifest;
+  if (root->get("model"))
+    FALCON_RETURN_IF_ERROR(
+        reader.getString("model", manifest.modelName, /*allowEmpty=*/true));
+  FALCON_RETURN_IF_ERROR(
+      reader.getString("host_library", manifest.hostLibrary));
+  FALCON_RETURN_IF_ERROR(reader.getString("entry_point", manifest.entryPoint));
+
+  const json::Object *configObject = nullptr;
+  FALCON_RETURN_IF_ERROR(reader.getObject("config", configObject));
+  ObjectReader config = reader.nested(*configObject, "config");
+  FALCON_RETURN_IF_ERROR(config.getPositive("vocab_size", manifest.vocabSize));
+  FALCON_RETURN_IF_ERROR(
+      config.getPositive("hidden_size", manifest.hiddenSize));
+  FALCON_RETURN_IF_ERROR(
+      config.getPositive("num_hidden_layers", manifest.numLayers));
+  FALCON_RETURN_IF_ERROR(
+      config.getPositive("num_attention_heads", manifest.numAttentionHeads));
+  FALCON_RETURN_IF_ERROR(
+      config.getPositive("num_kv_heads", manifest.numKVHeads));
+  FALCON_RETURN_IF_ERROR(config.getPositive("head_dim", manifest.headDim));
+  FALCON_RETURN_IF_ERROR(config.getPositive("max_position_embeddings",
+                                            manifest.maxPositionEmbeddings));
+  FALCON_RETURN_IF_ERROR(config.getBool("alibi", manifest.alibi));
+
+  const json::Object *cacheObject = nullptr;
+  FALCON_RETURN_IF_ERROR(reader.getObject("kv_cache", cacheObject));
+  ObjectReader cache = reader.nested(*cacheObject, "kv_cache");
+  FALCON_RETURN_IF_ERROR(cache.getPositive("layers", manifest.cacheLayers));
+  FALCON_RETURN_IF_ERROR(cache.getPositive("kv_heads", manifest.cacheKVHeads));
+  FALCON_RETURN_IF_ERROR(cache.getPositive("head_dim", manifest.cacheHeadDim));
+  std::string cacheDType;
+  FALCON_RETURN_IF_ERROR(cache.getString("dtype", cacheDType));
+  // The host ABI passes the caches as float memrefs.
+  if (cacheDType != "f32")
+    return reader.error(FALCON_STATUS_UNIMPLEMENTED,
+                        "kv_cache.dtype '" + cacheDType +
+                            "' is not supported (this runtime supports f32)");
+
+  const json::Object *weightsObject = nullptr;
+  FALCON_RETURN_IF_ERROR(reader.getObject("weights", weightsObject));
+  ObjectReader weights = reader.nested(*weightsObject, "weights");
+  FALCON_RETURN_IF_ERROR(weights.getString("file", manifest.weightsFile));
+  int64_t weightsSize = 0;
+  FALCON_RETURN_IF_ERROR(weights.getInteger("size", weightsSize));
+  if (weightsSize < 0)
+    return weights.error(FALCON_STATUS_FAILED_PRECONDITION,
+                         "key 'weights.size' must not be negative, found " +
+                             llvm::Twine(weightsSize));
+  manifest.weightsSize = uint64_t(weightsSize);
+  std::string checksum;
+  FALCON_RETURN_IF_ERROR(weights.getString("checksum", checksum));
+  FALCON_RETURN_IF_ERROR(
+      parseChecksum(weights, checksum, manifest.weightsChecksum));
+  FALCON_RETURN_IF_ERROR(checkTensorTable(weights, manifest.weightsSize));
+
+  outManifest = std::move(manifest);
+  return nullptr;
+}
+
+falcon_status_t falcon::runtime::readManifest(llvm::StringRef path,
+                                              Manifest &outManifest) {
+  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
+      llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (std::error_code error = buffer.getError())
+    return makeStatus(error == std::errc::no_such_file_or_directory
+                          ? FALCON_STATUS_NOT_FOUND
+                          : FALCON_STATUS_FAILED_PRECONDITION,
+                      path + ": cannot read: " + error.message());
+  return parseManifest((*buffer)->getBuffer(), path, outManifest);
+}

@@ -1,0 +1,63 @@
+//===- Manifest.h - artifact manifest.json ----------------------*- C++ -*-===//
+//
+// The parsed and validated manifest of an artifact (docs/artifact-format.md).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FALCON_RUNTIME_CORE_MANIFEST_H
+#define FALCON_RUNTIME_CORE_MANIFEST_H
+
+#include "falcon/runtime.h"
+
+#include "llvm/ADT/StringRef.h"
+
+#include <cstdint>
+#include <string>
+
+namespace falcon::runtime {
+
+/// The only manifest format this runtime reads.
+constexpr int64_t kManifestFormatVersion = 1;
+
+struct Manifest {
+  std::string modelName;
+  std::string hostLibrary;
+  std::string entryPoint;
+
+  // "config": the model hyper-parameters.
+  int64_t vocabSize = 0;
+  int64_t hiddenSize = 0;
+  int64_t numLayers = 0;
+  int64_t numAttentionHeads = 0;
+  int64_t numKVHeads = 0;
+  int64_t headDim = 0;
+  int64_t maxPositionEmbeddings = 0;
+  bool alibi = false;
+
+  // "kv_cache": the cache geometry the entry point was compiled for.
+  int64_t cacheLayers = 0;
+  int64_t cacheKVHeads = 0;
+  int64_t cacheHeadDim = 0;
+
+  // "weights".
+  std::string weightsFile;
+  uint64_t weightsSize = 0;
+  uint64_t weightsChecksum = 0;
+};
+
+/// Parses manifest text; `path` prefixes every error message. Every key the
+/// runtime relies on must be present with the right type; format_version is
+/// checked first so that a future format gets a version error, not a
+/// missing-key error.
+falcon_status_t parseManifest(llvm::StringRef text, llvm::StringRef path,
+                              Manifest &outManifest);
+
+/// Reads and parses the file at `path`.
+falcon_status_t readManifest(llvm::StringRef path, Manifest &outManifest);
+
+/// Formats a checksum as the manifest writes it: "fnv1a64:" + 16 hex digits.
+std::string formatChecksum(uint64_t checksum);
+
+} // namespace falcon::runtime
+
+#endif // FALCON_RUNTIME_CORE_MANIFEST_H

@@ -1,0 +1,136 @@
+//===- Model.cpp - falcon_model_* -------------------------------*- C++ -*-===//
+//
+// Opening an artifact: manifest, weights, host library, in that order, so
+// that the cheapest checks fail first and a bad manifest never loads code.
+//
+//===----------------------------------------------------------------------===//
+
+#include "core/Model.h"
+
+#include "core/Status.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+#include <new>
+
+using namespace falcon::runtime;
+
+falcon_model_t::~falcon_model_t() {
+  if (device) {
+    if (module)
+      device->vtable->unloadModule(device, module);
+    hal::freeBuffer(weightsBuffer);
+  }
+  weights.reset();
+  hal::destroyDevice(device);
+}
+
+namespace {
+
+/// `relative` resolved against the artifact directory (absolute paths in the
+/// manifest are taken as they are).
+std::string resolve(llvm::StringRef artifactDir, llvm::StringRef relative) {
+  if (llvm::sys::path::is_absolute(relative))
+    return relative.str();
+  llvm::SmallString<256> path(artifactDir);
+  llvm::sys::path::append(path, relative);
+  return std::string(path);
+}
+
+} // namespace
+
+void falcon_model_options_initialize(falcon_model_options_t *out_options) {
+  if (!out_options)
+    return;
+  out_options->device = "cpu";
+  out_options->verify_checksum = true;
+}
+
+falcon_status_t falcon_model_open(const char *artifact_dir,
+                                  const falcon_model_options_t *options,
+                                  falcon_model_t **out_model) {
+  if (!out_model)
+    return makeNullArgumentStatus("falcon_model_open", "out_model");
+  *out_model = nullptr;
+  if (!artifact_dir)
+    return makeNullArgumentStatus("falcon_model_open", "artifact_dir");
+  falcon_model_options_t defaults;
+  falcon_model_options_initialize(&defaults);
+  if (!options)
+    options = &defaults;
+
+  llvm::StringRef dir(artifact_dir);
+  if (dir.empty())
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                      "falcon_model_open: artifact_dir is empty");
+  if (!llvm::sys::fs::exists(dir))
+    return makeStatus(FALCON_STATUS_NOT_FOUND,
+                      dir + ": artifact directory not found");
+  if (!llvm::sys::fs::is_directory(dir))
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                      dir + ": not an artifact directory");
+
+  std::unique_ptr<falcon_model_t> model(new (std::nothrow) falcon_model_t());
+  if (!model)
+    return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
+                      "cannot allocate a model");
+  model->artifactDir = dir.str();
+  FALCON_RETURN_IF_ERROR(
+      readManifest(resolve(dir, "manifest.json"), model->manifest));
+  const Manifest &manifest = model->manifest;
+
+  FALCON_RETURN_IF_ERROR(WeightStore::open(
+      resolve(dir, manifest.weightsFile), manifest.weightsSize,
+      manifest.weightsChecksum, options->verify_checksum, model->weights));
+
+  FALCON_RETURN_IF_ERROR(hal::createDevice(options->device, &model->device));
+  falcon_hal_device_t *device = model->device;
+  // The compiled code only reads the weights; the const_cast is for the
+  // memref descriptor, whose pointers are not const.
+  FALCON_RETURN_IF_ERROR(device->vtable->wrapHostMemory(
+      device, const_cast<uint8_t *>(model->weights->data()),
+      model->weights->size(), &model->weightsBuffer));
+  FALCON_RETURN_IF_ERROR(device->vtable->loadModule(
+      device, resolve(dir, manifest.hostLibrary).c_str(),
+      manifest.entryPoint.c_str(), &model->module));
+
+  *out_model = model.release();
+  return nullptr;
+}
+
+void falcon_model_retain(falcon_model_t *model) {
+  if (model)
+    model->referenceCount.fetch_add(1, std::memory_order_relaxed);
+}
+
+void falcon_model_release(falcon_model_t *model) {
+  if (model &&
+      model->referenceCount.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    delete model;
+}
+
+falcon_status_t falcon_model_query_info(const falcon_model_t *model,
+                                        falcon_model_info_t *out_info) {
+  if (!model)
+    return makeNullArgumentStatus("falcon_model_query_info", "model");
+  if (!out_info)
+    return makeNullArgumentStatus("falcon_model_query_info", "out_info");
+  const Manifest &manifest = model->manifest;
+  out_info->name = manifest.modelName.c_str();
+  out_info->vocab_size = manifest.vocabSize;
+  out_info->hidden_size = manifest.hiddenSize;
+  out_info->num_layers = manifest.numLayers;
+  out_info->num_attention_heads = manifest.numAttentionHeads;
+  out_info->num_kv_heads = manifest.numKVHeads;
+  out_info->head_dim = manifest.headDim;
+  out_info->max_position_embeddings = manifest.maxPositionEmbeddings;
+  out_info->alibi = manifest.alibi;
+  out_info->kv_cache_layers = manifest.cacheLayers;
+  out_info->kv_cache_heads = manifest.cacheKVHeads;
+  out_info->kv_cache_head_dim = manifest.cacheHeadDim;
+  out_info->weights_size = manifest.weightsSize;
+  out_info->weights_checksum = manifest.weightsChecksum;
+  return nullptr;
+}

@@ -1,0 +1,36 @@
+//===- Model.h - falcon_model_t ---------------------------------*- C++ -*-===//
+//
+// The opened artifact, shared by every session created from it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FALCON_RUNTIME_CORE_MODEL_H
+#define FALCON_RUNTIME_CORE_MODEL_H
+
+#include "core/Manifest.h"
+#include "core/WeightStore.h"
+#include "hal/Device.h"
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+struct falcon_model_t {
+  std::atomic<int64_t> referenceCount{1};
+  std::string artifactDir;
+  falcon::runtime::Manifest manifest;
+  std::unique_ptr<falcon::runtime::WeightStore> weights;
+  falcon_hal_device_t *device = nullptr;
+  /// The mapped weights.bin as a device buffer (wraps, does not own).
+  falcon_hal_buffer_t *weightsBuffer = nullptr;
+  falcon_hal_module_t *module = nullptr;
+
+  falcon_model_t() = default;
+  falcon_model_t(const falcon_model_t &) = delete;
+  falcon_model_t &operator=(const falcon_model_t &) = delete;
+  /// Releases whatever was set up, in reverse order; also the cleanup of a
+  /// half-opened model.
+  ~falcon_model_t();
+};
+
+#endif // FALCON_RUNTIME_CORE_MODEL_H

@@ -1,0 +1,494 @@
+//===- Session.cpp - falcon_session_* ---------------------------*- C++ -*-===//
+//
+// A session owns a KV cache and the scratch buffers of one batch, and drives
+// the compiled forward function: prefill, decode and the greedy generation
+// loop. The only math here is the argmax of greedy sampling; everything else
+// is the host library's.
+//
+// Every request is validated completely, and every buffer it needs is
+// allocated, before the forward function runs: the compiled code cannot
+// report errors, and an error must leave the session as it was.
+//
+//===----------------------------------------------------------------------===//
+
+#include "core/Model.h"
+#include "core/Status.h"
+
+#include "llvm/ADT/Twine.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <new>
+#include <string>
+
+using namespace falcon::runtime;
+
+struct falcon_session_t {
+  falcon_model_t *model = nullptr;
+  int64_t batchSize = 0;
+  int64_t capacity = 0;
+  /// Tokens per row in the cache: the past_len of the next call.
+  int64_t length = 0;
+  falcon_hal_buffer_t *keyCache = nullptr;
+  falcon_hal_buffer_t *valueCache = nullptr;
+  /// Scratch for input_ids, position_ids and logits, big enough for
+  /// `scratchTokens` tokens per row; grown on demand, never shrunk.
+  falcon_hal_buffer_t *inputIds = nullptr;
+  falcon_hal_buffer_t *positionIds = nullptr;
+  falcon_hal_buffer_t *logits = nullptr;
+  int64_t scratchTokens = 0;
+
+  falcon_session_t() = default;
+  falcon_session_t(const falcon_session_t &) = delete;
+  falcon_session_t &operator=(const falcon_session_t &) = delete;
+  ~falcon_session_t() {
+    for (falcon_hal_buffer_t *buffer :
+         {keyCache, valueCache, inputIds, positionIds, logits})
+      hal::freeBuffer(buffer);
+    falcon_model_release(model);
+  }
+};
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+/// The product of non-negative `factors` in `out`; false on overflow.
+bool checkedProduct(std::initializer_list<int64_t> factors, uint64_t &out) {
+  uint64_t product = 1;
+  for (int64_t factor : factors) {
+    if (factor < 0 ||
+        __builtin_mul_overflow(product, uint64_t(factor), &product))
+      return false;
+  }
+  if (product > SIZE_MAX)
+    return false;
+  out = product;
+  return true;
+}
+
+falcon_status_t checkBatchSize(const falcon_session_t *session,
+                               const char *function, int64_t batchSize) {
+  if (batchSize != session->batchSize)
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                      llvm::Twine(function) + ": batch size " +
+                          llvm::Twine(batchSize) +
+                          " does not match the session's batch size " +
+                          llvm::Twine(session->batchSize));
+  return nullptr;
+}
+
+/// Every id must be in [0, vocab_size): the compiled code indexes the
+/// embedding table with it unchecked.
+falcon_status_t checkTokenIds(const falcon_session_t *session,
+                              const int64_t *tokenIds, int64_t batchSize,
+                              int64_t sequenceLength) {
+  int64_t vocabSize = session->model->manifest.vocabSize;
+  for (int64_t row = 0; row < batchSize; ++row) {
+    for (int64_t position = 0; position < sequenceLength; ++position) {
+      int64_t id = tokenIds[row * sequenceLength + position];
+      if (id >= 0 && id < vocabSize)
+        continue;
+      std::string where = "position " + std::to_string(position);
+      if (batchSize != 1)
+        where = "batch row " + std::to_string(row) + ", " + where;
+      return makeStatus(FALCON_STATUS_OUT_OF_RANGE,
+                        "token id " + llvm::Twine(id) + " at " + where +
+                            " is out of range for vocab size " +
+                            llvm::Twine(vocabSize));
+    }
+  }
+  return nullptr;
+}
+
+/// Checks that a caller's output buffer holds `required` elements.
+falcon_status_t checkOutputCapacity(const char *function, const char *what,
+                                    size_t capacity, uint64_t required) {
+  if (capacity < required)
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                      llvm::Twine(function) + ": " + what + " has room for " +
+                          llvm::Twine(uint64_t(capacity)) +
+                          " elements but the result has " +
+                          llvm::Twine(required));
+  return nullptr;
+}
+
+/// Makes the scratch buffers hold `sequenceLength` tokens per row. The old
+/// buffers are replaced only once all new ones exist.
+falcon_status_t ensureScratch(falcon_session_t *session,
+                              int64_t sequenceLength) {
+  if (sequenceLength <= session->scratchTokens)
+    return nullptr;
+  uint64_t tokenBytes = 0, logitBytes = 0;
+  int64_t vocabSize = session->model->manifest.vocabSize;
+  if (!checkedProduct(
+          {session->batchSize, sequenceLength, int64_t(sizeof(int64_t))},
+          tokenBytes) ||
+      !checkedProduct({session->batchSize, sequenceLength, vocabSize,
+                       int64_t(sizeof(float))},
+                      logitBytes))
+    return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
+                      "buffers for " + llvm::Twine(sequenceLength) +
+                          " tokens per row overflow the address space");
+  falcon_hal_device_t *device = session->model->device;
+  falcon_hal_buffer_t *buffers[3] = {nullptr, nullptr, nullptr};
+  const uint64_t sizes[3] = {tokenBytes, tokenBytes, logitBytes};
+  for (int index = 0; index < 3; ++index) {
+    if (falcon_status_t status = device->vtable->allocateBuffer(
+            device, size_t(sizes[index]), &buffers[index])) {
+      for (falcon_hal_buffer_t *buffer : buffers)
+        hal::freeBuffer(buffer);
+      return status;
+    }
+  }
+  hal::freeBuffer(session->inputIds);
+  hal::freeBuffer(session->positionIds);
+  hal::freeBuffer(session->logits);
+  session->inputIds = buffers[0];
+  session->positionIds = buffers[1];
+  session->logits = buffers[2];
+  session->scratchTokens = sequenceLength;
+  return nullptr;
+}
+
+/// Runs the forward function on validated `tokenIds` [batch, sequenceLength]
+/// and advances the cache. The logits are left in session->logits.
+falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
+                           int64_t sequenceLength) {
+  const Manifest &manifest = session->model->manifest;
+  int64_t count = session->batchSize * sequenceLength;
+  auto *ids = static_cast<int64_t *>(session->inputIds->hostData);
+  auto *positions = static_cast<int64_t *>(session->positionIds->hostData);
+  std::memcpy(ids, tokenIds, size_t(count) * sizeof(int64_t));
+  for (int64_t row = 0; row < session->batchSize; ++row)
+    for (int64_t position = 0; position < sequenceLength; ++position)
+      positions[row * sequenceLength + position] = session->length + position;
+
+  // The scratch buffers may be larger than this call; the descriptors carry
+  // the exact shape, and the prefix of a buffer is a dense row-major array of
+  // that shape.
+  falcon_hal_forward_args_t args;
+  args.inputIds = session->inputIds;
+  args.positionIds = session->positionIds;
+  args.pastLength = session->length;
+  args.keyCache = session->keyCache;
+  args.valueCache = session->valueCache;
+  args.weights = session->model->weightsBuffer;
+  args.logits = session->logits;
+  args.batchSize = session->batchSize;
+  args.sequenceLength = sequenceLength;
+  args.layers = manifest.cacheLayers;
+  args.kvHeads = manifest.cacheKVHeads;
+  args.cacheCapacity = session->capacity;
+  args.headDim = manifest.cacheHeadDim;
+  args.vocabSize = manifest.vocabSize;
+  falcon_hal_device_t *device = session->model->device;
+  FALCON_RETURN_IF_ERROR(
+      device->vtable->invokeForward(device, session->model->module, &args));
+  session->length += sequenceLength;
+  return nullptr;
+}
+
+/// The greedy choice: the largest logit, the lowest id on ties. A NaN wins,
+/// as in torch.argmax, so that a numerically broken model shows up in the ids
+/// instead of being papered over.
+int64_t argmax(const float *logits, int64_t vocabSize) {
+  int64_t best = 0;
+  for (int64_t id = 0; id < vocabSize; ++id) {
+    if (std::isnan(logits[id]))
+      return id;
+    if (logits[id] > logits[best])
+      best = id;
+  }
+  return best;
+}
+
+/// "cache length N plus " when the cache is not empty: capacity errors then
+/// say what the prompt is added to.
+std::string cachedPrefix(const falcon_session_t *session) {
+  if (session->length == 0)
+    return "";
+  return "cache length " + std::to_string(session->length) + " plus ";
+}
+
+/// Common checks of prefill, decode and generate.
+falcon_status_t checkCall(const falcon_session_t *session, const char *function,
+                          const int64_t *tokenIds, int64_t batchSize,
+                          const char *tokenArgument = "token_ids") {
+  if (!session)
+    return makeNullArgumentStatus(function, "session");
+  if (!tokenIds)
+    return makeNullArgumentStatus(function, tokenArgument);
+  return checkBatchSize(session, function, batchSize);
+}
+
+} // namespace
+
+void falcon_session_options_initialize(falcon_session_options_t *out_options) {
+  if (!out_options)
+    return;
+  out_options->batch_size = 1;
+  out_options->cache_capacity = 0;
+}
+
+falcon_status_t falcon_session_create(falcon_model_t *model,
+                                      const falcon_session_options_t *options,
+                                      falcon_session_t **out_session) {
+  const char *function = "falcon_session_create";
+  if (!out_session)
+    return makeNullArgumentStatus(function, "out_session");
+  *out_session = nullptr;
+  if (!model)
+    return makeNullArgumentStatus(function, "model");
+  falcon_session_options_t defaults;
+  falcon_session_options_initialize(&defaults);
+  if (!options)
+    options = &defaults;
+
+  const Manifest &manifest = model->manifest;
+  if (options->batch_size <= 0)
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                      llvm::Twine(function) +
+                          ": batch_size must be positive, found " +
+                          llvm::Twine(options->batch_size));
+  int64_t capacity = options->cache_capacity;
+  if (capacity == 0)
+    capacity = manifest.maxPositionEmbeddings;
+  if (capacity < 0)
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                      llvm::Twine(function) +
+                          ": cache_capacity must not be negative, found " +
+                          llvm::Twine(capacity));
+  // Positions past the trained range are not defined for the model (and the
+  // compiled code may size tables, e.g. rotary ones, by it).
+  if (capacity > manifest.maxPositionEmbeddings)
+    return makeStatus(FALCON_STATUS_OUT_OF_RANGE,
+                      "KV-cache capacity " + llvm::Twine(capacity) +
+                          " exceeds max_position_embeddings (" +
+                          llvm::Twine(manifest.maxPositionEmbeddings) + ")");
+
+  uint64_t cacheBytes = 0;
+  if (!checkedProduct({manifest.cacheLayers, options->batch_size,
+                       manifest.cacheKVHeads, capacity, manifest.cacheHeadDim,
+                       int64_t(sizeof(float))},
+                      cacheBytes))
+    return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
+                      "a KV cache for batch size " +
+                          llvm::Twine(options->batch_size) + " and capacity " +
+                          llvm::Twine(capacity) +
+                          " overflows the address space");
+
+  std::unique_ptr<falcon_session_t> session(new (std::nothrow)
+                                                falcon_session_t());
+  if (!session)
+    return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
+                      "cannot allocate a session");
+  falcon_model_retain(model);
+  session->model = model;
+  session->batchSize = options->batch_size;
+  session->capacity = capacity;
+  falcon_hal_device_t *device = model->device;
+  FALCON_RETURN_IF_ERROR(device->vtable->allocateBuffer(
+      device, size_t(cacheBytes), &session->keyCache));
+  FALCON_RETURN_IF_ERROR(device->vtable->allocateBuffer(
+      device, size_t(cacheBytes), &session->valueCache));
+  *out_session = session.release();
+  return nullptr;
+}
+
+void falcon_session_release(falcon_session_t *session) { delete session; }
+
+falcon_status_t falcon_session_reset(falcon_session_t *session) {
+  if (!session)
+    return makeNullArgumentStatus("falcon_session_reset", "session");
+  // Rows at or past `length` are never read, so the cache needs no clearing.
+  session->length = 0;
+  return nullptr;
+}
+
+falcon_status_t falcon_session_query_info(const falcon_session_t *session,
+                                          falcon_session_info_t *out_info) {
+  if (!session)
+    return makeNullArgumentStatus("falcon_session_query_info", "session");
+  if (!out_info)
+    return makeNullArgumentStatus("falcon_session_query_info", "out_info");
+  out_info->batch_size = session->batchSize;
+  out_info->cache_capacity = session->capacity;
+  out_info->length = session->length;
+  return nullptr;
+}
+
+falcon_status_t falcon_session_query_length(const falcon_session_t *session,
+                                            int64_t *out_length) {
+  if (!session)
+    return makeNullArgumentStatus("falcon_session_query_length", "session");
+  if (!out_length)
+    return makeNullArgumentStatus("falcon_session_query_length", "out_length");
+  *out_length = session->length;
+  return nullptr;
+}
+
+falcon_status_t
+falcon_session_prefill(falcon_session_t *session, const int64_t *token_ids,
+                       int64_t batch_size, int64_t sequence_length,
+                       size_t logits_capacity, float *out_logits) {
+  const char *function = "falcon_session_prefill";
+  FALCON_RETURN_IF_ERROR(checkCall(session, function, token_ids, batch_size));
+  if (sequence_length <= 0)
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                      llvm::Twine(function) +
+                          ": sequence_length must be positive, found " +
+                          llvm::Twine(sequence_length));
+  if (sequence_length > session->capacity - session->length)
+    return makeStatus(FALCON_STATUS_OUT_OF_RANGE,
+                      cachedPrefix(session) + "prompt (" +
+                          llvm::Twine(sequence_length) +
+                          " tokens) exceeds the KV-cache capacity of " +
+                          llvm::Twine(session->capacity));
+  FALCON_RETURN_IF_ERROR(
+      checkTokenIds(session, token_ids, batch_size, sequence_length));
+  uint64_t logitCount = 0;
+  if (!checkedProduct(
+          {batch_size, sequence_length, session->model->manifest.vocabSize},
+          logitCount))
+    return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
+                      llvm::Twine(function) +
+                          ": logits overflow the address space");
+  if (out_logits)
+    FALCON_RETURN_IF_ERROR(checkOutputCapacity(function, "out_logits",
+                                               logits_capacity, logitCount));
+  FALCON_RETURN_IF_ERROR(ensureScratch(session, sequence_length));
+  FALCON_RETURN_IF_ERROR(runForward(session, token_ids, sequence_length));
+  if (out_logits)
+    std::memcpy(out_logits, session->logits->hostData,
+                size_t(logitCount) * sizeof(float));
+  return nullptr;
+}
+
+falcon_status_t falcon_session_decode(falcon_session_t *session,
+                                      const int64_t *token_ids,
+                                      int64_t batch_size,
+                                      size_t logits_capacity,
+                                      float *out_logits) {
+  const char *function = "falcon_session_decode";
+  FALCON_RETURN_IF_ERROR(checkCall(session, function, token_ids, batch_size));
+  if (session->length >= session->capacity)
+    return makeStatus(FALCON_STATUS_OUT_OF_RANGE,
+                      "decode: the KV cache is full (capacity " +
+                          llvm::Twine(session->capacity) + " tokens)");
+  FALCON_RETURN_IF_ERROR(checkTokenIds(session, token_ids, batch_size, 1));
+  uint64_t logitCount = 0;
+  if (!checkedProduct({batch_size, session->model->manifest.vocabSize},
+                      logitCount))
+    return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
+                      llvm::Twine(function) +
+                          ": logits overflow the address space");
+  if (out_logits)
+    FALCON_RETURN_IF_ERROR(checkOutputCapacity(function, "out_logits",
+                                               logits_capacity, logitCount));
+  FALCON_RETURN_IF_ERROR(ensureScratch(session, 1));
+  FALCON_RETURN_IF_ERROR(runForward(session, token_ids, 1));
+  if (out_logits)
+    std::memcpy(out_logits, session->logits->hostData,
+                size_t(logitCount) * sizeof(float));
+  return nullptr;
+}
+
+falcon_status_t falcon_session_generate_greedy(
+    falcon_session_t *session, const int64_t *prompt_ids, int64_t batch_size,
+    int64_t prompt_length, int64_t max_new_tokens, size_t ids_capacity,
+    size_t prompt_logits_capacity, int64_t *out_ids, float *out_prompt_logits,
+    falcon_generate_stats_t *out_stats) {
+  const char *function = "falcon_session_generate_greedy";
+  FALCON_RETURN_IF_ERROR(
+      checkCall(session, function, prompt_ids, batch_size, "prompt_ids"));
+  if (prompt_length <= 0)
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                      llvm::Twine(function) +
+                          ": prompt_length must be positive, found " +
+                          llvm::Twine(prompt_length));
+  if (max_new_tokens < 0)
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                      llvm::Twine(function) +
+                          ": max_new_tokens must not be negative, found " +
+                          llvm::Twine(max_new_tokens));
+  // Written without a sum that could overflow for absurd requests.
+  int64_t room = session->capacity - session->length;
+  if (prompt_length > room || max_new_tokens > room - prompt_length)
+    return makeStatus(FALCON_STATUS_OUT_OF_RANGE,
+                      cachedPrefix(session) + "prompt (" +
+                          llvm::Twine(prompt_length) + " tokens) plus " +
+                          llvm::Twine(max_new_tokens) +
+                          " new tokens exceeds the KV-cache capacity of " +
+                          llvm::Twine(session->capacity));
+  FALCON_RETURN_IF_ERROR(
+      checkTokenIds(session, prompt_ids, batch_size, prompt_length));
+
+  int64_t vocabSize = session->model->manifest.vocabSize;
+  uint64_t idCount = 0, logitCount = 0;
+  if (!checkedProduct({batch_size, max_new_tokens}, idCount) ||
+      !checkedProduct({batch_size, prompt_length, vocabSize}, logitCount))
+    return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
+                      llvm::Twine(function) +
+                          ": results overflow the address space");
+  if (idCount > 0) {
+    if (!out_ids)
+      return makeNullArgumentStatus(function, "out_ids");
+    FALCON_RETURN_IF_ERROR(
+        checkOutputCapacity(function, "out_ids", ids_capacity, idCount));
+  }
+  if (out_prompt_logits)
+    FALCON_RETURN_IF_ERROR(checkOutputCapacity(
+        function, "out_prompt_logits", prompt_logits_capacity, logitCount));
+  // One allocation covers the prefill and every decode step.
+  FALCON_RETURN_IF_ERROR(ensureScratch(session, prompt_length));
+  std::unique_ptr<int64_t, decltype(&std::free)> nextTokens(
+      static_cast<int64_t *>(std::malloc(size_t(batch_size) * sizeof(int64_t))),
+      &std::free);
+  if (!nextTokens)
+    return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
+                      llvm::Twine(function) + ": out of memory");
+
+  // From here on only a misbehaving host library can make a step fail.
+  falcon_generate_stats_t stats = {};
+  Clock::time_point start = Clock::now();
+  FALCON_RETURN_IF_ERROR(runForward(session, prompt_ids, prompt_length));
+  stats.prefill_tokens = batch_size * prompt_length;
+  stats.prefill_seconds = secondsSince(start);
+  if (out_prompt_logits)
+    std::memcpy(out_prompt_logits, session->logits->hostData,
+                size_t(logitCount) * sizeof(float));
+
+  if (max_new_tokens > 0) {
+    const auto *logits = static_cast<const float *>(session->logits->hostData);
+    int64_t *tokens = nextTokens.get();
+    // The prefill's last position of each row predicts its first new token.
+    for (int64_t row = 0; row < batch_size; ++row) {
+      tokens[row] =
+          argmax(logits + (row * prompt_length + prompt_length - 1) * vocabSize,
+                 vocabSize);
+      out_ids[row * max_new_tokens] = tokens[row];
+    }
+    start = Clock::now();
+    for (int64_t step = 1; step < max_new_tokens; ++step) {
+      FALCON_RETURN_IF_ERROR(runForward(session, tokens, 1));
+      for (int64_t row = 0; row < batch_size; ++row) {
+        tokens[row] = argmax(logits + row * vocabSize, vocabSize);
+        out_ids[row * max_new_tokens + step] = tokens[row];
+      }
+    }
+    stats.decode_tokens = batch_size * (max_new_tokens - 1);
+    stats.decode_seconds = secondsSince(start);
+  }
+  if (out_stats)
+    *out_stats = stats;
+  return nullptr;
+}

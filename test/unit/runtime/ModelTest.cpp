@@ -1,0 +1,349 @@
+//===- ModelTest.cpp - opening artifacts and reporting bad ones -----------===//
+//
+// falcon_model_open against the fake artifact: the happy path, and one test
+// per way an artifact can be broken, each checking the status code and that
+// the message names the problem.
+//
+//===----------------------------------------------------------------------===//
+
+#include "FakeArtifact.h"
+#include "FakeModel.h"
+
+#include "falcon/runtime.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+#include <cstring>
+
+using namespace falcon::test;
+using ::testing::HasSubstr;
+
+namespace {
+
+StatusResult open(const FakeArtifact &artifact, ModelPtr &model,
+                  const falcon_model_options_t *options = nullptr) {
+  falcon_model_t *raw = reinterpret_cast<falcon_model_t *>(0x1);
+  StatusResult result =
+      consume(falcon_model_open(artifact.dir().c_str(), options, &raw));
+  // On error the handle must be cleared, never left dangling.
+  if (!result.ok()) {
+    EXPECT_EQ(raw, nullptr);
+  }
+  model.reset(raw);
+  return result;
+}
+
+StatusResult openError(const FakeArtifact &artifact) {
+  ModelPtr model;
+  StatusResult result = open(artifact, model);
+  EXPECT_FALSE(result.ok()) << "opened a broken artifact";
+  return result;
+}
+
+TEST(RuntimeStatus, NullIsOK) {
+  EXPECT_EQ(falcon_status_code(nullptr), FALCON_STATUS_OK);
+  EXPECT_STREQ(falcon_status_message(nullptr), "OK");
+  falcon_status_free(nullptr);
+  EXPECT_STREQ(falcon_status_code_string(FALCON_STATUS_DATA_LOSS), "DATA_LOSS");
+  EXPECT_STREQ(falcon_status_code_string(FALCON_STATUS_OUT_OF_RANGE),
+               "OUT_OF_RANGE");
+}
+
+TEST(RuntimeModel, OpensAndReportsManifest) {
+  FakeArtifact artifact;
+  ModelPtr model;
+  StatusResult result = open(artifact, model);
+  ASSERT_TRUE(result.ok()) << result.message;
+  falcon_model_info_t info;
+  ASSERT_TRUE(consume(falcon_model_query_info(model.get(), &info)).ok());
+  EXPECT_STREQ(info.name, "fake-tiny");
+  EXPECT_EQ(info.vocab_size, FAKE_VOCAB_SIZE);
+  EXPECT_EQ(info.hidden_size, 16);
+  EXPECT_EQ(info.num_layers, FAKE_LAYERS);
+  EXPECT_EQ(info.num_attention_heads, 4);
+  EXPECT_EQ(info.num_kv_heads, FAKE_KV_HEADS);
+  EXPECT_EQ(info.head_dim, FAKE_HEAD_DIM);
+  EXPECT_EQ(info.max_position_embeddings, FAKE_MAX_POSITIONS);
+  EXPECT_FALSE(info.alibi);
+  EXPECT_EQ(info.kv_cache_layers, FAKE_LAYERS);
+  EXPECT_EQ(info.kv_cache_heads, FAKE_KV_HEADS);
+  EXPECT_EQ(info.kv_cache_head_dim, FAKE_HEAD_DIM);
+  EXPECT_EQ(info.weights_size, 1000u);
+  EXPECT_EQ(info.weights_checksum, fnv1a64(artifact.weights()));
+  // Opening loads the library but runs nothing.
+  EXPECT_EQ(artifact.counter("fake_model_calls"), 0);
+}
+
+TEST(RuntimeModel, ReleaseUnloadsTheHostLibrary) {
+  FakeArtifact artifact;
+  {
+    ModelPtr model;
+    ASSERT_TRUE(open(artifact, model).ok());
+    EXPECT_EQ(artifact.counter("fake_model_calls"), 0);
+  }
+  EXPECT_EQ(artifact.counter("fake_model_calls"), -1);
+}
+
+TEST(RuntimeModel, RetainKeepsTheModelAlive) {
+  FakeArtifact artifact;
+  ModelPtr model;
+  ASSERT_TRUE(open(artifact, model).ok());
+  falcon_model_retain(model.get());
+  falcon_model_release(model.get());
+  falcon_model_info_t info;
+  EXPECT_TRUE(consume(falcon_model_query_info(model.get(), &info)).ok());
+}
+
+TEST(RuntimeModel, EmptyWeightsFileIsValid) {
+  FakeArtifact artifact;
+  artifact.weights().clear();
+  artifact.eraseKey("weights.tensors");
+  artifact.write();
+  ModelPtr model;
+  StatusResult result = open(artifact, model);
+  EXPECT_TRUE(result.ok()) << result.message;
+}
+
+TEST(RuntimeModel, NullArguments) {
+  FakeArtifact artifact;
+  StatusResult result =
+      consume(falcon_model_open(artifact.dir().c_str(), nullptr, nullptr));
+  EXPECT_EQ(result.code, FALCON_STATUS_INVALID_ARGUMENT);
+  EXPECT_THAT(result.message, HasSubstr("out_model is NULL"));
+  falcon_model_t *model = nullptr;
+  result = consume(falcon_model_open(nullptr, nullptr, &model));
+  EXPECT_EQ(result.code, FALCON_STATUS_INVALID_ARGUMENT);
+  EXPECT_THAT(result.message, HasSubstr("artifact_dir is NULL"));
+  result = consume(falcon_model_query_info(nullptr, nullptr));
+  EXPECT_EQ(result.code, FALCON_STATUS_INVALID_ARGUMENT);
+  // Releasing NULL is a no-op.
+  falcon_model_release(nullptr);
+  falcon_model_options_initialize(nullptr);
+}
+
+TEST(RuntimeModel, MissingDirectory) {
+  FakeArtifact artifact;
+  falcon_model_t *model = nullptr;
+  std::string missing = artifact.path("no-such-artifact");
+  StatusResult result =
+      consume(falcon_model_open(missing.c_str(), nullptr, &model));
+  EXPECT_EQ(model, nullptr);
+  EXPECT_EQ(result.code, FALCON_STATUS_NOT_FOUND);
+  EXPECT_EQ(result.message, missing + ": artifact directory not found");
+}
+
+TEST(RuntimeModel, MissingManifest) {
+  FakeArtifact artifact;
+  llvm::sys::fs::remove(artifact.path("manifest.json"));
+  StatusResult result = openError(artifact);
+  EXPECT_EQ(result.code, FALCON_STATUS_NOT_FOUND);
+  EXPECT_EQ(result.message, artifact.path("manifest.json") +
+                                ": cannot read: No such file or directory");
+}
+
+TEST(RuntimeModel, MalformedJSON) {
+  FakeArtifact artifact;
+  artifact.writeFile("manifest.json", "{\"format_version\": 1, \"model\": ");
+  StatusResult result = openError(artifact);
+  EXPECT_EQ(result.code, FALCON_STATUS_FAILED_PRECONDITION);
+  EXPECT_THAT(result.message,
+              HasSubstr(artifact.path("manifest.json") + ": invalid JSON: "));
+}
+
+TEST(RuntimeModel, TopLevelNotAnObject) {
+  FakeArtifact artifact;
+  artifact.writeFile("manifest.json", "[1, 2, 3]");
+  EXPECT_THAT(openError(artifact).message,
+              HasSubstr("manifest.json: the top level must be a JSON object"));
+}
+
+TEST(RuntimeModel, MissingKeys) {
+  for (const char *key :
+       {"format_version", "host_library", "entry_point", "config",
+        "config.vocab_size", "config.max_position_embeddings", "config.alibi",
+        "kv_cache", "kv_cache.layers", "kv_cache.head_dim", "kv_cache.dtype",
+        "weights", "weights.file", "weights.size", "weights.checksum"}) {
+    SCOPED_TRACE(key);
+    FakeArtifact artifact;
+    artifact.eraseKey(key);
+    artifact.writeManifest();
+    StatusResult result = openError(artifact);
+    EXPECT_EQ(result.code, FALCON_STATUS_FAILED_PRECONDITION);
+    EXPECT_EQ(result.message, artifact.path("manifest.json") +
+                                  ": missing required key '" + key + "'");
+  }
+}
+
+TEST(RuntimeModel, WrongTypes) {
+  struct Case {
+    const char *key;
+    llvm::json::Value value;
+    const char *expected;
+  };
+  Case cases[] = {
+      {"config.vocab_size", "256",
+       "key 'config.vocab_size' must be an integer"},
+      {"config.vocab_size", 0,
+       "key 'config.vocab_size' must be a positive integer, found 0"},
+      {"kv_cache.kv_heads", -2,
+       "key 'kv_cache.kv_heads' must be a positive integer, found -2"},
+      {"config.alibi", "no", "key 'config.alibi' must be a boolean"},
+      {"host_library", "", "key 'host_library' must be a non-empty string"},
+      {"config", 3, "key 'config' must be an object"},
+      {"weights.size", -1, "key 'weights.size' must not be negative, found -1"},
+      {"weights.checksum", "crc32:1234",
+       "weights.checksum 'crc32:1234' is not of the form fnv1a64:<16 hex "
+       "digits>"},
+      {"weights.checksum", "fnv1a64:xyz",
+       "weights.checksum 'fnv1a64:xyz' is not of the form"},
+      {"weights.tensors", 5, "key 'weights.tensors' must be an array"},
+  };
+  for (Case &testCase : cases) {
+    SCOPED_TRACE(testCase.key);
+    FakeArtifact artifact;
+    artifact.setKey(testCase.key, testCase.value);
+    artifact.writeManifest();
+    EXPECT_THAT(openError(artifact).message, HasSubstr(testCase.expected));
+  }
+}
+
+TEST(RuntimeModel, FormatVersion2) {
+  FakeArtifact artifact;
+  artifact.setKey("format_version", 2);
+  // A future format may rename keys; the version error must come first.
+  artifact.eraseKey("config");
+  artifact.writeManifest();
+  StatusResult result = openError(artifact);
+  EXPECT_EQ(result.code, FALCON_STATUS_UNIMPLEMENTED);
+  EXPECT_EQ(result.message,
+            artifact.path("manifest.json") +
+                ": format_version 2 is not supported (this runtime reads "
+                "version 1)");
+}
+
+TEST(RuntimeModel, UnsupportedCacheDType) {
+  FakeArtifact artifact;
+  artifact.setKey("kv_cache.dtype", "bf16");
+  artifact.writeManifest();
+  StatusResult result = openError(artifact);
+  EXPECT_EQ(result.code, FALCON_STATUS_UNIMPLEMENTED);
+  EXPECT_THAT(result.message,
+              HasSubstr("kv_cache.dtype 'bf16' is not supported (this runtime "
+                        "supports f32)"));
+}
+
+TEST(RuntimeModel, TensorOutsideWeights) {
+  FakeArtifact artifact;
+  artifact.setKey("weights.tensors",
+                  llvm::json::Array{llvm::json::Object{
+                      {"name", "w"}, {"offset", 960}, {"bytes", 64}}});
+  artifact.writeManifest();
+  EXPECT_THAT(openError(artifact).message,
+              HasSubstr("weights.tensors[0] ('w'): bytes [960, 1024) lie "
+                        "outside weights.size (1000)"));
+}
+
+TEST(RuntimeModel, TruncatedWeights) {
+  FakeArtifact artifact;
+  artifact.writeFile("weights.bin", std::string(600, '\0'));
+  StatusResult result = openError(artifact);
+  EXPECT_EQ(result.code, FALCON_STATUS_FAILED_PRECONDITION);
+  EXPECT_EQ(result.message, artifact.path("weights.bin") +
+                                ": size 600 does not match the manifest "
+                                "(1000)");
+}
+
+TEST(RuntimeModel, ModifiedWeights) {
+  FakeArtifact artifact;
+  std::vector<uint8_t> modified = artifact.weights();
+  modified[500] ^= 0x40;
+  artifact.writeFile("weights.bin",
+                     llvm::StringRef(reinterpret_cast<char *>(modified.data()),
+                                     modified.size()));
+  StatusResult result = openError(artifact);
+  EXPECT_EQ(result.code, FALCON_STATUS_DATA_LOSS);
+  EXPECT_EQ(result.message, artifact.path("weights.bin") + ": checksum " +
+                                checksumString(fnv1a64(modified)) +
+                                " does not match the manifest's " +
+                                checksumString(fnv1a64(artifact.weights())));
+
+  // With verification off only the size is checked.
+  falcon_model_options_t options;
+  falcon_model_options_initialize(&options);
+  options.verify_checksum = false;
+  ModelPtr model;
+  StatusResult unverified = open(artifact, model, &options);
+  EXPECT_TRUE(unverified.ok()) << unverified.message;
+}
+
+TEST(RuntimeModel, ChecksumSpellingIsNotCompared) {
+  FakeArtifact artifact;
+  std::string upper = checksumString(fnv1a64(artifact.weights()));
+  for (char &c : upper)
+    if (c >= 'a' && c <= 'f')
+      c = char(c - 'a' + 'A');
+  upper.replace(0, 8, "fnv1a64:");
+  artifact.setKey("weights.checksum", upper);
+  artifact.writeManifest();
+  ModelPtr model;
+  StatusResult result = open(artifact, model);
+  EXPECT_TRUE(result.ok()) << result.message;
+}
+
+TEST(RuntimeModel, MissingWeights) {
+  FakeArtifact artifact;
+  llvm::sys::fs::remove(artifact.path("weights.bin"));
+  StatusResult result = openError(artifact);
+  EXPECT_EQ(result.code, FALCON_STATUS_NOT_FOUND);
+  EXPECT_EQ(result.message, artifact.path("weights.bin") +
+                                ": cannot open: No such file or directory");
+}
+
+TEST(RuntimeModel, MissingHostLibrary) {
+  FakeArtifact artifact;
+  llvm::sys::fs::remove(artifact.path("libfalcon_model.so"));
+  StatusResult result = openError(artifact);
+  EXPECT_EQ(result.code, FALCON_STATUS_NOT_FOUND);
+  EXPECT_EQ(result.message,
+            artifact.path("libfalcon_model.so") +
+                ": cannot load host library: No such file or directory");
+}
+
+TEST(RuntimeModel, HostLibraryIsNotASharedObject) {
+  FakeArtifact artifact;
+  artifact.writeFile("libfalcon_model.so", "not an ELF file");
+  StatusResult result = openError(artifact);
+  EXPECT_EQ(result.code, FALCON_STATUS_UNAVAILABLE);
+  EXPECT_THAT(result.message, HasSubstr(artifact.path("libfalcon_model.so") +
+                                        ": cannot load host library: "));
+}
+
+TEST(RuntimeModel, MissingEntryPoint) {
+  FakeArtifact artifact;
+  artifact.setKey("entry_point", "_mlir_ciface_forward_v2");
+  artifact.writeManifest();
+  StatusResult result = openError(artifact);
+  EXPECT_EQ(result.code, FALCON_STATUS_FAILED_PRECONDITION);
+  EXPECT_EQ(result.message, artifact.path("libfalcon_model.so") +
+                                ": entry point "
+                                "'_mlir_ciface_forward_v2' not found in "
+                                "the host library");
+  // The library was unloaded again on the error path.
+  EXPECT_EQ(artifact.counter("fake_model_calls"), -1);
+}
+
+TEST(RuntimeModel, UnknownDevice) {
+  FakeArtifact artifact;
+  falcon_model_options_t options;
+  falcon_model_options_initialize(&options);
+  options.device = "cuda";
+  ModelPtr model;
+  StatusResult result = open(artifact, model, &options);
+  EXPECT_EQ(result.code, FALCON_STATUS_UNAVAILABLE);
+  EXPECT_EQ(result.message,
+            "device 'cuda' is not available in this build (available: cpu)");
+}
+
+} // namespace

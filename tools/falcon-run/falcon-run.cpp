@@ -1,0 +1,309 @@
+//===- falcon-run.cpp - run a compiled falcon-mlir artifact ---------------===//
+//
+// falcon-run ART --prompt-ids 1,2,3 [--max-new-tokens N] [--logits-out F.npy]
+//            [--output-ids F] [--cache-capacity N]
+//
+// Greedy generation with the runtime's C API. Prints the generated ids and
+// the prefill and decode speed; optionally writes the prefill logits
+// ([prompt_length, vocab_size], float32 .npy) and the generated ids (prompt
+// excluded, whitespace-separated). Generation never stops at EOS: the golden
+// data is produced the same way. Any error is one line on stderr, exit code
+// 1, and no output file (files are written to a temporary name and renamed
+// once everything succeeded).
+//
+//===----------------------------------------------------------------------===//
+
+#include "falcon/runtime.h"
+
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/EndianStream.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/WithColor.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace llvm;
+
+namespace {
+
+cl::OptionCategory runCategory("falcon-run options");
+
+cl::opt<std::string> artifactDir(cl::Positional, cl::Required,
+                                 cl::desc("<artifact directory>"),
+                                 cl::cat(runCategory));
+cl::opt<std::string>
+    promptIdsOption("prompt-ids", cl::Required,
+                    cl::desc("Comma-separated prompt token ids (1,2,3)"),
+                    cl::value_desc("ids"), cl::cat(runCategory));
+cl::opt<long long> maxNewTokens("max-new-tokens", cl::init(16),
+                                cl::desc("Tokens to generate (default 16)"),
+                                cl::value_desc("N"), cl::cat(runCategory));
+cl::opt<long long>
+    cacheCapacity("cache-capacity", cl::init(0),
+                  cl::desc("KV-cache capacity (default: prompt + new tokens)"),
+                  cl::value_desc("N"), cl::cat(runCategory));
+cl::opt<std::string> logitsOut(
+    "logits-out",
+    cl::desc("Write the prefill logits [prompt_length, vocab] as .npy"),
+    cl::value_desc("file"), cl::cat(runCategory));
+cl::opt<std::string>
+    outputIds("output-ids",
+              cl::desc("Write the generated ids (prompt excluded)"),
+              cl::value_desc("file"), cl::cat(runCategory));
+cl::opt<bool> verifyChecksum(
+    "verify-checksum", cl::init(true),
+    cl::desc("Check weights.bin against the manifest checksum (default on)"),
+    cl::cat(runCategory));
+
+/// Prints "falcon-run: error: MESSAGE" and returns the exit code.
+int fail(const Twine &message) {
+  WithColor::error(errs(), "falcon-run") << message << "\n";
+  return 1;
+}
+
+/// Frees a status when it goes out of scope.
+struct StatusDeleter {
+  void operator()(falcon_status_object_t *status) const {
+    falcon_status_free(status);
+  }
+};
+using StatusPtr = std::unique_ptr<falcon_status_object_t, StatusDeleter>;
+
+struct ModelDeleter {
+  void operator()(falcon_model_t *model) const { falcon_model_release(model); }
+};
+struct SessionDeleter {
+  void operator()(falcon_session_t *session) const {
+    falcon_session_release(session);
+  }
+};
+
+/// "1,2,3" -> {1, 2, 3}; an error message names the first bad element.
+Expected<std::vector<int64_t>> parsePromptIds(StringRef text) {
+  if (text.trim().empty())
+    return createStringError("--prompt-ids is empty");
+  SmallVector<StringRef> pieces;
+  text.split(pieces, ',');
+  std::vector<int64_t> ids;
+  for (StringRef piece : pieces) {
+    StringRef trimmed = piece.trim();
+    int64_t id = 0;
+    // getAsInteger returns true on failure.
+    if (trimmed.empty() || trimmed.getAsInteger(10, id))
+      return createStringError("--prompt-ids: '" + trimmed.str() +
+                               "' is not an integer (expected comma-separated "
+                               "token ids such as 1,2,3)");
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+/// A float32 .npy image (format 1.0, little-endian, C order) of `data` with
+/// shape [rows, columns].
+void writeNpy(raw_ostream &os, const float *data, int64_t rows,
+              int64_t columns) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+                       std::to_string(rows) + ", " + std::to_string(columns) +
+                       "), }";
+  // Magic (6) + version (2) + header length (2), then the header padded with
+  // spaces and ended by '\n' so that the data starts 64-byte aligned.
+  constexpr size_t kPreambleSize = 10;
+  size_t total = kPreambleSize + header.size() + 1;
+  header.append((64 - total % 64) % 64, ' ');
+  header.push_back('\n');
+  os << "\x93NUMPY";
+  os << char(1) << char(0);
+  support::endian::write<uint16_t>(os, uint16_t(header.size()),
+                                   endianness::little);
+  os << header;
+  for (int64_t index = 0; index < rows * columns; ++index)
+    support::endian::write<float>(os, data[index], endianness::little);
+}
+
+/// An output file written under a temporary name and renamed into place by
+/// commit(); destroying it uncommitted removes the temporary.
+class PendingOutput {
+public:
+  static Expected<PendingOutput> create(StringRef path) {
+    Expected<sys::fs::TempFile> temp =
+        sys::fs::TempFile::create(path + ".tmp-%%%%%%");
+    if (!temp)
+      return createStringError(
+          path + ": cannot create: " + toString(temp.takeError()));
+    return PendingOutput(path, std::move(*temp));
+  }
+
+  PendingOutput(PendingOutput &&) = default;
+  ~PendingOutput() {
+    if (temp)
+      consumeError(temp->discard());
+  }
+
+  raw_fd_ostream &stream() {
+    if (!os)
+      os = std::make_unique<raw_fd_ostream>(temp->FD, /*shouldClose=*/false);
+    return *os;
+  }
+
+  Error commit() {
+    if (os) {
+      os->flush();
+      if (os->has_error()) {
+        std::string reason = os->error().message();
+        os->clear_error();
+        return createStringError(path + ": cannot write: " + reason);
+      }
+    }
+    os.reset();
+    Error error = temp->keep(path);
+    temp.reset();
+    if (error)
+      return createStringError(path +
+                               ": cannot write: " + toString(std::move(error)));
+    return Error::success();
+  }
+
+private:
+  PendingOutput(StringRef path, sys::fs::TempFile temp)
+      : path(path.str()), temp(std::move(temp)) {}
+
+  std::string path;
+  std::optional<sys::fs::TempFile> temp;
+  std::unique_ptr<raw_fd_ostream> os;
+};
+
+std::string formatRate(int64_t tokens, double seconds) {
+  std::string text;
+  raw_string_ostream os(text);
+  os << tokens << " tokens in " << format("%.3f", seconds * 1000.0) << " ms (";
+  if (seconds > 0)
+    os << format("%.1f", double(tokens) / seconds) << " tokens/s)";
+  else
+    os << "n/a tokens/s)";
+  return text;
+}
+
+int run() {
+  Expected<std::vector<int64_t>> promptOrError =
+      parsePromptIds(promptIdsOption);
+  if (!promptOrError)
+    return fail(toString(promptOrError.takeError()));
+  std::vector<int64_t> prompt = std::move(*promptOrError);
+  int64_t promptLength = int64_t(prompt.size());
+  if (maxNewTokens < 0)
+    return fail("--max-new-tokens must not be negative, found " +
+                Twine(maxNewTokens));
+  if (cacheCapacity < 0)
+    return fail("--cache-capacity must not be negative, found " +
+                Twine(cacheCapacity));
+
+  // Claim the output files before the (possibly long) run so that a bad path
+  // fails at once.
+  std::optional<PendingOutput> logitsFile, idsFile;
+  if (!logitsOut.empty()) {
+    Expected<PendingOutput> file = PendingOutput::create(logitsOut);
+    if (!file)
+      return fail(toString(file.takeError()));
+    logitsFile.emplace(std::move(*file));
+  }
+  if (!outputIds.empty()) {
+    Expected<PendingOutput> file = PendingOutput::create(outputIds);
+    if (!file)
+      return fail(toString(file.takeError()));
+    idsFile.emplace(std::move(*file));
+  }
+
+  falcon_model_options_t modelOptions;
+  falcon_model_options_initialize(&modelOptions);
+  modelOptions.verify_checksum = verifyChecksum;
+  falcon_model_t *rawModel = nullptr;
+  if (StatusPtr status{
+          falcon_model_open(artifactDir.c_str(), &modelOptions, &rawModel)})
+    return fail(falcon_status_message(status.get()));
+  std::unique_ptr<falcon_model_t, ModelDeleter> model(rawModel);
+  falcon_model_info_t info;
+  if (StatusPtr status{falcon_model_query_info(model.get(), &info)})
+    return fail(falcon_status_message(status.get()));
+
+  falcon_session_options_t sessionOptions;
+  falcon_session_options_initialize(&sessionOptions);
+  sessionOptions.batch_size = 1;
+  // Default: what the request needs, at most what the model supports; a
+  // request that does not fit then gets the runtime's message that says so.
+  int64_t neededCapacity =
+      maxNewTokens > info.max_position_embeddings - promptLength
+          ? info.max_position_embeddings
+          : promptLength + int64_t(maxNewTokens);
+  sessionOptions.cache_capacity =
+      cacheCapacity > 0 ? int64_t(cacheCapacity) : neededCapacity;
+  falcon_session_t *rawSession = nullptr;
+  if (StatusPtr status{
+          falcon_session_create(model.get(), &sessionOptions, &rawSession)})
+    return fail(falcon_status_message(status.get()));
+  std::unique_ptr<falcon_session_t, SessionDeleter> session(rawSession);
+
+  // A request longer than the cache is refused by the runtime before it
+  // looks at this buffer, so it never needs more than the capacity.
+  std::vector<int64_t> generated(
+      size_t(std::min<long long>(maxNewTokens, sessionOptions.cache_capacity)));
+  std::vector<float> logits;
+  if (logitsFile)
+    logits.resize(size_t(promptLength) * size_t(info.vocab_size));
+  falcon_generate_stats_t stats;
+  if (StatusPtr status{falcon_session_generate_greedy(
+          session.get(), prompt.data(), /*batch_size=*/1, promptLength,
+          maxNewTokens, generated.size(), logits.size(), generated.data(),
+          logitsFile ? logits.data() : nullptr, &stats)})
+    return fail(falcon_status_message(status.get()));
+
+  if (logitsFile) {
+    writeNpy(logitsFile->stream(), logits.data(), promptLength,
+             info.vocab_size);
+    if (Error error = logitsFile->commit())
+      return fail(toString(std::move(error)));
+  }
+  if (idsFile) {
+    raw_fd_ostream &os = idsFile->stream();
+    os << join(map_range(generated,
+                         [](int64_t id) { return std::to_string(id); }),
+               " ")
+       << "\n";
+    if (Error error = idsFile->commit())
+      return fail(toString(std::move(error)));
+  }
+
+  outs() << "generated ids:";
+  for (int64_t id : generated)
+    outs() << " " << id;
+  outs() << "\n";
+  outs() << "prefill: "
+         << formatRate(stats.prefill_tokens, stats.prefill_seconds) << "\n";
+  if (stats.decode_tokens > 0)
+    outs() << "decode: "
+           << formatRate(stats.decode_tokens, stats.decode_seconds) << "\n";
+  else
+    outs() << "decode: no decode steps\n";
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM initLLVM(argc, argv);
+  // libLLVM registers many options of its own; show only ours.
+  cl::HideUnrelatedOptions(runCategory);
+  cl::ParseCommandLineOptions(
+      argc, argv, "falcon-run: run a compiled falcon-mlir artifact\n");
+  return run();
+}
