@@ -1,6 +1,7 @@
 //===- falcon-run.cpp - run a compiled falcon-mlir artifact ---------------===//
 //
 // falcon-run ART --prompt-ids 1,2,3 [--max-new-tokens N] [--logits-out F.npy]
+//                [--step-logits-out F.npy]
 //            [--output-ids F] [--cache-capacity N]
 //
 // Greedy generation with the runtime's C API. Prints the generated ids and
@@ -56,6 +57,11 @@ cl::opt<long long>
 cl::opt<std::string> logitsOut(
     "logits-out",
     cl::desc("Write the prefill logits [prompt_length, vocab] as .npy"),
+    cl::value_desc("file"), cl::cat(runCategory));
+cl::opt<std::string> stepLogitsOut(
+    "step-logits-out",
+    cl::desc("Write the logits each new token was chosen from "
+             "[max_new_tokens, vocab] as .npy"),
     cl::value_desc("file"), cl::cat(runCategory));
 cl::opt<std::string>
     outputIds("output-ids",
@@ -210,18 +216,16 @@ int run() {
 
   // Claim the output files before the (possibly long) run so that a bad path
   // fails at once.
-  std::optional<PendingOutput> logitsFile, idsFile;
-  if (!logitsOut.empty()) {
-    Expected<PendingOutput> file = PendingOutput::create(logitsOut);
+  std::optional<PendingOutput> logitsFile, stepLogitsFile, idsFile;
+  for (auto [path, pending] :
+       {std::pair{&logitsOut, &logitsFile}, std::pair{&stepLogitsOut, &stepLogitsFile},
+        std::pair{&outputIds, &idsFile}}) {
+    if (path->empty())
+      continue;
+    Expected<PendingOutput> file = PendingOutput::create(*path);
     if (!file)
       return fail(toString(file.takeError()));
-    logitsFile.emplace(std::move(*file));
-  }
-  if (!outputIds.empty()) {
-    Expected<PendingOutput> file = PendingOutput::create(outputIds);
-    if (!file)
-      return fail(toString(file.takeError()));
-    idsFile.emplace(std::move(*file));
+    pending->emplace(std::move(*file));
   }
 
   falcon_model_options_t modelOptions;
@@ -257,20 +261,26 @@ int run() {
   // looks at this buffer, so it never needs more than the capacity.
   std::vector<int64_t> generated(
       size_t(std::min<long long>(maxNewTokens, sessionOptions.cache_capacity)));
-  std::vector<float> logits;
+  std::vector<float> logits, stepLogits;
   if (logitsFile)
     logits.resize(size_t(promptLength) * size_t(info.vocab_size));
+  if (stepLogitsFile)
+    stepLogits.resize(generated.size() * size_t(info.vocab_size));
   falcon_generate_stats_t stats;
   if (StatusPtr status{falcon_session_generate_greedy(
           session.get(), prompt.data(), /*batch_size=*/1, promptLength,
-          maxNewTokens, generated.size(), logits.size(), generated.data(),
-          logitsFile ? logits.data() : nullptr, &stats)})
+          maxNewTokens, generated.size(), logits.size(), stepLogits.size(),
+          generated.data(), logitsFile ? logits.data() : nullptr,
+          stepLogitsFile ? stepLogits.data() : nullptr, &stats)})
     return fail(falcon_status_message(status.get()));
 
-  if (logitsFile) {
-    writeNpy(logitsFile->stream(), logits.data(), promptLength,
-             info.vocab_size);
-    if (Error error = logitsFile->commit())
+  for (auto [pending, values, rows] :
+       {std::tuple{&logitsFile, &logits, int64_t(promptLength)},
+        std::tuple{&stepLogitsFile, &stepLogits, int64_t(generated.size())}}) {
+    if (!*pending)
+      continue;
+    writeNpy((*pending)->stream(), values->data(), rows, info.vocab_size);
+    if (Error error = (*pending)->commit())
       return fail(toString(std::move(error)));
   }
   if (idsFile) {

@@ -234,14 +234,20 @@ typedef struct falcon_generate_stats_t {
  * have room for `ids_capacity` >= batch_size * max_new_tokens values (it may
  * be NULL when max_new_tokens is 0). `out_prompt_logits` is NULL or room for
  * `prompt_logits_capacity` >= batch_size * prompt_length * vocab_size floats
- * and receives the prefill logits. `out_stats` may be NULL. The request is
+ * and receives the prefill logits. `out_step_logits` is NULL or room for
+ * `step_logits_capacity` >= batch_size * max_new_tokens * vocab_size floats
+ * and receives, for every new token, the logits it was chosen from (the
+ * prefill's last position for the first one, then each decode step's): what
+ * a full forward over the prompt and the new tokens gives at those
+ * positions. `out_stats` may be NULL. The request is
  * checked completely before anything runs, so an invalid one leaves the
  * session unchanged; only a misbehaving host library (FALCON_STATUS_INTERNAL)
  * can fail midway, and then the length counts the steps that completed. */
 FALCON_API_EXPORT falcon_status_t falcon_session_generate_greedy(
     falcon_session_t *session, const int64_t *prompt_ids, int64_t batch_size,
     int64_t prompt_length, int64_t max_new_tokens, size_t ids_capacity,
-    size_t prompt_logits_capacity, int64_t *out_ids, float *out_prompt_logits,
+    size_t prompt_logits_capacity, size_t step_logits_capacity,
+    int64_t *out_ids, float *out_prompt_logits, float *out_step_logits,
     falcon_generate_stats_t *out_stats);
 
 #ifdef __cplusplus

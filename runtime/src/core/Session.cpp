@@ -405,7 +405,8 @@ falcon_status_t falcon_session_decode(falcon_session_t *session,
 falcon_status_t falcon_session_generate_greedy(
     falcon_session_t *session, const int64_t *prompt_ids, int64_t batch_size,
     int64_t prompt_length, int64_t max_new_tokens, size_t ids_capacity,
-    size_t prompt_logits_capacity, int64_t *out_ids, float *out_prompt_logits,
+    size_t prompt_logits_capacity, size_t step_logits_capacity,
+    int64_t *out_ids, float *out_prompt_logits, float *out_step_logits,
     falcon_generate_stats_t *out_stats) {
   const char *function = "falcon_session_generate_greedy";
   FALCON_RETURN_IF_ERROR(
@@ -433,9 +434,10 @@ falcon_status_t falcon_session_generate_greedy(
       checkTokenIds(session, prompt_ids, batch_size, prompt_length));
 
   int64_t vocabSize = session->model->manifest.vocabSize;
-  uint64_t idCount = 0, logitCount = 0;
+  uint64_t idCount = 0, logitCount = 0, stepLogitCount = 0;
   if (!checkedProduct({batch_size, max_new_tokens}, idCount) ||
-      !checkedProduct({batch_size, prompt_length, vocabSize}, logitCount))
+      !checkedProduct({batch_size, prompt_length, vocabSize}, logitCount) ||
+      !checkedProduct({batch_size, max_new_tokens, vocabSize}, stepLogitCount))
     return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
                       llvm::Twine(function) +
                           ": results overflow the address space");
@@ -448,6 +450,16 @@ falcon_status_t falcon_session_generate_greedy(
   if (out_prompt_logits)
     FALCON_RETURN_IF_ERROR(checkOutputCapacity(
         function, "out_prompt_logits", prompt_logits_capacity, logitCount));
+  if (out_step_logits)
+    FALCON_RETURN_IF_ERROR(checkOutputCapacity(function, "out_step_logits",
+                                               step_logits_capacity,
+                                               stepLogitCount));
+  // Row `row`'s logits for new token `step`.
+  auto saveStepLogits = [&](int64_t row, int64_t step, const float *source) {
+    if (out_step_logits)
+      std::memcpy(out_step_logits + (row * max_new_tokens + step) * vocabSize,
+                  source, size_t(vocabSize) * sizeof(float));
+  };
   // One allocation covers the prefill and every decode step.
   FALCON_RETURN_IF_ERROR(ensureScratch(session, prompt_length));
   std::unique_ptr<int64_t, decltype(&std::free)> nextTokens(
@@ -472,10 +484,11 @@ falcon_status_t falcon_session_generate_greedy(
     int64_t *tokens = nextTokens.get();
     // The prefill's last position of each row predicts its first new token.
     for (int64_t row = 0; row < batch_size; ++row) {
-      tokens[row] =
-          argmax(logits + (row * prompt_length + prompt_length - 1) * vocabSize,
-                 vocabSize);
+      const float *last =
+          logits + (row * prompt_length + prompt_length - 1) * vocabSize;
+      tokens[row] = argmax(last, vocabSize);
       out_ids[row * max_new_tokens] = tokens[row];
+      saveStepLogits(row, 0, last);
     }
     start = Clock::now();
     for (int64_t step = 1; step < max_new_tokens; ++step) {
@@ -483,6 +496,7 @@ falcon_status_t falcon_session_generate_greedy(
       for (int64_t row = 0; row < batch_size; ++row) {
         tokens[row] = argmax(logits + row * vocabSize, vocabSize);
         out_ids[row * max_new_tokens + step] = tokens[row];
+        saveStepLogits(row, step, logits + row * vocabSize);
       }
     }
     stats.decode_tokens = batch_size * (max_new_tokens - 1);

@@ -205,7 +205,7 @@ TEST_F(RuntimeSession, GreedyGeneration) {
   falcon_generate_stats_t stats;
   StatusResult result = consume(falcon_session_generate_greedy(
       session.get(), kPrompt.data(), 1, int64_t(kPrompt.size()), 20, ids.size(),
-      promptLogits.size(), ids.data(), promptLogits.data(), &stats));
+      promptLogits.size(), 0, ids.data(), promptLogits.data(), nullptr, &stats));
   ASSERT_TRUE(result.ok()) << result.message;
   EXPECT_EQ(ids, fakeGreedy(kPrompt, 20, artifact.salt()));
   // One prefill, then one decode per new token but the first; the last new
@@ -226,13 +226,13 @@ TEST_F(RuntimeSession, GreedyGenerationContinuesTheCache) {
   std::vector<int64_t> first(4), second(3);
   ASSERT_TRUE(consume(falcon_session_generate_greedy(
                           session.get(), kPrompt.data(), 1, 7, 4, first.size(),
-                          0, first.data(), nullptr, nullptr))
+                          0, 0, first.data(), nullptr, nullptr, nullptr))
                   .ok());
   // Feed the last new token back as the next "prompt": the result must be
   // the continuation of one long greedy run.
   ASSERT_TRUE(consume(falcon_session_generate_greedy(
                           session.get(), &first.back(), 1, 1, 3, second.size(),
-                          0, second.data(), nullptr, nullptr))
+                          0, 0, second.data(), nullptr, nullptr, nullptr))
                   .ok());
   std::vector<int64_t> expected = fakeGreedy(kPrompt, 7, artifact.salt());
   first.insert(first.end(), second.begin(), second.end());
@@ -244,8 +244,8 @@ TEST_F(RuntimeSession, GreedyGenerationBatch) {
   SessionPtr session = createSession(2, 12);
   std::vector<int64_t> ids(2 * 8);
   StatusResult result = consume(falcon_session_generate_greedy(
-      session.get(), prompts.data(), 2, 4, 8, ids.size(), 0, ids.data(),
-      nullptr, nullptr));
+      session.get(), prompts.data(), 2, 4, 8, ids.size(), 0, 0, ids.data(),
+      nullptr, nullptr, nullptr));
   ASSERT_TRUE(result.ok()) << result.message;
   std::vector<int64_t> row0(ids.begin(), ids.begin() + 8);
   std::vector<int64_t> row1(ids.begin() + 8, ids.end());
@@ -258,7 +258,7 @@ TEST_F(RuntimeSession, GreedyGenerationZeroNewTokens) {
   SessionPtr session = createSession(1, 8);
   falcon_generate_stats_t stats;
   StatusResult result = consume(falcon_session_generate_greedy(
-      session.get(), kPrompt.data(), 1, 7, 0, 0, 0, nullptr, nullptr, &stats));
+      session.get(), kPrompt.data(), 1, 7, 0, 0, 0, 0, nullptr, nullptr, nullptr, &stats));
   ASSERT_TRUE(result.ok()) << result.message;
   EXPECT_EQ(lengthOf(session.get()), 7);
   EXPECT_EQ(stats.decode_tokens, 0);
@@ -274,8 +274,8 @@ TEST_F(RuntimeSession, GreedyTiesPickTheLowestId) {
   SessionPtr session = createSession(1, 16);
   std::vector<int64_t> ids(5, -1);
   ASSERT_TRUE(consume(falcon_session_generate_greedy(
-                          session.get(), kPrompt.data(), 1, 7, 5, ids.size(), 0,
-                          ids.data(), nullptr, nullptr))
+                          session.get(), kPrompt.data(), 1, 7, 5, ids.size(), 0, 0,
+                          ids.data(), nullptr, nullptr, nullptr))
                   .ok());
   EXPECT_EQ(ids, std::vector<int64_t>(5, 0));
 }
@@ -301,14 +301,14 @@ TEST_F(RuntimeSession, ResetStartsOver) {
   SessionPtr session = createSession(1, 16);
   std::vector<int64_t> first(5), second(5);
   ASSERT_TRUE(consume(falcon_session_generate_greedy(
-                          session.get(), kPrompt.data(), 1, 7, 5, 5, 0,
-                          first.data(), nullptr, nullptr))
+                          session.get(), kPrompt.data(), 1, 7, 5, 5, 0, 0,
+                          first.data(), nullptr, nullptr, nullptr))
                   .ok());
   ASSERT_TRUE(consume(falcon_session_reset(session.get())).ok());
   EXPECT_EQ(lengthOf(session.get()), 0);
   ASSERT_TRUE(consume(falcon_session_generate_greedy(
-                          session.get(), kPrompt.data(), 1, 7, 5, 5, 0,
-                          second.data(), nullptr, nullptr))
+                          session.get(), kPrompt.data(), 1, 7, 5, 5, 0, 0,
+                          second.data(), nullptr, nullptr, nullptr))
                   .ok());
   EXPECT_EQ(first, second);
 }
@@ -334,8 +334,8 @@ TEST_F(RuntimeSession, SessionKeepsTheModelAlive) {
   model.reset();
   std::vector<int64_t> ids(3);
   StatusResult result = consume(falcon_session_generate_greedy(
-      session.get(), kPrompt.data(), 1, 7, 3, ids.size(), 0, ids.data(),
-      nullptr, nullptr));
+      session.get(), kPrompt.data(), 1, 7, 3, ids.size(), 0, 0, ids.data(),
+      nullptr, nullptr, nullptr));
   ASSERT_TRUE(result.ok()) << result.message;
   EXPECT_EQ(ids, fakeGreedy(kPrompt, 3, artifact.salt()));
   EXPECT_EQ(artifact.counter("fake_model_abi_errors"), 0);
@@ -349,7 +349,7 @@ TEST_F(RuntimeSession, TokenIdTooLarge) {
   std::vector<int64_t> prompt = {1, 2, 300, 4};
   std::vector<int64_t> ids(4);
   StatusResult result = consume(falcon_session_generate_greedy(
-      session.get(), prompt.data(), 1, 4, 4, ids.size(), 0, ids.data(), nullptr,
+      session.get(), prompt.data(), 1, 4, 4, ids.size(), 0, 0, ids.data(), nullptr, nullptr,
       nullptr));
   EXPECT_EQ(result.code, FALCON_STATUS_OUT_OF_RANGE);
   EXPECT_EQ(result.message,
@@ -393,8 +393,8 @@ TEST_F(RuntimeSession, PromptPlusNewTokensBeyondCapacity) {
   SessionPtr session = createSession(1, 16);
   std::vector<int64_t> ids(20);
   StatusResult result = consume(falcon_session_generate_greedy(
-      session.get(), kPrompt.data(), 1, 7, 20, ids.size(), 0, ids.data(),
-      nullptr, nullptr));
+      session.get(), kPrompt.data(), 1, 7, 20, ids.size(), 0, 0, ids.data(),
+      nullptr, nullptr, nullptr));
   EXPECT_EQ(result.code, FALCON_STATUS_OUT_OF_RANGE);
   EXPECT_EQ(result.message, "prompt (7 tokens) plus 20 new tokens exceeds "
                             "the KV-cache capacity of 16");
@@ -402,21 +402,21 @@ TEST_F(RuntimeSession, PromptPlusNewTokensBeyondCapacity) {
 
   // Exactly full is fine.
   result = consume(falcon_session_generate_greedy(
-      session.get(), kPrompt.data(), 1, 7, 9, ids.size(), 0, ids.data(),
-      nullptr, nullptr));
+      session.get(), kPrompt.data(), 1, 7, 9, ids.size(), 0, 0, ids.data(),
+      nullptr, nullptr, nullptr));
   EXPECT_TRUE(result.ok()) << result.message;
 
   // What is already cached counts.
   result = consume(falcon_session_generate_greedy(
-      session.get(), kPrompt.data(), 1, 1, 1, ids.size(), 0, ids.data(),
-      nullptr, nullptr));
+      session.get(), kPrompt.data(), 1, 1, 1, ids.size(), 0, 0, ids.data(),
+      nullptr, nullptr, nullptr));
   EXPECT_EQ(result.message, "cache length 15 plus prompt (1 tokens) plus 1 "
                             "new tokens exceeds the KV-cache capacity of 16");
 
   // Absurd requests do not overflow.
   result = consume(falcon_session_generate_greedy(
-      session.get(), kPrompt.data(), 1, 1, INT64_MAX, ids.size(), 0, ids.data(),
-      nullptr, nullptr));
+      session.get(), kPrompt.data(), 1, 1, INT64_MAX, ids.size(), 0, 0, ids.data(),
+      nullptr, nullptr, nullptr));
   EXPECT_EQ(result.code, FALCON_STATUS_OUT_OF_RANGE);
 }
 
@@ -468,16 +468,16 @@ TEST_F(RuntimeSession, BadArguments) {
 
   std::vector<int64_t> ids(2);
   result = consume(falcon_session_generate_greedy(
-      session.get(), kPrompt.data(), 1, 7, 3, ids.size(), 0, ids.data(),
-      nullptr, nullptr));
+      session.get(), kPrompt.data(), 1, 7, 3, ids.size(), 0, 0, ids.data(),
+      nullptr, nullptr, nullptr));
   EXPECT_EQ(result.message, "falcon_session_generate_greedy: out_ids has room "
                             "for 2 elements but the result has 3");
   result = consume(falcon_session_generate_greedy(
-      session.get(), kPrompt.data(), 1, 7, 3, 3, 0, nullptr, nullptr, nullptr));
+      session.get(), kPrompt.data(), 1, 7, 3, 3, 0, 0, nullptr, nullptr, nullptr, nullptr));
   EXPECT_EQ(result.message, "falcon_session_generate_greedy: out_ids is NULL");
   result = consume(falcon_session_generate_greedy(session.get(), kPrompt.data(),
-                                                  1, 7, -1, 0, 0, nullptr,
-                                                  nullptr, nullptr));
+                                                  1, 7, -1, 0, 0, 0, nullptr,
+                                                  nullptr, nullptr, nullptr));
   EXPECT_THAT(result.message, HasSubstr("max_new_tokens must not be negative"));
   EXPECT_EQ(calls(), 0);
   EXPECT_EQ(lengthOf(session.get()), 0);
