@@ -132,7 +132,10 @@ private:
     out->write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
     hash.update(bytes);
     written += bytes.size();
-    int percent = layout.totalBytes ? int(100 * written / layout.totalBytes) : 100;
+    // Percentages only where packing takes noticeable time.
+    if (layout.totalBytes < (256ull << 20))
+      return;
+    int percent = int(100 * written / layout.totalBytes);
     if (percent >= lastPercent + 10) {
       lastPercent = percent - percent % 10;
       progress(llvm::formatv("packing weights: {0}% ({1:f1} of {2:f1} MiB)",
