@@ -6,6 +6,7 @@
 
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir;
 using namespace mlir::falcon;
@@ -30,8 +31,14 @@ void mlir::falcon::buildFalconToLinalgPipeline(OpPassManager &pm,
 }
 
 void mlir::falcon::buildFalconLinalgToLLVMCPUPipeline(
-    OpPassManager &pm, const CPUPipelineOptions &) {
-  addPipeline(pm, "func.func(falcon-fuse-elementwise),"
+    OpPassManager &pm, const CPUPipelineOptions &options) {
+  addPipeline(pm, llvm::formatv("func.func(falcon-fuse-elementwise,"
+                                "falcon-cpu-tile-projections{{parallel-chunks={0} "
+                                "row-tile={1}})",
+                                options.parallelChunks.getValue(),
+                                options.rowTile.getValue())
+                          .str());
+  addPipeline(pm,
                   "one-shot-bufferize{bufferize-function-boundaries=1 "
                   "function-boundary-type-conversion=identity-layout-map "
                   "allow-return-allocs-from-loops=1},"
@@ -43,6 +50,9 @@ void mlir::falcon::buildFalconLinalgToLLVMCPUPipeline(
                   "buffer-deallocation-pipeline,"
                   "canonicalize,"
                   "func.func(falcon-strided-copies-to-linalg,convert-linalg-to-loops),"
+                  // Projection column blocks run on OpenMP threads.
+                  "func.func(scf-forall-to-parallel),"
+                  "convert-scf-to-openmp,canonicalize,"
                   "lower-affine,"
                   "convert-scf-to-cf,"
                   "expand-strided-metadata,"
@@ -51,6 +61,7 @@ void mlir::falcon::buildFalconLinalgToLLVMCPUPipeline(
                   "convert-math-to-llvm,"
                   "convert-math-to-libm,"
                   "finalize-memref-to-llvm,"
+                  "convert-openmp-to-llvm,"
                   "convert-to-llvm,"
                   "reconcile-unrealized-casts,"
                   "canonicalize,cse");

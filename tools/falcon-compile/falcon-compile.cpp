@@ -73,6 +73,13 @@ llvm::cl::opt<std::string> cpuName(
 llvm::cl::opt<unsigned> llvmOptLevel(
     "llvm-opt", llvm::cl::desc("LLVM IR optimization level of the host code (0-3)"),
     llvm::cl::init(3), llvm::cl::cat(category));
+llvm::cl::opt<int64_t> parallelChunks(
+    "parallel-chunks",
+    llvm::cl::desc("Column blocks of each projection run in parallel (OpenMP)"),
+    llvm::cl::init(2), llvm::cl::cat(category));
+llvm::cl::opt<int64_t> rowTile("row-tile",
+                               llvm::cl::desc("Sequence rows per projection tile"),
+                               llvm::cl::init(16), llvm::cl::cat(category));
 llvm::cl::opt<bool> quiet("quiet", llvm::cl::desc("Do not print progress"),
                           llvm::cl::cat(category));
 llvm::cl::opt<bool> printStats(
@@ -139,6 +146,8 @@ int main(int argc, char **argv) {
     progress("lowering falcon -> linalg -> llvm");
     PassManager pm(&context);
     CPUPipelineOptions options;
+    options.parallelChunks = parallelChunks;
+    options.rowTile = rowTile;
     if (emit == EmitKind::Linalg)
       buildFalconToLinalgPipeline(pm, options);
     else

@@ -14,6 +14,10 @@ namespace mlir::falcon {
 #define GEN_PASS_DECL
 #include "falcon/Conversion/Passes.h.inc"
 
+/// Marks the linalg.generic of a projection with an [in, out] weight, loops
+/// (batch, in, seq, out); falcon-cpu-tile-projections tiles these.
+inline constexpr llvm::StringLiteral kProjectionAttrName = "falcon.projection";
+
 /// Patterns lowering every falcon compute op to linalg/tensor/arith/math.
 void populateFalconToLinalgPatterns(RewritePatternSet &patterns);
 

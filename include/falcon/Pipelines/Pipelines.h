@@ -12,7 +12,15 @@
 
 namespace mlir::falcon {
 
-struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {};
+struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
+  Option<int64_t> parallelChunks{
+      *this, "parallel-chunks",
+      llvm::cl::desc("Column blocks of each projection run in parallel"),
+      llvm::cl::init(2)};
+  Option<int64_t> rowTile{*this, "row-tile",
+                          llvm::cl::desc("Sequence rows per projection tile"),
+                          llvm::cl::init(16)};
+};
 
 /// falcon dialect -> linalg/tensor/arith/math on tensors, weights bound to
 /// the packed weight buffer (`falcon-opt --falcon-to-linalg-pipeline`).

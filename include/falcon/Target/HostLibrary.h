@@ -18,7 +18,7 @@ struct HostLibraryOptions {
 
 /// Translates an LLVM-dialect module to LLVM IR, optimizes it, emits an
 /// object file for the host target and links it into the shared library
-/// `outputPath` (against libm only).
+/// `outputPath` (against libm and LLVM's OpenMP runtime).
 llvm::Error emitHostLibrary(ModuleOp module, llvm::StringRef outputPath,
                             const HostLibraryOptions &options);
 

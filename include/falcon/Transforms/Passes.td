@@ -70,4 +70,25 @@ def FalconFuseElementwise : Pass<"falcon-fuse-elementwise", "func::FuncOp"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def FalconCPUTileProjections : Pass<"falcon-cpu-tile-projections", "func::FuncOp"> {
+  let summary = "Split projections over threads and tile their rows";
+  let description = [{
+    Tiles every `linalg.generic` tagged `falcon.projection` (loops batch, in,
+    seq, out; see convert-falcon-to-linalg) on tensors:
+    * the input features (the reduction) into `parallel-chunks` blocks of
+      weight rows, as an `scf.forall` that the CPU pipeline turns into an
+      OpenMP parallel loop: each thread streams its own contiguous part of the
+      weight into partial sums, which are added afterwards (split-K);
+    * the sequence into blocks of `row-tile` rows, so that a weight-row chunk
+      read from memory is reused from L1 by all rows of a block (prefill).
+  }];
+  let options = [
+    Option<"parallelChunks", "parallel-chunks", "int64_t", /*default=*/"2",
+           "Blocks of weight rows run in parallel (1: no threads)">,
+    Option<"rowTile", "row-tile", "int64_t", /*default=*/"16",
+           "Sequence rows per tile">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::affine::AffineDialect"];
+}
+
 #endif // FALCON_TRANSFORMS_PASSES_TD

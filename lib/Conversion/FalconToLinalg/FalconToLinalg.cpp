@@ -130,18 +130,23 @@ Value buildProjection(LinalgBuilder &lb, Value input, Value weight, Value bias,
     return arith::AddFOp::create(b, loc, args[2], mul);
   };
   // [out, in]: loops (b, s, n, k), a dot product per output.
-  // [in, out]: loops (b, s, k, n), the innermost loop runs along a contiguous
-  // weight row and the output row: y[n] += x[k] * W[k, n].
-  Value product =
-      transposed
-          ? lb.generic({input, weight}, init,
-                       {dimsMap(context, 4, {0, 1, 2}), dimsMap(context, 4, {2, 3}),
-                        dimsMap(context, 4, {0, 1, 3})},
-                       {kParallel, kParallel, kReduction, kParallel}, body)
-          : lb.generic({input, weight}, init,
-                       {dimsMap(context, 4, {0, 1, 3}), dimsMap(context, 4, {2, 3}),
-                        dimsMap(context, 4, {0, 1, 2})},
-                       {kParallel, kParallel, kParallel, kReduction}, body);
+  // [in, out]: loops (b, k, s, n): the innermost loop runs along a contiguous
+  // weight row and output row, y[s, n] += x[s, k] * W[k, n], and a weight row
+  // is reused for every prompt row before the next one is read. Tagged for
+  // falcon-cpu-tile-projections.
+  Value product;
+  if (transposed) {
+    product = lb.generic({input, weight}, init,
+                         {dimsMap(context, 4, {0, 2, 1}), dimsMap(context, 4, {1, 3}),
+                          dimsMap(context, 4, {0, 2, 3})},
+                         {kParallel, kReduction, kParallel, kParallel}, body);
+    product.getDefiningOp()->setAttr(kProjectionAttrName, lb.b.getUnitAttr());
+  } else {
+    product = lb.generic({input, weight}, init,
+                         {dimsMap(context, 4, {0, 1, 3}), dimsMap(context, 4, {2, 3}),
+                          dimsMap(context, 4, {0, 1, 2})},
+                         {kParallel, kParallel, kParallel, kReduction}, body);
+  }
   if (!bias)
     return product;
   Value biasInit = lb.empty(shape, f);

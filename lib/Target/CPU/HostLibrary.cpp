@@ -4,6 +4,7 @@
 
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
@@ -29,6 +30,7 @@ translate(ModuleOp module, llvm::LLVMContext &context) {
   DialectRegistry registry;
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
+  registerOpenMPDialectTranslation(registry);
   module->getContext()->appendDialectRegistry(registry);
   std::unique_ptr<llvm::Module> llvmModule =
       translateModuleToLLVMIR(module, context, "falcon_model");
@@ -134,8 +136,13 @@ llvm::Error mlir::falcon::emitHostLibrary(ModuleOp module,
     return makeError("no C compiler driver (cc or clang-22) found to link the "
                      "host library");
   std::string output = outputPath.str();
-  llvm::SmallVector<llvm::StringRef> args = {*linker, "-shared", "-o", output,
-                                             objectPath, "-lm"};
+  // Parallel loops call LLVM's OpenMP runtime (libomp, from LLVM's library
+  // directory, found again at load time through the rpath).
+  std::string libraryDir = std::string("-L") + FALCON_LLVM_LIBRARY_DIR;
+  std::string rpath = std::string("-Wl,-rpath,") + FALCON_LLVM_LIBRARY_DIR;
+  llvm::SmallVector<llvm::StringRef> args = {*linker,    "-shared", "-o",
+                                             output,     objectPath, libraryDir,
+                                             rpath,      "-lomp",    "-lm"};
   std::string errorMessage;
   int rc = llvm::sys::ExecuteAndWait(*linker, args, std::nullopt, {}, 0, 0,
                                      &errorMessage);
