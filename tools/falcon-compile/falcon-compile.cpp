@@ -50,7 +50,9 @@ llvm::cl::opt<std::string> modelPath(
     llvm::cl::Positional, llvm::cl::Required,
     llvm::cl::desc("<checkpoint dir | config.json | file.mlir>"),
     llvm::cl::cat(category));
-llvm::cl::opt<std::string> outputPath("o", llvm::cl::desc("Output file"),
+llvm::cl::opt<std::string> outputPath("o",
+                                      llvm::cl::desc("Output: the artifact directory, or "
+                                                     "the file for --emit/--print-stats"),
                                       llvm::cl::value_desc("path"),
                                       llvm::cl::init("-"),
                                       llvm::cl::cat(category));
@@ -75,7 +77,8 @@ llvm::cl::opt<unsigned> llvmOptLevel(
     llvm::cl::init(3), llvm::cl::cat(category));
 llvm::cl::opt<int64_t> parallelChunks(
     "parallel-chunks",
-    llvm::cl::desc("Column blocks of each projection run in parallel (OpenMP)"),
+    llvm::cl::desc("Blocks of weight rows each projection splits across OpenMP threads "
+                   "(split-K; 1: single-threaded)"),
     llvm::cl::init(2), llvm::cl::cat(category));
 llvm::cl::opt<int64_t> rowTile("row-tile",
                                llvm::cl::desc("Sequence rows per projection tile"),
@@ -139,7 +142,7 @@ int main(int argc, char **argv) {
     return fail(modelPath + ": the module does not verify");
 
   // Lower as far as the requested output needs.
-  if (emit != EmitKind::None && emit != EmitKind::Falcon || buildArtifact) {
+  if ((emit != EmitKind::None && emit != EmitKind::Falcon) || buildArtifact) {
     if (buildArtifact && (!checkpoint || !checkpoint->tensors))
       return fail(modelPath + ": an artifact needs a checkpoint directory with "
                               "weights (config.json + model.safetensors)");

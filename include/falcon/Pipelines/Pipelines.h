@@ -15,7 +15,8 @@ namespace mlir::falcon {
 struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   Option<int64_t> parallelChunks{
       *this, "parallel-chunks",
-      llvm::cl::desc("Column blocks of each projection run in parallel"),
+      llvm::cl::desc("Blocks of weight rows each projection splits "
+                     "across OpenMP threads (split-K; 1: single-threaded)"),
       llvm::cl::init(2)};
   Option<int64_t> rowTile{*this, "row-tile",
                           llvm::cl::desc("Sequence rows per projection tile"),
