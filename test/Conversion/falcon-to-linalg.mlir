@@ -230,3 +230,24 @@ func.func @attention_alibi(%q: tensor<?x?x2x16xf32>, %k: tensor<?x?x2x16xf32>,
       -> (tensor<?x?x32xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
   return %o : tensor<?x?x32xf32>
 }
+
+// -----
+
+// Dynamic NTK: L = max(position ids) + 1, at least max_position_embeddings;
+// base = theta * (factor * L / mpe - (factor - 1))^(d / (d - 2)) in f64, then
+// inv_freq = 1 / base^(2 (i mod d/2) / d) in f32 at run time.
+// CHECK-LABEL: func @rotary_dynamic
+// CHECK: %[[MAX:.*]] = linalg.generic {{.*}} iterator_types = ["reduction", "reduction"]} ins(%{{.*}} : tensor<?x?xi64>) outs(%{{.*}} : tensor<i64>)
+// CHECK:   arith.maxsi
+// CHECK: %[[POS:.*]] = tensor.extract %[[MAX]][] : tensor<i64>
+// CHECK: %[[L:.*]] = arith.addi %[[POS]]
+// CHECK: arith.maxsi %[[L]], %{{.*}} : i64
+// CHECK: %[[SCALE:.*]] = math.powf %{{.*}}, %{{.*}} : f64
+// CHECK: %[[BASE:.*]] = arith.truncf %{{.*}} : f64 to f32
+// CHECK: %[[FREQ:.*]] = linalg.generic {{.*}} ins(%{{.*}} : tensor<4xf32>)
+// CHECK:   math.powf %[[BASE]], %{{.*}} : f32
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %[[FREQ]] :
+func.func @rotary_dynamic(%x: tensor<?x?x2x4xf32>, %p: tensor<?x?xi64>) -> tensor<?x?x2x4xf32> {
+  %0 = falcon.rotary %x, %p {theta = 1.0e+04 : f64, scaling = #falcon.rope_scaling<dynamic>, factor = 2.0 : f64, max_position_embeddings = 12 : i64} : (tensor<?x?x2x4xf32>, tensor<?x?xi64>) -> tensor<?x?x2x4xf32>
+  return %0 : tensor<?x?x2x4xf32>
+}

@@ -16,6 +16,8 @@
 
 #include "falcon/runtime.h"
 
+#include <limits>
+
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringRef.h"
@@ -243,11 +245,11 @@ int run() {
   falcon_session_options_t sessionOptions;
   falcon_session_options_initialize(&sessionOptions);
   sessionOptions.batch_size = 1;
-  // Default: what the request needs, at most what the model supports; a
-  // request that does not fit then gets the runtime's message that says so.
+  // Default: what the request needs (an absurd request gets the runtime's
+  // message that says why it cannot be allocated).
   int64_t neededCapacity =
-      maxNewTokens > info.max_position_embeddings - promptLength
-          ? info.max_position_embeddings
+      maxNewTokens > std::numeric_limits<int64_t>::max() / 2
+          ? std::numeric_limits<int64_t>::max() / 2
           : promptLength + int64_t(maxNewTokens);
   sessionOptions.cache_capacity =
       cacheCapacity > 0 ? int64_t(cacheCapacity) : neededCapacity;

@@ -431,33 +431,100 @@ struct QKVSplitLowering : OpRewritePattern<QKVSplitOp> {
   }
 };
 
+/// inv_freq_i = 1 / base^(2 (i mod d/2) / d) for i < d (HF's cat(freqs, freqs)),
+/// computed in f32 as HF does, at run time from the f32 scalar `base`.
+Value buildFrequencyTable(LinalgBuilder &lb, Value base, int64_t headDim) {
+  int64_t half = headDim / 2;
+  SmallVector<float> exponents(headDim);
+  for (int64_t i = 0; i < headDim; ++i)
+    exponents[i] = float(2 * (i % half)) / float(headDim);
+  auto tableType = RankedTensorType::get({headDim}, lb.b.getF32Type());
+  Value exponentTable = arith::ConstantOp::create(
+      lb.b, lb.loc, tableType,
+      DenseElementsAttr::get(tableType, ArrayRef<float>(exponents)));
+  MLIRContext *context = lb.b.getContext();
+  return lb.generic({exponentTable}, lb.empty({lb.b.getIndexAttr(headDim)}, lb.b.getF32Type()),
+                    {dimsMap(context, 1, {0}), dimsMap(context, 1, {0})}, {kParallel},
+                    [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                      LinalgBuilder inner(b, l);
+                      Value power = math::PowFOp::create(b, l, base, args[0]);
+                      return arith::DivFOp::create(b, l, inner.constantFloat(b.getF32Type(), 1.0),
+                                                   power);
+                    });
+}
+
+/// Dynamic NTK (HF's _compute_dynamic_ntk_parameters): with L = max(position
+/// ids) + 1 of this call and L' = max(L, max_position_embeddings),
+/// base = theta * (factor * L' / mpe - (factor - 1))^(d / (d - 2)). HF keeps the
+/// largest L seen; recomputing per call is identical for a growing sequence.
+Value buildDynamicNTKBase(LinalgBuilder &lb, RotaryOp op, int64_t headDim) {
+  OpBuilder &b = lb.b;
+  Location loc = lb.loc;
+  MLIRContext *context = b.getContext();
+  Type i64 = b.getI64Type(), f64 = b.getF64Type();
+  Value zero = arith::ConstantIntOp::create(b, loc, i64, 0);
+  Value init = linalg::FillOp::create(b, loc, zero,
+                                      tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{}, i64)
+                                          .getResult())
+                   .getResult(0);
+  Value maxTensor = lb.generic(
+      {op.getPositions()}, init,
+      {dimsMap(context, 2, {0, 1}), AffineMap::get(2, 0, {}, context)},
+      {kReduction, kReduction},
+      [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+        return arith::MaxSIOp::create(nb, l, args[0], args[1]);
+      });
+  Value maxPosition = tensor::ExtractOp::create(b, loc, maxTensor, ValueRange{});
+  Value length = arith::AddIOp::create(b, loc, maxPosition,
+                                       arith::ConstantIntOp::create(b, loc, i64, 1));
+  int64_t limit = op.getMaxPositionEmbeddings();
+  length = arith::MaxSIOp::create(b, loc, length,
+                                  arith::ConstantIntOp::create(b, loc, i64, limit));
+  double factor = op.getFactor().convertToDouble();
+  Value ratio = arith::SubFOp::create(
+      b, loc,
+      arith::MulFOp::create(b, loc, lb.constantFloat(f64, factor / double(limit)),
+                            arith::SIToFPOp::create(b, loc, f64, length)),
+      lb.constantFloat(f64, factor - 1.0));
+  Value scale = math::PowFOp::create(
+      b, loc, ratio, lb.constantFloat(f64, double(headDim) / double(headDim - 2)));
+  Value base = arith::MulFOp::create(
+      b, loc, lb.constantFloat(f64, op.getTheta().convertToDouble()), scale);
+  return arith::TruncFOp::create(b, loc, b.getF32Type(), base);
+}
+
 struct RotaryLowering : OpRewritePattern<RotaryOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(RotaryOp op,
                                 PatternRewriter &rewriter) const override {
-    if (op.getScaling() == RopeScaling::Dynamic)
-      return rewriter.notifyMatchFailure(
-          op, "dynamic NTK rotary scaling is not lowered yet");
     Location loc = op.getLoc();
     LinalgBuilder lb(rewriter, loc);
     Value x = op.getInput();
     auto type = cast<RankedTensorType>(x.getType());
     Type f = type.getElementType();
     int64_t headDim = type.getShape().back(), half = headDim / 2;
-    // inv_freq_i = 1 / theta^(2i/d) (divided by the linear factor), repeated
-    // for both halves as HF's cat(freqs, freqs); rounded to f32 as HF.
-    double factor =
-        op.getScaling() == RopeScaling::Linear ? op.getFactor().convertToDouble() : 1.0;
-    SmallVector<float> frequencies(headDim);
-    for (int64_t i = 0; i < headDim; ++i) {
-      float exponent = float(2 * (i % half)) / float(headDim);
-      float invFreq = 1.0f / std::pow(float(op.getTheta().convertToDouble()), exponent);
-      frequencies[i] = float(invFreq / factor);
+    Value frequencyTable;
+    if (op.getScaling() == RopeScaling::Dynamic) {
+      frequencyTable =
+          buildFrequencyTable(lb, buildDynamicNTKBase(lb, op, headDim), headDim);
+    } else {
+      // inv_freq_i = 1 / theta^(2i/d) (divided by the linear factor),
+      // repeated for both halves as HF's cat(freqs, freqs); f32 as HF.
+      double factor = op.getScaling() == RopeScaling::Linear
+                          ? op.getFactor().convertToDouble()
+                          : 1.0;
+      SmallVector<float> frequencies(headDim);
+      for (int64_t i = 0; i < headDim; ++i) {
+        float exponent = float(2 * (i % half)) / float(headDim);
+        float invFreq =
+            1.0f / std::pow(float(op.getTheta().convertToDouble()), exponent);
+        frequencies[i] = float(invFreq / factor);
+      }
+      auto frequencyType = RankedTensorType::get({headDim}, rewriter.getF32Type());
+      frequencyTable = arith::ConstantOp::create(
+          rewriter, loc, frequencyType,
+          DenseElementsAttr::get(frequencyType, ArrayRef<float>(frequencies)));
     }
-    auto frequencyType = RankedTensorType::get({headDim}, rewriter.getF32Type());
-    Value frequencyTable = arith::ConstantOp::create(
-        rewriter, loc, frequencyType,
-        DenseElementsAttr::get(frequencyType, ArrayRef<float>(frequencies)));
     MLIRContext *context = getContext();
     Value result = lb.generic(
         {x, op.getPositions(), frequencyTable},
@@ -717,16 +784,6 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
 struct ConvertFalconToLinalgPass
     : public mlir::falcon::impl::ConvertFalconToLinalgBase<ConvertFalconToLinalgPass> {
   void runOnOperation() override {
-    // Name what is not supported instead of a generic legalization failure.
-    WalkResult unsupported = getOperation().walk([](RotaryOp op) {
-      if (op.getScaling() != RopeScaling::Dynamic)
-        return WalkResult::advance();
-      op.emitOpError("uses dynamic NTK rotary scaling, which the CPU lowering "
-                     "does not support yet");
-      return WalkResult::interrupt();
-    });
-    if (unsupported.wasInterrupted())
-      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     populateFalconToLinalgPatterns(patterns);
     ConversionTarget target(getContext());

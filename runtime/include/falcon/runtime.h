@@ -157,8 +157,9 @@ typedef struct falcon_session_options_t {
   /* Rows processed together; every call passes exactly this many. Default 1.
    */
   int64_t batch_size;
-  /* Tokens per row the KV cache holds, 1 .. max_position_embeddings.
-   * 0 (the default) means max_position_embeddings. */
+  /* Tokens per row the KV cache holds, at least 1; it may exceed
+   * max_position_embeddings (Falcon has no position table). 0 (the default)
+   * means max_position_embeddings. */
   int64_t cache_capacity;
 } falcon_session_options_t;
 

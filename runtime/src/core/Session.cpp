@@ -267,13 +267,10 @@ falcon_status_t falcon_session_create(falcon_model_t *model,
                       llvm::Twine(function) +
                           ": cache_capacity must not be negative, found " +
                           llvm::Twine(capacity));
-  // Positions past the trained range are not defined for the model (and the
-  // compiled code may size tables, e.g. rotary ones, by it).
-  if (capacity > manifest.maxPositionEmbeddings)
-    return makeStatus(FALCON_STATUS_OUT_OF_RANGE,
-                      "KV-cache capacity " + llvm::Twine(capacity) +
-                          " exceeds max_position_embeddings (" +
-                          llvm::Twine(manifest.maxPositionEmbeddings) + ")");
+  // Positions past max_position_embeddings are allowed: Falcon has no
+  // position table (RoPE and ALiBi are functions of the position, and dynamic
+  // NTK scaling exists for exactly those), and the compiled code sizes
+  // nothing by it.
 
   uint64_t cacheBytes = 0;
   if (!checkedProduct({manifest.cacheLayers, options->batch_size,
