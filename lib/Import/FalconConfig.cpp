@@ -151,8 +151,7 @@ public:
   Error takeError() {
     if (!error)
       return Error::success();
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   fileName + ": " + *error);
+    return llvm::createStringError(fileName + ": " + *error);
   }
 
   const llvm::json::Object &object;
@@ -217,13 +216,11 @@ Expected<FalconConfig> mlir::falcon::parseFalconConfig(StringRef text,
                                                        StringRef fileName) {
   Expected<llvm::json::Value> json = llvm::json::parse(text);
   if (!json)
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   fileName + ": invalid JSON: " +
+    return llvm::createStringError(fileName + ": invalid JSON: " +
                                        llvm::toString(json.takeError()));
   const llvm::json::Object *object = json->getAsObject();
   if (!object)
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   fileName + ": expected a JSON object");
+    return llvm::createStringError(fileName + ": expected a JSON object");
 
   FalconConfig config;
   ConfigReader reader(*object, fileName);

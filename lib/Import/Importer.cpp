@@ -23,10 +23,6 @@ using namespace mlir;
 using namespace mlir::falcon;
 using llvm::StringRef;
 
-static llvm::Error makeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-}
-
 static std::string formatShape(llvm::ArrayRef<int64_t> shape) {
   return "[" + llvm::join(llvm::map_range(shape, [](int64_t size) {
                             return std::to_string(size);
@@ -46,19 +42,19 @@ static llvm::Error checkTensors(const Checkpoint &checkpoint) {
       std::string name = spec.perLayer ? spec.nameForLayer(layer) : spec.name;
       auto found = index.tensors.find(name);
       if (found == index.tensors.end())
-        return makeError(llvm::formatv(
+        return llvm::createStringError(llvm::formatv(
             "{0}: checkpoint is missing tensor '{1}' (expected shape {2})",
             index.source, name, formatShape(spec.shape)));
       const SafetensorsTensor &tensor = found->second;
       if (!llvm::equal(tensor.shape, spec.shape))
-        return makeError(llvm::formatv(
+        return llvm::createStringError(llvm::formatv(
             "{0}: tensor '{1}' has shape {2}, expected {3} from {4}",
             tensor.file, name, formatShape(tensor.shape),
             formatShape(spec.shape), checkpoint.configPath));
       if (tensor.dtype != SafetensorsDType::F32 &&
           tensor.dtype != SafetensorsDType::F16 &&
           tensor.dtype != SafetensorsDType::BF16)
-        return makeError(llvm::formatv(
+        return llvm::createStringError(llvm::formatv(
             "{0}: tensor '{1}' has dtype {2}, expected F32, F16 or BF16",
             tensor.file, name, stringifyDType(tensor.dtype)));
       // All layers of one weight share the layer function's argument type.
@@ -66,7 +62,7 @@ static llvm::Error checkTensors(const Checkpoint &checkpoint) {
         const SafetensorsTensor &first =
             index.tensors.find(spec.nameForLayer(0))->second;
         if (first.dtype != tensor.dtype)
-          return makeError(llvm::formatv(
+          return llvm::createStringError(llvm::formatv(
               "{0}: tensor '{1}' has dtype {2} but '{3}' has {4}; all layers "
               "must store a weight in one dtype",
               tensor.file, name, stringifyDType(tensor.dtype), first.name,
@@ -85,7 +81,7 @@ llvm::Expected<Checkpoint> mlir::falcon::openCheckpoint(StringRef path) {
     checkpoint.configPath = (directory + "/config.json").str();
   } else {
     if (!llvm::sys::fs::exists(path))
-      return makeError(path + ": no such file or directory");
+      return llvm::createStringError(path + ": no such file or directory");
     checkpoint.configPath = path.str();
     llvm::sys::path::remove_filename(directory);
     if (directory.empty())
@@ -107,7 +103,7 @@ llvm::Expected<Checkpoint> mlir::falcon::openCheckpoint(StringRef path) {
   llvm::SmallString<256> indexPath(directory), singlePath(directory);
   llvm::sys::path::append(indexPath, "model.safetensors.index.json");
   llvm::sys::path::append(singlePath, "model.safetensors");
-  llvm::Expected<TensorIndex> tensors = makeError("unreachable");
+  llvm::Expected<TensorIndex> tensors = llvm::createStringError("unreachable");
   if (llvm::sys::fs::exists(indexPath)) {
     llvm::consumeError(tensors.takeError());
     tensors = readShardedCheckpoint(indexPath);

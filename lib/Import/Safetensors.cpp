@@ -27,8 +27,7 @@ using llvm::StringRef;
 static constexpr uint64_t kMaxHeaderSize = 100'000'000;
 
 static llvm::Error makeError(StringRef path, const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 path + ": " + message);
+  return llvm::createStringError(path + ": " + message);
 }
 
 unsigned mlir::falcon::getDTypeSize(SafetensorsDType dtype) {

@@ -15,10 +15,6 @@
 using namespace mlir;
 using namespace mlir::falcon;
 
-static llvm::Error makeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-}
-
 void Fnv1a64::update(llvm::ArrayRef<uint8_t> bytes) {
   for (uint8_t byte : bytes) {
     hash ^= byte;
@@ -87,11 +83,11 @@ private:
                           const WeightSlot &slot) {
     auto found = checkpoint.tensors->tensors.find(name);
     if (found == checkpoint.tensors->tensors.end())
-      return makeError(checkpoint.tensors->source + ": missing tensor '" +
+      return llvm::createStringError(checkpoint.tensors->source + ": missing tensor '" +
                        name + "'");
     const SafetensorsTensor &tensor = found->second;
     if (tensor.end - tensor.begin != slot.bytes)
-      return makeError(llvm::formatv("{0}: tensor '{1}' holds {2} bytes, the "
+      return llvm::createStringError(llvm::formatv("{0}: tensor '{1}' holds {2} bytes, the "
                                      "compiled code expects {3}",
                                      tensor.file, name, tensor.end - tensor.begin,
                                      slot.bytes));
@@ -99,7 +95,7 @@ private:
     if (!buffer)
       return buffer.takeError();
     if (buffer->getBufferSize() < tensor.end)
-      return makeError(tensor.file + ": changed while compiling (now " +
+      return llvm::createStringError(tensor.file + ": changed while compiling (now " +
                        std::to_string(buffer->getBufferSize()) + " bytes)");
     const uint8_t *start =
         reinterpret_cast<const uint8_t *>(buffer->getBufferStart());
@@ -151,7 +147,7 @@ private:
       auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
                                                 /*RequiresNullTerminator=*/false);
       if (!buffer)
-        return makeError(path + ": cannot read: " + buffer.getError().message());
+        return llvm::createStringError(path + ": cannot read: " + buffer.getError().message());
       found = mapped.try_emplace(path, std::move(*buffer)).first;
     }
     return found->second->getMemBufferRef();
@@ -187,7 +183,7 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
                                         const HostLibraryOptions &options,
                                         const ProgressFn &progress) {
   if (!checkpoint.tensors)
-    return makeError(checkpoint.configPath +
+    return llvm::createStringError(checkpoint.configPath +
                      ": has no weights (model.safetensors); an artifact needs "
                      "a checkpoint directory with weights");
   // Never clobber something that is not an artifact.
@@ -195,7 +191,7 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
     llvm::SmallString<256> manifest(directory);
     llvm::sys::path::append(manifest, "manifest.json");
     if (!llvm::sys::fs::is_directory(directory) || !llvm::sys::fs::exists(manifest))
-      return makeError(directory + ": exists and is not a falcon artifact; "
+      return llvm::createStringError(directory + ": exists and is not a falcon artifact; "
                                    "refusing to overwrite it");
   }
   std::string staging = (directory + ".tmp-" +
@@ -203,7 +199,7 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
                             .str();
   llvm::sys::fs::remove_directories(staging);
   if (std::error_code ec = llvm::sys::fs::create_directories(staging))
-    return makeError(staging + ": " + ec.message());
+    return llvm::createStringError(staging + ": " + ec.message());
   auto fail = [&](llvm::Error error) {
     llvm::sys::fs::remove_directories(staging);
     return error;
@@ -227,12 +223,12 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
     std::error_code ec;
     llvm::raw_fd_ostream os(weightsPath, ec, llvm::sys::fs::OF_None);
     if (ec)
-      return fail(makeError(weightsPath + ": " + ec.message()));
+      return fail(llvm::createStringError(weightsPath + ": " + ec.message()));
     if (llvm::Error error = packer.pack(os, tensorTable))
       return fail(std::move(error));
     os.close();
     if (os.has_error())
-      return fail(makeError(weightsPath + ": write failed: " + os.error().message()));
+      return fail(llvm::createStringError(weightsPath + ": write failed: " + os.error().message()));
   }
 
   const FalconConfig &config = checkpoint.config;
@@ -258,12 +254,12 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
     std::error_code ec;
     llvm::raw_fd_ostream os(manifestPath, ec, llvm::sys::fs::OF_Text);
     if (ec)
-      return fail(makeError(manifestPath + ": " + ec.message()));
+      return fail(llvm::createStringError(manifestPath + ": " + ec.message()));
     os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest))) << "\n";
   }
   // Replace a previous artifact only now that the new one is complete.
   llvm::sys::fs::remove_directories(directory);
   if (std::error_code ec = llvm::sys::fs::rename(staging, directory))
-    return fail(makeError(directory + ": " + ec.message()));
+    return fail(llvm::createStringError(directory + ": " + ec.message()));
   return llvm::Error::success();
 }

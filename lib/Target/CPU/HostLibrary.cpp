@@ -21,10 +21,6 @@
 using namespace mlir;
 using namespace mlir::falcon;
 
-static llvm::Error makeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-}
-
 static llvm::Expected<std::unique_ptr<llvm::Module>>
 translate(ModuleOp module, llvm::LLVMContext &context) {
   DialectRegistry registry;
@@ -35,7 +31,7 @@ translate(ModuleOp module, llvm::LLVMContext &context) {
   std::unique_ptr<llvm::Module> llvmModule =
       translateModuleToLLVMIR(module, context, "falcon_model");
   if (!llvmModule)
-    return makeError("cannot translate the module to LLVM IR");
+    return llvm::createStringError("cannot translate the module to LLVM IR");
   return std::move(llvmModule);
 }
 
@@ -59,7 +55,7 @@ createTargetMachine(const HostLibraryOptions &options) {
   std::string error;
   const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
-    return makeError("no LLVM target for " + triple.str() + ": " + error);
+    return llvm::createStringError("no LLVM target for " + triple.str() + ": " + error);
   std::string cpu = options.cpu.empty() ? llvm::sys::getHostCPUName().str() : options.cpu;
   std::string features;
   if (options.cpu.empty()) {
@@ -73,7 +69,7 @@ createTargetMachine(const HostLibraryOptions &options) {
       triple, cpu, features, targetOptions, llvm::Reloc::PIC_, std::nullopt,
       llvm::CodeGenOptLevel::Aggressive));
   if (!machine)
-    return makeError("cannot create a target machine for " + cpu);
+    return llvm::createStringError("cannot create a target machine for " + cpu);
   return std::move(machine);
 }
 
@@ -121,11 +117,11 @@ llvm::Error mlir::falcon::emitHostLibrary(ModuleOp module,
     std::error_code ec;
     llvm::raw_fd_ostream os(objectPath, ec, llvm::sys::fs::OF_None);
     if (ec)
-      return makeError(objectPath + ": " + ec.message());
+      return llvm::createStringError(objectPath + ": " + ec.message());
     llvm::legacy::PassManager passes;
     if ((*machine)->addPassesToEmitFile(passes, os, nullptr,
                                         llvm::CodeGenFileType::ObjectFile))
-      return makeError("the target cannot emit object files");
+      return llvm::createStringError("the target cannot emit object files");
     passes.run(**llvmModule);
   }
   // Link with the system C compiler driver: it knows where libc/libm live.
@@ -133,7 +129,7 @@ llvm::Error mlir::falcon::emitHostLibrary(ModuleOp module,
   if (!linker)
     linker = llvm::sys::findProgramByName("clang-22");
   if (!linker)
-    return makeError("no C compiler driver (cc or clang-22) found to link the "
+    return llvm::createStringError("no C compiler driver (cc or clang-22) found to link the "
                      "host library");
   std::string output = outputPath.str();
   // Parallel loops call LLVM's OpenMP runtime (libomp, from LLVM's library
@@ -148,7 +144,7 @@ llvm::Error mlir::falcon::emitHostLibrary(ModuleOp module,
                                      &errorMessage);
   llvm::sys::fs::remove(objectPath);
   if (rc != 0)
-    return makeError("linking " + outputPath + " failed (" + *linker + " exit " +
+    return llvm::createStringError("linking " + outputPath + " failed (" + *linker + " exit " +
                      std::to_string(rc) + ")" +
                      (errorMessage.empty() ? "" : ": " + errorMessage));
   return llvm::Error::success();
