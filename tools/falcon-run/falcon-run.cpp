@@ -69,6 +69,11 @@ cl::opt<std::string>
     outputIds("output-ids",
               cl::desc("Write the generated ids (prompt excluded)"),
               cl::value_desc("file"), cl::cat(runCategory));
+cl::opt<int> numThreads(
+    "num-threads", cl::init(0),
+    cl::desc("Threads for the compiled code (default: OMP_NUM_THREADS, else "
+             "every core)"),
+    cl::value_desc("N"), cl::cat(runCategory));
 cl::opt<bool> verifyChecksum(
     "verify-checksum", cl::init(true),
     cl::desc("Check weights.bin against the manifest checksum (default on)"),
@@ -233,6 +238,7 @@ int run() {
   falcon_model_options_t modelOptions;
   falcon_model_options_initialize(&modelOptions);
   modelOptions.verify_checksum = verifyChecksum;
+  modelOptions.num_threads = numThreads;
   falcon_model_t *rawModel = nullptr;
   if (StatusPtr status{
           falcon_model_open(artifactDir.c_str(), &modelOptions, &rawModel)})

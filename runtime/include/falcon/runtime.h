@@ -104,6 +104,10 @@ typedef struct falcon_model_options_t {
   /* Verify the FNV-1a-64 checksum of weights.bin when opening (reads the
    * whole file once). Default true; the size is always checked. */
   bool verify_checksum;
+  /* Threads the compiled code's parallel loops use (OpenMP); 0 (the default)
+   * leaves OpenMP's own choice (OMP_NUM_THREADS, else every core). Must not
+   * be negative. */
+  int32_t num_threads;
 } falcon_model_options_t;
 
 FALCON_API_EXPORT void

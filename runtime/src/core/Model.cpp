@@ -46,6 +46,7 @@ void falcon_model_options_initialize(falcon_model_options_t *out_options) {
     return;
   out_options->device = "cpu";
   out_options->verify_checksum = true;
+  out_options->num_threads = 0;
 }
 
 falcon_status_t falcon_model_open(const char *artifact_dir,
@@ -61,6 +62,11 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
   if (!options)
     options = &defaults;
 
+  if (options->num_threads < 0)
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                      "falcon_model_open: num_threads must not be negative, "
+                      "found " +
+                          llvm::Twine(options->num_threads));
   llvm::StringRef dir(artifact_dir);
   if (dir.empty())
     return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
@@ -77,6 +83,7 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
     return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
                       "cannot allocate a model");
   model->artifactDir = dir.str();
+  model->numThreads = options->num_threads;
   FALCON_RETURN_IF_ERROR(
       readManifest(resolve(dir, "manifest.json"), model->manifest));
   const Manifest &manifest = model->manifest;

@@ -24,6 +24,8 @@ struct falcon_model_t {
   /// The mapped weights.bin as a device buffer (wraps, does not own).
   falcon_hal_buffer_t *weightsBuffer = nullptr;
   falcon_hal_module_t *module = nullptr;
+  /// falcon_model_options_t::num_threads (0: OpenMP's default).
+  int32_t numThreads = 0;
 
   falcon_model_t() = default;
   falcon_model_t(const falcon_model_t &) = delete;

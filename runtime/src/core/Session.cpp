@@ -190,6 +190,7 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
   args.cacheCapacity = session->capacity;
   args.headDim = manifest.cacheHeadDim;
   args.vocabSize = manifest.vocabSize;
+  args.numThreads = session->model->numThreads;
   falcon_hal_device_t *device = session->model->device;
   FALCON_RETURN_IF_ERROR(
       device->vtable->invokeForward(device, session->model->module, &args));

@@ -52,6 +52,8 @@ struct falcon_hal_forward_args_t {
   int64_t cacheCapacity;
   int64_t headDim;
   int64_t vocabSize;
+  /// Threads for the module's parallel loops; 0 leaves the default.
+  int32_t numThreads;
 };
 
 struct falcon_hal_device_vtable_t {

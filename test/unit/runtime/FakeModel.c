@@ -53,6 +53,12 @@ static int64_t lastCacheCapacity = -1;
 
 EXPORT int64_t fake_model_calls(void) { return callCount; }
 EXPORT int64_t fake_model_abi_errors(void) { return abiErrorCount; }
+
+/* Stands in for the OpenMP runtime a compiled host library links: the
+ * runtime sets the thread count through it (falcon_model_options_t). */
+static int64_t numThreads = 0;
+EXPORT void omp_set_num_threads(int threads) { numThreads = threads; }
+EXPORT int64_t fake_model_num_threads(void) { return numThreads; }
 EXPORT int64_t fake_model_last_past_len(void) { return lastPastLength; }
 EXPORT int64_t fake_model_last_sequence_length(void) {
   return lastSequenceLength;

@@ -67,6 +67,43 @@ protected:
 
 const std::vector<int64_t> kPrompt = {1, 17, 42, 99, 3, 250, 7};
 
+TEST_F(RuntimeSession, ThreadCountReachesTheHostLibrary) {
+  SessionPtr session = createSession(1, 16);
+  ASSERT_TRUE(consume(falcon_session_prefill(session.get(), kPrompt.data(), 1,
+                                             int64_t(kPrompt.size()), 0, nullptr))
+                  .ok());
+  // Default: the host library's OpenMP runtime is left alone.
+  EXPECT_EQ(artifact.counter("fake_model_num_threads"), 0);
+
+  falcon_model_options_t options;
+  falcon_model_options_initialize(&options);
+  options.num_threads = 3;
+  falcon_model_t *raw = nullptr;
+  ASSERT_TRUE(
+      consume(falcon_model_open(artifact.dir().c_str(), &options, &raw)).ok());
+  ModelPtr threaded(raw);
+  falcon_session_options_t sessionOptions;
+  falcon_session_options_initialize(&sessionOptions);
+  sessionOptions.cache_capacity = 16;
+  falcon_session_t *rawSession = nullptr;
+  ASSERT_TRUE(consume(falcon_session_create(threaded.get(), &sessionOptions,
+                                            &rawSession))
+                  .ok());
+  SessionPtr threadedSession(rawSession);
+  ASSERT_TRUE(consume(falcon_session_prefill(threadedSession.get(), kPrompt.data(),
+                                             1, int64_t(kPrompt.size()), 0,
+                                             nullptr))
+                  .ok());
+  EXPECT_EQ(artifact.counter("fake_model_num_threads"), 3);
+
+  options.num_threads = -1;
+  StatusResult result =
+      consume(falcon_model_open(artifact.dir().c_str(), &options, &raw));
+  EXPECT_EQ(result.code, FALCON_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(result.message,
+            "falcon_model_open: num_threads must not be negative, found -1");
+}
+
 TEST_F(RuntimeSession, DefaultOptions) {
   falcon_session_t *raw = nullptr;
   ASSERT_TRUE(consume(falcon_session_create(model.get(), nullptr, &raw)).ok());

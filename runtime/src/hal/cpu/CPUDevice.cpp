@@ -70,6 +70,9 @@ MemRefDescriptor<Rank> makeDescriptor(void *data,
 struct CPUModule {
   void *libraryHandle;
   ForwardFunction forward;
+  /// The OpenMP runtime's omp_set_num_threads as the host library sees it
+  /// (null for a library without parallel loops).
+  void (*setNumThreads)(int);
 };
 
 // Alignment of every buffer: one cache line, and what the compiled code may
@@ -149,8 +152,10 @@ falcon_status_t loadModule(falcon_hal_device_t *, const char *path,
                       llvm::Twine(path) + ": entry point '" + entryPoint +
                           "' not found in the host library");
   }
-  auto *module = new (std::nothrow)
-      CPUModule{handle, reinterpret_cast<ForwardFunction>(symbol)};
+  auto *setNumThreads = reinterpret_cast<void (*)(int)>(
+      dlsym(handle, "omp_set_num_threads"));
+  auto *module = new (std::nothrow) CPUModule{
+      handle, reinterpret_cast<ForwardFunction>(symbol), setNumThreads};
   if (!module) {
     dlclose(handle);
     return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
@@ -189,6 +194,9 @@ falcon_status_t invokeForward(falcon_hal_device_t *,
   MemRefDescriptor<1> weights =
       makeDescriptor(args->weights->hostData, weightSizes);
   MemRefDescriptor<3> logits = {};
+  // The setting is per calling thread in OpenMP, so it is made on every call.
+  if (args->numThreads > 0 && cpuModule->setNumThreads)
+    cpuModule->setNumThreads(args->numThreads);
   cpuModule->forward(&logits, &inputIds, &positionIds, args->pastLength,
                      &keyCache, &valueCache, &weights);
 
