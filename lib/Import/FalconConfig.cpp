@@ -7,11 +7,15 @@
 //===----------------------------------------------------------------------===//
 
 #include "falcon/Import/FalconConfig.h"
+#include "falcon/Support/Json.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
+
+#include <algorithm>
+#include <tuple>
 
 using namespace mlir;
 using namespace mlir::falcon;
@@ -140,6 +144,8 @@ public:
                                 "'default', 'linear' or 'dynamic')",
                                 *type));
     }
+    if (config.ropeScaling != RopeScaling::None && !rope.getNumber("factor"))
+      return fail(llvm::formatv("rope scaling '{0}' needs a numeric 'factor'", *type));
     readDouble(rope, "factor", config.ropeFactor);
   }
 
@@ -173,6 +179,16 @@ static void validate(const FalconConfig &config, ConfigReader &reader) {
                              {"max_position_embeddings", config.maxPositionEmbeddings}})
     if (value <= 0)
       return fail(llvm::formatv("'{0}' must be positive, found {1}", name, value));
+  // Bounds far above any real model (falcon-180B: hidden 14848, 80 layers,
+  // vocab 65024) under which every size and byte count fits in 64 bits.
+  for (auto [name, value, limit] :
+       {std::tuple<StringRef, int64_t, int64_t>{"vocab_size", config.vocabSize, 1 << 24},
+        {"hidden_size", config.hiddenSize, 1 << 20},
+        {"ffn_hidden_size", config.ffnHiddenSize, 1 << 22},
+        {"num_hidden_layers", config.numLayers, 1 << 16},
+        {"max_position_embeddings", config.maxPositionEmbeddings, 1 << 24}})
+    if (value > limit)
+      return fail(llvm::formatv("'{0}' is {1}, above the supported {2}", name, value, limit));
   if (config.hiddenSize % config.numHeads != 0)
     return fail(llvm::formatv("hidden_size ({0}) is not divisible by "
                               "num_attention_heads ({1})",
@@ -214,7 +230,7 @@ static void validate(const FalconConfig &config, ConfigReader &reader) {
 
 Expected<FalconConfig> mlir::falcon::parseFalconConfig(StringRef text,
                                                        StringRef fileName) {
-  Expected<llvm::json::Value> json = llvm::json::parse(text);
+  Expected<llvm::json::Value> json = ::falcon::parseJson(text);
   if (!json)
     return llvm::createStringError(fileName + ": invalid JSON: " +
                                        llvm::toString(json.takeError()));
@@ -226,11 +242,15 @@ Expected<FalconConfig> mlir::falcon::parseFalconConfig(StringRef text,
   ConfigReader reader(*object, fileName);
   reader.readInt({"vocab_size"}, config.vocabSize, /*required=*/true);
   reader.readInt({"hidden_size", "n_embed"}, config.hiddenSize, true);
+  // As in transformers' FalconConfig, a given n_embed wins over hidden_size.
+  if (!reader.isNull({"n_embed"}))
+    reader.readInt({"n_embed"}, config.hiddenSize, true);
   reader.readInt({"num_hidden_layers", "n_layer"}, config.numLayers, true);
   reader.readInt({"num_attention_heads", "n_head"}, config.numHeads, true);
   config.numKVHeadsField = config.numHeads;
   reader.readInt({"num_kv_heads", "n_head_kv"}, config.numKVHeadsField, false);
-  config.ffnHiddenSize = 4 * config.hiddenSize;
+  // 4x hidden_size, saturated: validate() rejects the oversized hidden_size.
+  config.ffnHiddenSize = 4 * std::clamp<int64_t>(config.hiddenSize, -(INT64_MAX / 4), INT64_MAX / 4);
   reader.readInt({"ffn_hidden_size"}, config.ffnHiddenSize, false);
   reader.readBool({"multi_query"}, config.multiQuery);
   // The RW -> HF conversion turns `n_head_kv` into num_kv_heads plus

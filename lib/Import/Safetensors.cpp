@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "falcon/Import/Safetensors.h"
+#include "falcon/Support/Json.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringSwitch.h"
@@ -161,7 +162,7 @@ mlir::falcon::parseSafetensorsHeader(StringRef prefix, uint64_t fileSize,
   file.dataOffset = 8 + headerSize;
 
   Expected<llvm::json::Value> json =
-      llvm::json::parse(prefix.substr(8, headerSize));
+      ::falcon::parseJson(prefix.substr(8, headerSize));
   if (!json)
     return makeError(path, "invalid JSON header: " +
                                llvm::toString(json.takeError()));
@@ -251,7 +252,7 @@ mlir::falcon::readShardedCheckpoint(StringRef indexPath) {
       llvm::MemoryBuffer::getFile(indexPath, /*IsText=*/true);
   if (!buffer)
     return makeError(indexPath, "cannot read: " + buffer.getError().message());
-  Expected<llvm::json::Value> json = llvm::json::parse((*buffer)->getBuffer());
+  Expected<llvm::json::Value> json = ::falcon::parseJson((*buffer)->getBuffer());
   if (!json)
     return makeError(indexPath, "invalid JSON: " + llvm::toString(json.takeError()));
   const llvm::json::Object *object = json->getAsObject();

@@ -34,9 +34,13 @@ void mlir::falcon::buildFalconLinalgToLLVMCPUPipeline(
     OpPassManager &pm, const CPUPipelineOptions &options) {
   addPipeline(pm, llvm::formatv("func.func(falcon-fuse-elementwise,"
                                 "falcon-cpu-tile-projections{{parallel-chunks={0} "
-                                "row-tile={1}})",
+                                "tile-rows={1} tile-cols={2} tile-depth={3}},"
+                                // Static tile sizes in the peeled main loops.
+                                "canonicalize,cse,"
+                                "falcon-cpu-projection-microkernels)",
                                 options.parallelChunks.getValue(),
-                                options.rowTile.getValue())
+                                options.tileRows.getValue(), options.tileCols.getValue(),
+                                options.tileDepth.getValue())
                           .str());
   addPipeline(pm,
                   "one-shot-bufferize{bufferize-function-boundaries=1 "
@@ -50,6 +54,8 @@ void mlir::falcon::buildFalconLinalgToLLVMCPUPipeline(
                   "buffer-deallocation-pipeline,"
                   "canonicalize,"
                   "func.func(falcon-strided-copies-to-linalg,convert-linalg-to-loops),"
+                  // Register tiles: transfers to plain vector loads/stores.
+                  "func.func(convert-vector-to-scf),"
                   // Projection column blocks run on OpenMP threads.
                   "func.func(scf-forall-to-parallel),"
                   "convert-scf-to-openmp,canonicalize,"
@@ -61,6 +67,7 @@ void mlir::falcon::buildFalconLinalgToLLVMCPUPipeline(
                   "convert-math-to-llvm,"
                   "convert-math-to-libm,"
                   "finalize-memref-to-llvm,"
+                  "convert-vector-to-llvm,"
                   "convert-openmp-to-llvm,"
                   "convert-to-llvm,"
                   "reconcile-unrealized-casts,"

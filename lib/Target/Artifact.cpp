@@ -1,6 +1,7 @@
 //===- Artifact.cpp - the artifact directory falcon-run executes ----------===//
 
 #include "falcon/Target/Artifact.h"
+#include "falcon/Support/Json.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -8,9 +9,12 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
+#include "llvm/Support/Signals.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cstdio>
 #include <cstring>
+#include <unistd.h>
 
 using namespace mlir;
 using namespace mlir::falcon;
@@ -176,6 +180,81 @@ static llvm::json::Object configJson(const FalconConfig &config) {
       {"alibi", config.alibi}};
 }
 
+/// The files of an artifact directory.
+static constexpr llvm::StringLiteral kArtifactFiles[] = {
+    "manifest.json", kHostLibraryName, kWeightsFileName};
+
+/// Whether `directory` holds nothing but artifact files, with a manifest.json
+/// that has a format_version: only such a directory may be replaced.
+static bool isArtifactDirectory(llvm::StringRef directory) {
+  if (!llvm::sys::fs::is_directory(directory))
+    return false;
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(directory, ec), end; it != end && !ec;
+       it.increment(ec))
+    if (!llvm::is_contained(kArtifactFiles, llvm::sys::path::filename(it->path())))
+      return false;
+  if (ec)
+    return false;
+  llvm::SmallString<256> manifestPath(directory);
+  llvm::sys::path::append(manifestPath, "manifest.json");
+  auto buffer = llvm::MemoryBuffer::getFile(manifestPath);
+  if (!buffer)
+    return false;
+  llvm::Expected<llvm::json::Value> manifest = ::falcon::parseJson((*buffer)->getBuffer());
+  if (!manifest) {
+    llvm::consumeError(manifest.takeError());
+    return false;
+  }
+  const llvm::json::Object *object = manifest->getAsObject();
+  return object && object->getInteger("format_version");
+}
+
+llvm::Error mlir::falcon::checkArtifactDestination(llvm::StringRef directory) {
+  if (!llvm::sys::fs::exists(directory) || isArtifactDirectory(directory))
+    return llvm::Error::success();
+  return llvm::createStringError(
+      directory + ": exists and is not a falcon artifact (a directory of " +
+      kHostLibraryName + ", " + kWeightsFileName +
+      " and a manifest.json with a format_version, nothing else); refusing to "
+      "overwrite it");
+}
+
+namespace {
+/// While alive, SIGINT/SIGTERM (ctrl-c, kill) remove the staging directory
+/// before the process exits, so an interrupted compile leaves nothing behind.
+/// The paths are formatted up front: the handler only calls unlink, rmdir and
+/// _exit, which are async-signal-safe.
+class StagingCleanup {
+public:
+  explicit StagingCleanup(llvm::StringRef staging) {
+    size_t i = 0;
+    for (llvm::StringRef name : kArtifactFiles)
+      format(paths[i++], staging, name);
+    format(paths[i++], staging, (kHostLibraryName + ".o").str());
+    format(directoryPath, staging, "");
+    llvm::sys::SetInterruptFunction(&onInterrupt);
+  }
+  ~StagingCleanup() { llvm::sys::SetInterruptFunction(nullptr); }
+
+private:
+  static void format(char (&out)[4096], llvm::StringRef staging, llvm::StringRef name) {
+    llvm::SmallString<256> path(staging);
+    if (!name.empty())
+      llvm::sys::path::append(path, name);
+    std::snprintf(out, sizeof(out), "%s", path.c_str());
+  }
+  static void onInterrupt() {
+    for (const char *path : paths)
+      ::unlink(path);
+    ::rmdir(directoryPath);
+    ::_exit(130);
+  }
+  static inline char paths[4][4096];
+  static inline char directoryPath[4096];
+};
+} // namespace
+
 llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
                                         const Checkpoint &checkpoint,
                                         const WeightLayout &layout,
@@ -186,20 +265,16 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
     return llvm::createStringError(checkpoint.configPath +
                      ": has no weights (model.safetensors); an artifact needs "
                      "a checkpoint directory with weights");
-  // Never clobber something that is not an artifact.
-  if (llvm::sys::fs::exists(directory)) {
-    llvm::SmallString<256> manifest(directory);
-    llvm::sys::path::append(manifest, "manifest.json");
-    if (!llvm::sys::fs::is_directory(directory) || !llvm::sys::fs::exists(manifest))
-      return llvm::createStringError(directory + ": exists and is not a falcon artifact; "
-                                   "refusing to overwrite it");
-  }
+  if (llvm::Error error = checkArtifactDestination(directory))
+    return error;
   std::string staging = (directory + ".tmp-" +
                          std::to_string(llvm::sys::Process::getProcessId()))
                             .str();
   llvm::sys::fs::remove_directories(staging);
   if (std::error_code ec = llvm::sys::fs::create_directories(staging))
-    return llvm::createStringError(staging + ": " + ec.message());
+    return llvm::createStringError(directory + ": cannot create the artifact: " +
+                                   ec.message());
+  StagingCleanup cleanup(staging);
   auto fail = [&](llvm::Error error) {
     llvm::sys::fs::remove_directories(staging);
     return error;

@@ -1,8 +1,9 @@
-//===- CPUTileProjections.cpp - split-K threads and row tiles -------------===//
+//===- CPUTileProjections.cpp - projection tiling for the CPU -------------===//
 
 #include "falcon/Transforms/Passes.h"
 #include "falcon/Conversion/Passes.h"
 
+#include "mlir/Dialect/SCF/Transforms/Transforms.h"
 #include "mlir/Dialect/Tensor/Utils/Utils.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/IR/PatternMatch.h"
@@ -114,6 +115,64 @@ static linalg::GenericOp splitK(RewriterBase &rewriter, linalg::GenericOp op,
   return partial;
 }
 
+/// Decode (few rows): split-K over `chunks` threads. Each thread streams a
+/// contiguous block of weight rows; column blocks would leave each thread
+/// half-row strides, which costs more bandwidth than the second core brings
+/// (docs/benchmarks.md).
+static LogicalResult tileDecode(RewriterBase &rewriter, linalg::GenericOp op,
+                                int64_t chunks) {
+  int64_t rows = cast<linalg::LinalgOp>(op.getOperation()).getStaticLoopRanges()[1];
+  if (chunks < 2 || ShapedType::isDynamic(rows) || rows % chunks != 0)
+    return success();
+  linalg::LinalgOp partial = splitK(rewriter, op, chunks);
+  SmallVector<int64_t> chunkTiles(partial.getNumLoops(), 0);
+  chunkTiles[outputLoop(partial, 0)] = 1;
+  return tile(rewriter, partial, chunkTiles, scf::SCFTilingOptions::LoopType::ForallOp);
+}
+
+/// Prefill (many rows): output columns split over `chunks` threads, then
+/// loops (batch, K blocks of `depth`, columns by `cols`, rows by `rows`) whose
+/// body is a [rows x cols] register tile. The column and row loops are
+/// peeled, so that every tile of the main loops has exactly that static size
+/// and is tagged for falcon-cpu-projection-microkernels; the remainders stay
+/// generic loops.
+static LogicalResult tilePrefill(RewriterBase &rewriter, linalg::GenericOp generic,
+                                 int64_t chunks, int64_t rows, int64_t cols,
+                                 int64_t depth) {
+  generic->setAttr(mlir::falcon::kMicrokernelAttrName, rewriter.getUnitAttr());
+  linalg::LinalgOp op = generic;
+  int64_t n = op.getStaticLoopRanges()[3];
+  if (chunks > 1 && !ShapedType::isDynamic(n)) {
+    int64_t chunk = llvm::divideCeil(llvm::divideCeil(n, chunks), cols) * cols;
+    if (chunk < n) {
+      FailureOr<linalg::LinalgOp> tiled =
+          tile(rewriter, op, {0, 0, 0, chunk}, scf::SCFTilingOptions::LoopType::ForallOp);
+      if (failed(tiled))
+        return failure();
+      op = *tiled;
+    }
+  }
+  scf::SCFTilingOptions options;
+  options.setTileSizes(
+      getAsIndexOpFoldResult(rewriter.getContext(), {1, depth, rows, cols}));
+  options.setInterchange({0, 1, 3, 2});
+  options.setLoopType(scf::SCFTilingOptions::LoopType::ForOp);
+  rewriter.setInsertionPoint(op);
+  FailureOr<scf::SCFTilingResult> result =
+      scf::tileUsingSCF(rewriter, cast<TilingInterface>(op.getOperation()), options);
+  if (failed(result) || result->loops.size() != 4)
+    return failure();
+  rewriter.replaceOp(op, result->replacements);
+  // Loops (batch, K block, column tile, row tile). Peeling fails when the
+  // tile already divides the range: then there is no remainder.
+  scf::ForOp remainder;
+  (void)scf::peelForLoopAndSimplifyBounds(
+      rewriter, cast<scf::ForOp>(result->loops[3].getOperation()), remainder);
+  (void)scf::peelForLoopAndSimplifyBounds(
+      rewriter, cast<scf::ForOp>(result->loops[2].getOperation()), remainder);
+  return success();
+}
+
 namespace {
 struct FalconCPUTileProjectionsPass
     : public mlir::falcon::impl::FalconCPUTileProjectionsBase<
@@ -121,9 +180,9 @@ struct FalconCPUTileProjectionsPass
   using Base::Base;
 
   void runOnOperation() override {
-    if (parallelChunks < 1 || rowTile < 1) {
-      getOperation().emitError("falcon-cpu-tile-projections: parallel-chunks "
-                               "and row-tile must be positive");
+    if (parallelChunks < 1 || tileRows < 1 || tileCols < 1 || tileDepth < 1) {
+      getOperation().emitError("falcon-cpu-tile-projections: parallel-chunks, "
+                               "tile-rows, tile-cols and tile-depth must be positive");
       return signalPassFailure();
     }
     SmallVector<linalg::GenericOp> projections;
@@ -132,33 +191,31 @@ struct FalconCPUTileProjectionsPass
         projections.push_back(op);
     });
     IRRewriter rewriter(&getContext());
-    for (linalg::GenericOp generic : projections) {
-      linalg::LinalgOp op = generic;
-      // Loops (batch, in, seq, out) writing [batch, seq, out].
-      int64_t rows = op.getStaticLoopRanges()[1];
-      bool split = parallelChunks > 1 && !ShapedType::isDynamic(rows) &&
-                   rows % parallelChunks == 0;
-      if (split) {
-        // Split-K: each thread streams a contiguous block of weight rows into
-        // its own partial sums. Column blocks would leave each thread
-        // half-row strides, which costs more bandwidth than the second core
-        // brings (measured: docs/benchmarks.md).
-        op = splitK(rewriter, generic, parallelChunks);
-        SmallVector<int64_t> chunkTiles(op.getNumLoops(), 0);
-        chunkTiles[outputLoop(op, 0)] = 1;
-        FailureOr<linalg::LinalgOp> tiled =
-            tile(rewriter, op, chunkTiles, scf::SCFTilingOptions::LoopType::ForallOp);
-        if (failed(tiled)) {
-          generic.emitOpError("could not be tiled for threads");
-          return signalPassFailure();
-        }
-        op = *tiled;
-      }
-      // Row tiles: a weight-row chunk is reused by every row of a tile.
-      SmallVector<int64_t> rowTiles(op.getNumLoops(), 0);
-      rowTiles[outputLoop(op, split ? 2 : 1)] = rowTile;
-      if (failed(tile(rewriter, op, rowTiles, scf::SCFTilingOptions::LoopType::ForOp))) {
-        generic.emitOpError("could not be tiled by rows");
+    for (linalg::GenericOp op : projections) {
+      // One compiled function serves every sequence length: a sequence of at
+      // least `tile-rows` rows takes the register-tiled path, a shorter one
+      // (decode) the split-K path.
+      Location loc = op.getLoc();
+      rewriter.setInsertionPoint(op);
+      Value seq = tensor::DimOp::create(rewriter, loc, op.getDpsInputs()[0], 1);
+      Value prefill = arith::CmpIOp::create(
+          rewriter, loc, arith::CmpIPredicate::sge, seq,
+          arith::ConstantIndexOp::create(rewriter, loc, tileRows));
+      auto ifOp = scf::IfOp::create(rewriter, loc, op->getResultTypes(), prefill,
+                                    /*withElseRegion=*/true);
+      auto cloneInto = [&](Block *block) {
+        rewriter.setInsertionPointToStart(block);
+        auto clone = cast<linalg::GenericOp>(rewriter.clone(*op));
+        scf::YieldOp::create(rewriter, loc, clone->getResults());
+        return clone;
+      };
+      linalg::GenericOp prefillOp = cloneInto(ifOp.thenBlock());
+      linalg::GenericOp decodeOp = cloneInto(ifOp.elseBlock());
+      rewriter.replaceOp(op, ifOp.getResults());
+      if (failed(tilePrefill(rewriter, prefillOp, parallelChunks, tileRows, tileCols,
+                             tileDepth)) ||
+          failed(tileDecode(rewriter, decodeOp, parallelChunks))) {
+        ifOp.emitOpError("projection could not be tiled");
         return signalPassFailure();
       }
     }

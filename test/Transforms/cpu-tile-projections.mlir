@@ -1,35 +1,66 @@
-// RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections{parallel-chunks=2 row-tile=4}))' | FileCheck %s
-// RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections{parallel-chunks=1 row-tile=4}))' | FileCheck %s --check-prefix=SERIAL
+// RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections{parallel-chunks=2 tile-rows=4 tile-cols=16 tile-depth=4},canonicalize))' | FileCheck %s
+// RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections{parallel-chunks=1 tile-rows=4 tile-cols=16 tile-depth=4}))' | FileCheck %s --check-prefix=SERIAL
+// RUN: not falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections{tile-rows=0}))' 2>&1 | FileCheck %s --check-prefix=BAD
 
 #x = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1)>
 #w = affine_map<(d0, d1, d2, d3) -> (d1, d3)>
 #y = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
 
-// Split-K: the 8 input features become 2 chunks of 4 weight rows, computed
-// in parallel into partials [2, B, S, 16] (chunk outermost), then summed.
+// One function serves every sequence length: 4 rows or more take the
+// register-tiled path, fewer the split-K path.
 // CHECK-LABEL: func.func @projection
-// CHECK-SAME: %[[X:[^:]*]]: tensor<?x?x8xf32>, %[[W:[^:]*]]: tensor<8x16xf32>
-// CHECK-DAG: %[[XE:.*]] = tensor.expand_shape %[[X]] {{\[\[}}0], [1], [2, 3]] {{.*}} into tensor<?x?x2x4xf32>
-// CHECK-DAG: %[[WE:.*]] = tensor.expand_shape %[[W]] {{\[\[}}0, 1], [2]] {{.*}} into tensor<2x4x16xf32>
-// CHECK: %[[PARTIAL:.*]] = scf.forall (%[[C:.*]]) in (2) shared_outs(%{{.*}} = %{{.*}}) -> (tensor<2x?x?x16xf32>)
-// CHECK:   scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c4
-// CHECK:     linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction", "parallel", "parallel"]
+// CHECK-SAME: %[[X:[^:]*]]: tensor<?x?x8xf32>, %[[W:[^:]*]]: tensor<8x80xf32>
+// CHECK-DAG: %[[C4:.*]] = arith.constant 4 : index
+// CHECK-DAG: %[[SEQ:.*]] = tensor.dim %[[X]], %c1
+// CHECK: %[[PREFILL:.*]] = arith.cmpi sge, %[[SEQ]], %[[C4]]
+// CHECK: scf.if %[[PREFILL]]
+// Prefill: 80 columns in 2 thread blocks of 48 (a multiple of 16), then
+// loops batch, K blocks of 4, column tiles of 16, row tiles of 4 ...
+// CHECK:   scf.forall (%{{.*}}) = (0) to (80) step (48)
+// CHECK:     scf.for %[[B:.*]] = %c0 to %{{.*}} step %c1
+// CHECK:       scf.for %[[K:.*]] = %c0 to %c8 step %c4
+// ... whose column and row loops are peeled: the main loops' tiles are static
+// and tagged for the micro-kernels ...
+// CHECK:         scf.for %{{.*}} step %c16
+// CHECK:           scf.for %{{.*}} step %c4
+// CHECK:             linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x4x4xf32>, tensor<4x16xf32>) outs(%{{.*}} : tensor<1x4x16xf32>) attrs = {falcon.microkernel
+// ... the remainders are dynamic.
+// CHECK:           scf.for
+// CHECK:             linalg.generic {{.*}} outs(%{{.*}} : tensor<1x?x16xf32>) attrs = {falcon.microkernel
+// CHECK:         scf.for
+// CHECK:           scf.for
+// CHECK:             linalg.generic {{.*}} outs(%{{.*}} : tensor<1x4x?xf32>)
+// CHECK:           scf.for
+// CHECK:             linalg.generic {{.*}} outs(%{{.*}} : tensor<1x?x?xf32>)
 // CHECK:   scf.forall.in_parallel
-// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[PARTIAL]] : tensor<2x?x?x16xf32>)
+// Decode: the 8 input features become 2 chunks of 4 weight rows, computed in
+// parallel into partials [2, B, S, 80] (chunk outermost), then summed.
+// CHECK: } else {
+// CHECK-DAG: %[[XE:.*]] = tensor.expand_shape %[[X]] {{\[\[}}0], [1], [2, 3]] {{.*}} into tensor<?x?x2x4xf32>
+// CHECK-DAG: %[[WE:.*]] = tensor.expand_shape %[[W]] {{\[\[}}0, 1], [2]] {{.*}} into tensor<2x4x80xf32>
+// CHECK: %[[PARTIAL:.*]] = scf.forall (%[[C:.*]]) in (2) shared_outs(%{{.*}} = %{{.*}}) -> (tensor<2x?x?x80xf32>)
+// CHECK:   linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction", "parallel", "parallel"]
+// CHECK:   scf.forall.in_parallel
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[PARTIAL]] : tensor<2x?x?x80xf32>)
 // CHECK:   arith.addf
 
-// Without threads: only the row tiles.
+// Without threads: no scf.forall on either path.
 // SERIAL-LABEL: func.func @projection
 // SERIAL-NOT: scf.forall
-// SERIAL: scf.for %{{.*}} step %c4
-// SERIAL:   linalg.generic {{.*}} iterator_types = ["parallel", "reduction", "parallel", "parallel"]
-func.func @projection(%x: tensor<?x?x8xf32>, %w: tensor<8x16xf32>, %init: tensor<?x?x16xf32>) -> tensor<?x?x16xf32> {
+// SERIAL: scf.if
+// SERIAL: scf.for %{{.*}} step %c1
+// SERIAL: } else {
+// SERIAL-NEXT: linalg.generic {{.*}} iterator_types = ["parallel", "reduction", "parallel", "parallel"]
+// SERIAL-NOT: scf.forall
+
+// BAD: parallel-chunks, tile-rows, tile-cols and tile-depth must be positive
+func.func @projection(%x: tensor<?x?x8xf32>, %w: tensor<8x80xf32>, %init: tensor<?x?x80xf32>) -> tensor<?x?x80xf32> {
   %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
-      ins(%x, %w : tensor<?x?x8xf32>, tensor<8x16xf32>) outs(%init : tensor<?x?x16xf32>) attrs = {falcon.projection} {
+      ins(%x, %w : tensor<?x?x8xf32>, tensor<8x80xf32>) outs(%init : tensor<?x?x80xf32>) attrs = {falcon.projection} {
   ^bb0(%a: f32, %b: f32, %acc: f32):
     %m = arith.mulf %a, %b : f32
     %s = arith.addf %acc, %m : f32
     linalg.yield %s : f32
-  } -> tensor<?x?x16xf32>
-  return %0 : tensor<?x?x16xf32>
+  } -> tensor<?x?x80xf32>
+  return %0 : tensor<?x?x80xf32>
 }

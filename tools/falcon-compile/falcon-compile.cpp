@@ -2,7 +2,7 @@
 //
 // falcon-compile MODEL -o ART [--target=cpu]      compile an artifact directory
 // falcon-compile MODEL --emit=falcon|linalg|llvm|llvm-ir [-o FILE]
-// falcon-compile MODEL --print-stats
+// falcon-compile MODEL --print-stats [-o ART]      statistics on stdout
 //
 // MODEL is a Hugging Face checkpoint directory, a lone config.json or a .mlir
 // file. Output is written only once everything succeeded: an error leaves no
@@ -33,6 +33,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -51,8 +52,8 @@ llvm::cl::opt<std::string> modelPath(
     llvm::cl::desc("<checkpoint dir | config.json | file.mlir>"),
     llvm::cl::cat(category));
 llvm::cl::opt<std::string> outputPath("o",
-                                      llvm::cl::desc("Output: the artifact directory, or "
-                                                     "the file for --emit/--print-stats"),
+                                      llvm::cl::desc("Output: the file for --emit, "
+                                                     "otherwise the artifact directory"),
                                       llvm::cl::value_desc("path"),
                                       llvm::cl::init("-"),
                                       llvm::cl::cat(category));
@@ -77,12 +78,21 @@ llvm::cl::opt<unsigned> llvmOptLevel(
     llvm::cl::init(3), llvm::cl::cat(category));
 llvm::cl::opt<int64_t> parallelChunks(
     "parallel-chunks",
-    llvm::cl::desc("Blocks of weight rows each projection splits across OpenMP threads "
-                   "(split-K; 1: single-threaded)"),
+    llvm::cl::desc("Threads (blocks) each projection is split over: output columns at "
+                   "prefill, weight rows at decode (1: single-threaded)"),
     llvm::cl::init(2), llvm::cl::cat(category));
-llvm::cl::opt<int64_t> rowTile("row-tile",
-                               llvm::cl::desc("Sequence rows per projection tile"),
-                               llvm::cl::init(16), llvm::cl::cat(category));
+llvm::cl::opt<int64_t> tileRows(
+    "tile-rows",
+    llvm::cl::desc("Sequence rows of a projection's register tile (and the fewest rows "
+                   "that take the prefill path)"),
+    llvm::cl::init(8), llvm::cl::cat(category));
+llvm::cl::opt<int64_t> tileCols("tile-cols",
+                                llvm::cl::desc("Output columns of a projection's register tile"),
+                                llvm::cl::init(32), llvm::cl::cat(category));
+llvm::cl::opt<int64_t> tileDepth(
+    "tile-depth",
+    llvm::cl::desc("Input features per block of a register tile's reduction"),
+    llvm::cl::init(256), llvm::cl::cat(category));
 llvm::cl::opt<bool> quiet("quiet", llvm::cl::desc("Do not print progress"),
                           llvm::cl::cat(category));
 llvm::cl::opt<bool> printStats(
@@ -109,6 +119,26 @@ int main(int argc, char **argv) {
   bool buildArtifact = emit == EmitKind::None && outputPath != "-";
   if (emit == EmitKind::None && !printStats && !buildArtifact)
     return fail("nothing to do: pass -o ARTIFACT_DIR, --emit=... or --print-stats");
+  // Every option is checked before any work.
+  for (auto [name, value] : {std::pair<StringRef, int64_t>{"--parallel-chunks", parallelChunks},
+                             {"--tile-rows", tileRows},
+                             {"--tile-cols", tileCols},
+                             {"--tile-depth", tileDepth}})
+    if (value < 1)
+      return fail(name + " must be positive, found " + llvm::Twine(value));
+  HostLibraryOptions hostOptions;
+  hostOptions.cpu = cpuName;
+  hostOptions.optLevel = llvmOptLevel;
+  if (llvm::Error error = checkHostLibraryOptions(hostOptions))
+    return fail(llvm::toString(std::move(error)));
+  if (buildArtifact)
+    if (llvm::Error error = checkArtifactDestination(outputPath))
+      return fail(llvm::toString(std::move(error)));
+  StringRef model(modelPath);
+  if (!llvm::sys::fs::is_directory(model) && !model.ends_with(".json") &&
+      !model.ends_with(".mlir"))
+    return fail(modelPath + ": expected a checkpoint directory, a config.json or a "
+                            ".mlir file");
   auto progress = [&](llvm::StringRef message) {
     if (!quiet)
       llvm::errs() << "falcon-compile: " << message << "\n";
@@ -140,6 +170,12 @@ int main(int argc, char **argv) {
   }
   if (failed(verify(*module)))
     return fail(modelPath + ": the module does not verify");
+  // Statistics of the imported module (before lowering), printed last.
+  std::string stats;
+  if (printStats) {
+    llvm::raw_string_ostream os(stats);
+    printModelStats(checkpoint->config, checkpoint->name, *module, os);
+  }
 
   // Lower as far as the requested output needs.
   if ((emit != EmitKind::None && emit != EmitKind::Falcon) || buildArtifact) {
@@ -150,7 +186,9 @@ int main(int argc, char **argv) {
     PassManager pm(&context);
     CPUPipelineOptions options;
     options.parallelChunks = parallelChunks;
-    options.rowTile = rowTile;
+    options.tileRows = tileRows;
+    options.tileCols = tileCols;
+    options.tileDepth = tileDepth;
     if (emit == EmitKind::Linalg)
       buildFalconToLinalgPipeline(pm, options);
     else
@@ -163,15 +201,15 @@ int main(int argc, char **argv) {
     FailureOr<WeightLayout> layout = getWeightLayoutAttr(*module);
     if (failed(layout))
       return fail(modelPath + ": the lowered module has no weight layout");
-    HostLibraryOptions options;
-    options.cpu = cpuName;
-    options.optLevel = llvmOptLevel;
     if (llvm::Error error = writeArtifact(outputPath, *checkpoint, *layout,
-                                          *module, options, progress))
+                                          *module, hostOptions, progress))
       return fail(llvm::toString(std::move(error)));
     progress("wrote " + outputPath);
-    if (printStats)
-      printModelStats(checkpoint->config, checkpoint->name, *module, llvm::outs());
+    llvm::outs() << stats;
+    return 0;
+  }
+  if (emit == EmitKind::None) {
+    llvm::outs() << stats;
     return 0;
   }
   std::string llvmIR;
@@ -188,9 +226,8 @@ int main(int argc, char **argv) {
       openOutputFile(outputPath, &errorMessage);
   if (!output)
     return fail(outputPath + ": " + errorMessage);
-  if (printStats)
-    printModelStats(checkpoint->config, checkpoint->name, *module,
-                    emit == EmitKind::None ? output->os() : llvm::outs());
+  llvm::outs() << stats;
+  llvm::outs().flush();
   if (emit == EmitKind::LLVMIR)
     output->os() << llvmIR;
   else if (emit != EmitKind::None)

@@ -45,6 +45,23 @@ static int64_t lastDim(Value value) {
   return type.getDimSize(type.getRank() - 1);
 }
 
+/// Feature dimensions (all but batch, sequence and cache length) are static
+/// and positive: the lowering sizes loops, constants and tiles by them.
+static LogicalResult expectFeatureDims(Operation *op, Value value,
+                                       StringRef name,
+                                       ArrayRef<unsigned> dims) {
+  for (unsigned index : dims) {
+    int64_t size = dim(value, index);
+    if (ShapedType::isDynamic(size))
+      return op->emitOpError() << "expects a static " << name << " dimension "
+                               << index << ", found ?";
+    if (size <= 0)
+      return op->emitOpError() << "expects a positive " << name
+                               << " dimension " << index << ", found " << size;
+  }
+  return success();
+}
+
 /// Checks that `result` keeps the leading [batch, seq] dimensions of `input`.
 static LogicalResult expectSameBatchSeq(Operation *op, Value input,
                                         Value result, StringRef inputName) {
@@ -64,6 +81,8 @@ static LogicalResult verifyProjection(Operation *op, Value input, Value weight,
                                       Value bias, Value result,
                                       bool transposed) {
   unsigned inDim = transposed ? 0 : 1, outDim = transposed ? 1 : 0;
+  if (failed(expectFeatureDims(op, weight, "weight", {0, 1})))
+    return failure();
   if (cast<ShapedType>(result.getType()).getElementType() !=
       cast<ShapedType>(input.getType()).getElementType())
     return op->emitOpError() << "expects the result element type to match the "
@@ -103,6 +122,8 @@ LogicalResult ParamOp::verify() {
 }
 
 LogicalResult EmbeddingOp::verify() {
+  if (failed(expectFeatureDims(*this, getTable(), "table", {0, 1})))
+    return failure();
   if (failed(expectSameBatchSeq(*this, getIds(), getResult(), "ids")))
     return failure();
   return expectDim(*this, "result features (the table's dimension 1)",
@@ -114,7 +135,8 @@ LogicalResult LayerNormOp::verify() {
     return emitOpError() << "expects a positive epsilon, found "
                          << getEpsilon().convertToDouble();
   int64_t features = lastDim(getInput());
-  if (failed(expectDim(*this, "weight size", features, dim(getWeight(), 0))))
+  if (failed(expectFeatureDims(*this, getInput(), "input", {2})) ||
+      failed(expectDim(*this, "weight size", features, dim(getWeight(), 0))))
     return failure();
   return expectDim(*this, "bias size", features, dim(getBias(), 0));
 }
@@ -152,6 +174,9 @@ LogicalResult QKVSplitOp::verify() {
   int64_t headDim = lastDim(getQuery());
   if (ShapedType::isDynamic(headDim))
     return emitOpError("expects a static head dimension");
+  if (failed(expectFeatureDims(*this, getFused(), "fused", {2})) ||
+      failed(expectFeatureDims(*this, getQuery(), "query", {3})))
+    return failure();
   if (failed(expectDim(*this, "query heads (dimension 2)", numHeads,
                        dim(getQuery(), 2))) ||
       failed(expectDim(*this, "key heads (dimension 2)", numKVHeads,
@@ -174,8 +199,10 @@ LogicalResult QKVSplitOp::verify() {
 }
 
 LogicalResult RotaryOp::verify() {
+  if (failed(expectFeatureDims(*this, getInput(), "input", {2, 3})))
+    return failure();
   int64_t headDim = lastDim(getInput());
-  if (!ShapedType::isDynamic(headDim) && headDim % 2 != 0)
+  if (headDim % 2 != 0)
     return emitOpError() << "expects an even head size, found " << headDim;
   if (getTheta().convertToDouble() <= 0.0)
     return emitOpError() << "expects a positive theta, found "
@@ -200,6 +227,9 @@ LogicalResult AttentionOp::verify() {
   if (ShapedType::isDynamic(numHeads) || ShapedType::isDynamic(numKVHeads) ||
       ShapedType::isDynamic(headDim))
     return emitOpError("expects static head counts and head size");
+  if (failed(expectFeatureDims(*this, getQuery(), "query", {2, 3})) ||
+      failed(expectFeatureDims(*this, getKey(), "key", {2, 3})))
+    return failure();
   if (numHeads % numKVHeads != 0)
     return emitOpError() << "expects num_heads (" << numHeads
                          << ") to be a multiple of num_kv_heads (" << numKVHeads

@@ -15,12 +15,21 @@ namespace mlir::falcon {
 struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   Option<int64_t> parallelChunks{
       *this, "parallel-chunks",
-      llvm::cl::desc("Blocks of weight rows each projection splits "
-                     "across OpenMP threads (split-K; 1: single-threaded)"),
+      llvm::cl::desc("Threads (blocks) each projection is split over: output "
+                     "columns at prefill, weight rows at decode (1: single-threaded)"),
       llvm::cl::init(2)};
-  Option<int64_t> rowTile{*this, "row-tile",
-                          llvm::cl::desc("Sequence rows per projection tile"),
-                          llvm::cl::init(16)};
+  Option<int64_t> tileRows{
+      *this, "tile-rows",
+      llvm::cl::desc("Sequence rows of a projection's register tile (and the "
+                     "fewest rows that take the prefill path)"),
+      llvm::cl::init(8)};
+  Option<int64_t> tileCols{*this, "tile-cols",
+                           llvm::cl::desc("Output columns of a projection's register tile"),
+                           llvm::cl::init(32)};
+  Option<int64_t> tileDepth{
+      *this, "tile-depth",
+      llvm::cl::desc("Input features per block of a register tile's reduction"),
+      llvm::cl::init(256)};
 };
 
 /// falcon dialect -> linalg/tensor/arith/math on tensors, weights bound to

@@ -34,6 +34,12 @@ private:
 /// Progress messages (stage names, percentages) for long work.
 using ProgressFn = std::function<void(llvm::StringRef)>;
 
+/// Success when `directory` may receive an artifact: it does not exist, or
+/// it is an artifact (nothing but its files, with a manifest.json that has a
+/// format_version), which is then replaced. Anything else is never
+/// overwritten.
+llvm::Error checkArtifactDestination(llvm::StringRef directory);
+
 /// Writes the artifact `directory` for `checkpoint`, whose weights are packed
 /// in `layout`; `llvmModule` is the module after the CPU pipeline.
 llvm::Error writeArtifact(llvm::StringRef directory, const Checkpoint &checkpoint,

@@ -22,6 +22,10 @@ struct HostLibraryOptions {
 llvm::Error emitHostLibrary(ModuleOp module, llvm::StringRef outputPath,
                             const HostLibraryOptions &options);
 
+/// Checks `options` before any work: an optimization level in 0-3 and a CPU
+/// name LLVM knows for the host target.
+llvm::Error checkHostLibraryOptions(const HostLibraryOptions &options);
+
 /// The LLVM IR of `module` as text (for `falcon-compile --emit=llvm-ir`).
 llvm::Expected<std::string> translateToLLVMIRText(ModuleOp module);
 

@@ -9,6 +9,8 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 
@@ -16,6 +18,11 @@ namespace mlir::falcon {
 
 #define GEN_PASS_DECL
 #include "falcon/Transforms/Passes.h.inc"
+
+/// Marks a projection tile (a `falcon.projection` generic after
+/// falcon-cpu-tile-projections) that falcon-cpu-projection-microkernels turns
+/// into a register tile once its row and column extents are static.
+inline constexpr llvm::StringLiteral kMicrokernelAttrName = "falcon.microkernel";
 
 #define GEN_PASS_REGISTRATION
 #include "falcon/Transforms/Passes.h.inc"

@@ -71,24 +71,53 @@ def FalconFuseElementwise : Pass<"falcon-fuse-elementwise", "func::FuncOp"> {
 }
 
 def FalconCPUTileProjections : Pass<"falcon-cpu-tile-projections", "func::FuncOp"> {
-  let summary = "Split projections over threads and tile their rows";
+  let summary = "Tile projections for threads and registers, prefill and decode";
   let description = [{
-    Tiles every `linalg.generic` tagged `falcon.projection` (loops batch, in,
-    seq, out; see convert-falcon-to-linalg) on tensors:
-    * the input features (the reduction) into `parallel-chunks` blocks of
-      weight rows, as an `scf.forall` that the CPU pipeline turns into an
-      OpenMP parallel loop: each thread streams its own contiguous part of the
-      weight into partial sums, which are added afterwards (split-K);
-    * the sequence into blocks of `row-tile` rows, so that a weight-row chunk
-      read from memory is reused from L1 by all rows of a block (prefill).
+    Rewrites every `linalg.generic` tagged `falcon.projection` (loops batch,
+    in, seq, out; see convert-falcon-to-linalg) on tensors into an `scf.if` on
+    the sequence length, since one compiled function serves both:
+
+    * at least `tile-rows` rows (prefill, compute-bound): the output columns
+      are split into `parallel-chunks` blocks run as an `scf.forall` (OpenMP
+      threads), then tiled into loops (batch, `tile-depth` input features,
+      `tile-cols` columns, `tile-rows` rows). The column and row loops are
+      peeled so that every tile of the main loops has the static size
+      `tile-rows` x `tile-cols`; those tiles are tagged `falcon.microkernel`
+      for falcon-cpu-projection-microkernels, the remainders stay generic;
+    * fewer rows (decode, bandwidth-bound): the input features (the
+      reduction) are split into `parallel-chunks` contiguous blocks of weight
+      rows, computed in parallel (`scf.forall`) into partial sums that are
+      added afterwards (split-K), so each thread streams its own part of the
+      weight.
   }];
   let options = [
     Option<"parallelChunks", "parallel-chunks", "int64_t", /*default=*/"2",
-           "Blocks of weight rows run in parallel (1: no threads)">,
-    Option<"rowTile", "row-tile", "int64_t", /*default=*/"16",
-           "Sequence rows per tile">
+           "Threads (blocks) each projection is split over (1: no threads)">,
+    Option<"tileRows", "tile-rows", "int64_t", /*default=*/"8",
+           "Sequence rows of a register tile (and the fewest rows of a prefill)">,
+    Option<"tileCols", "tile-cols", "int64_t", /*default=*/"32",
+           "Output columns of a register tile">,
+    Option<"tileDepth", "tile-depth", "int64_t", /*default=*/"256",
+           "Input features per block of a register tile's reduction">
   ];
-  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::affine::AffineDialect"];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::affine::AffineDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def FalconCPUProjectionMicrokernels
+    : Pass<"falcon-cpu-projection-microkernels", "func::FuncOp"> {
+  let summary = "Turn static projection tiles into vector FMA register tiles";
+  let description = [{
+    Replaces every projection tile tagged `falcon.microkernel` whose row and
+    column extents are static (`y[1, R, C] += x[1, R, K] * W[K, C]`) by a
+    register tile: R accumulators of `vector<C x f32>` read from `y`, a loop
+    over K that loads one weight row `W[k, 0:C]` and does R `vector.fma`s
+    with the broadcast inputs `x[0, r, k]`, and the accumulators written back.
+    Each weight load is reused by R rows and each input by C columns, from
+    registers. Tiles with dynamic extents (the remainders) are left alone.
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::tensor::TensorDialect"];
 }
 
 #endif // FALCON_TRANSFORMS_PASSES_TD

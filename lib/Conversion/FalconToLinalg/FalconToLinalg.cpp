@@ -54,7 +54,11 @@ public:
   Value castFloat(Value value, Type type) {
     if (value.getType() == type)
       return value;
-    if (value.getType().getIntOrFloatBitWidth() < type.getIntOrFloatBitWidth())
+    unsigned from = value.getType().getIntOrFloatBitWidth();
+    unsigned to = type.getIntOrFloatBitWidth();
+    if (from == to) // f16 <-> bf16: through f32, which holds both exactly.
+      return castFloat(castFloat(value, b.getF32Type()), type);
+    if (from < to)
       return arith::ExtFOp::create(b, loc, type, value);
     return arith::TruncFOp::create(b, loc, type, value);
   }

@@ -8,6 +8,7 @@
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/FileSystem.h"
@@ -47,15 +48,46 @@ mlir::falcon::translateToLLVMIRText(ModuleOp module) {
   return text;
 }
 
-static llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
-createTargetMachine(const HostLibraryOptions &options) {
+static llvm::Expected<const llvm::Target *> hostTarget(const llvm::Triple &triple) {
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
-  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
   std::string error;
   const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
     return llvm::createStringError("no LLVM target for " + triple.str() + ": " + error);
+  return target;
+}
+
+llvm::Error mlir::falcon::checkHostLibraryOptions(const HostLibraryOptions &options) {
+  if (options.optLevel > 3)
+    return llvm::createStringError("--llvm-opt must be 0, 1, 2 or 3, found " +
+                                   llvm::Twine(options.optLevel));
+  if (options.cpu.empty())
+    return llvm::Error::success();
+  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
+  auto target = hostTarget(triple);
+  if (!target)
+    return target.takeError();
+  // A subtarget for the generic CPU: asking about another name does not print
+  // LLVM's "not a recognized processor" warnings.
+  std::unique_ptr<llvm::MCSubtargetInfo> subtarget(
+      (*target)->createMCSubtargetInfo(triple, "", ""));
+  if (!subtarget || !subtarget->isCPUStringValid(options.cpu))
+    return llvm::createStringError("--mcpu: '" + options.cpu +
+                                   "' is not a CPU LLVM knows for " + triple.str() +
+                                   " (e.g. x86-64-v3, znver4, skylake-avx512)");
+  return llvm::Error::success();
+}
+
+static llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
+createTargetMachine(const HostLibraryOptions &options) {
+  if (llvm::Error error = checkHostLibraryOptions(options))
+    return std::move(error);
+  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
+  auto hostTargetOr = hostTarget(triple);
+  if (!hostTargetOr)
+    return hostTargetOr.takeError();
+  const llvm::Target *target = *hostTargetOr;
   std::string cpu = options.cpu.empty() ? llvm::sys::getHostCPUName().str() : options.cpu;
   std::string features;
   if (options.cpu.empty()) {

@@ -97,6 +97,9 @@ FALCON_API_EXPORT void falcon_status_free(falcon_status_t status);
 
 typedef struct falcon_model_t falcon_model_t;
 
+/* The most threads a model may be opened with. */
+#define FALCON_MAX_THREADS 1024
+
 typedef struct falcon_model_options_t {
   /* Device to run on. Only "cpu" exists in this build; anything else is
    * FALCON_STATUS_UNAVAILABLE. Default "cpu". The string is copied. */
@@ -105,8 +108,9 @@ typedef struct falcon_model_options_t {
    * whole file once). Default true; the size is always checked. */
   bool verify_checksum;
   /* Threads the compiled code's parallel loops use (OpenMP); 0 (the default)
-   * leaves OpenMP's own choice (OMP_NUM_THREADS, else every core). Must not
-   * be negative. */
+   * leaves OpenMP's own choice (OMP_NUM_THREADS, else every core). Must be
+   * in [0, FALCON_MAX_THREADS]; with 0, an OMP_NUM_THREADS above that limit
+   * is an error too (OpenMP would abort the process). */
   int32_t num_threads;
 } falcon_model_options_t;
 

@@ -9,6 +9,7 @@
 #include "core/Manifest.h"
 
 #include "core/Status.h"
+#include "falcon/Support/Json.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Error.h"
@@ -179,7 +180,7 @@ std::string falcon::runtime::formatChecksum(uint64_t checksum) {
 falcon_status_t falcon::runtime::parseManifest(llvm::StringRef text,
                                                llvm::StringRef path,
                                                Manifest &outManifest) {
-  llvm::Expected<json::Value> parsed = json::parse(text);
+  llvm::Expected<json::Value> parsed = falcon::parseJson(text);
   if (!parsed)
     return makeStatus(
         FALCON_STATUS_FAILED_PRECONDITION,

@@ -7,6 +7,8 @@
 
 #include "core/Model.h"
 
+#include <cstdlib>
+
 #include "core/Status.h"
 
 #include "llvm/ADT/SmallString.h"
@@ -62,11 +64,24 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
   if (!options)
     options = &defaults;
 
-  if (options->num_threads < 0)
+  if (options->num_threads < 0 || options->num_threads > FALCON_MAX_THREADS)
     return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
-                      "falcon_model_open: num_threads must not be negative, "
-                      "found " +
+                      "falcon_model_open: num_threads must be in [0, " +
+                          llvm::Twine(FALCON_MAX_THREADS) + "], found " +
                           llvm::Twine(options->num_threads));
+  // OpenMP aborts the process when it cannot create the threads it was told
+  // to use; an absurd OMP_NUM_THREADS becomes an error here instead.
+  if (options->num_threads == 0) {
+    if (const char *env = std::getenv("OMP_NUM_THREADS")) {
+      int64_t requested = 0;
+      llvm::StringRef first = llvm::StringRef(env).split(',').first.trim();
+      if (!first.getAsInteger(10, requested) && requested > FALCON_MAX_THREADS)
+        return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                          "falcon_model_open: OMP_NUM_THREADS=" + llvm::Twine(env) +
+                              " exceeds the " + llvm::Twine(FALCON_MAX_THREADS) +
+                              " threads the runtime allows");
+    }
+  }
   llvm::StringRef dir(artifact_dir);
   if (dir.empty())
     return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,

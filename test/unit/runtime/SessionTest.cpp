@@ -101,7 +101,12 @@ TEST_F(RuntimeSession, ThreadCountReachesTheHostLibrary) {
       consume(falcon_model_open(artifact.dir().c_str(), &options, &raw));
   EXPECT_EQ(result.code, FALCON_STATUS_INVALID_ARGUMENT);
   EXPECT_EQ(result.message,
-            "falcon_model_open: num_threads must not be negative, found -1");
+            "falcon_model_open: num_threads must be in [0, 1024], found -1");
+  options.num_threads = FALCON_MAX_THREADS + 1;
+  result = consume(falcon_model_open(artifact.dir().c_str(), &options, &raw));
+  EXPECT_EQ(result.code, FALCON_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(result.message,
+            "falcon_model_open: num_threads must be in [0, 1024], found 1025");
 }
 
 TEST_F(RuntimeSession, DefaultOptions) {

@@ -1,0 +1,85 @@
+// RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-projection-microkernels))' | FileCheck %s
+
+#x = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1)>
+#w = affine_map<(d0, d1, d2, d3) -> (d1, d3)>
+#y = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
+
+// A static 3 x 16 tile: three accumulator vectors read from y, one weight row
+// loaded per input feature and three FMAs with the broadcast inputs, then the
+// accumulators written back.
+// CHECK-LABEL: func.func @tile
+// CHECK-SAME: %[[X:[^:]*]]: tensor<1x3x?xf32>, %[[W:[^:]*]]: tensor<?x16xf32>, %[[Y:[^:]*]]: tensor<1x3x16xf32>
+// CHECK: %[[C0:.*]] = arith.constant 0 : index
+// CHECK: %[[A0:.*]] = vector.transfer_read %[[Y]][%[[C0]], %[[C0]], %[[C0]]]{{.*}}in_bounds = [true]{{.*}} : tensor<1x3x16xf32>, vector<16xf32>
+// CHECK: %[[A1:.*]] = vector.transfer_read %[[Y]]
+// CHECK: %[[C2:.*]] = arith.constant 2 : index
+// CHECK: %[[A2:.*]] = vector.transfer_read %[[Y]][%[[C0]], %[[C2]], %[[C0]]]
+// CHECK: %[[K:.*]] = tensor.dim %[[W]], %[[C0]]
+// CHECK: %[[ACC:.*]]:3 = scf.for %[[I:.*]] = %[[C0]] to %[[K]] step %{{.*}} iter_args(%[[R0:.*]] = %[[A0]], %[[R1:.*]] = %[[A1]], %[[R2:.*]] = %[[A2]])
+// CHECK:   %[[WROW:.*]] = vector.transfer_read %[[W]][%[[I]], %[[C0]]]{{.*}} : tensor<?x16xf32>, vector<16xf32>
+// CHECK:   %[[X0:.*]] = tensor.extract %[[X]][%[[C0]], %[[C0]], %[[I]]]
+// CHECK:   %[[B0:.*]] = vector.broadcast %[[X0]] : f32 to vector<16xf32>
+// CHECK:   %[[F0:.*]] = vector.fma %[[B0]], %[[WROW]], %[[R0]] : vector<16xf32>
+// CHECK:   vector.fma
+// CHECK:   %[[X2:.*]] = tensor.extract %[[X]][%[[C0]], %[[C2]], %[[I]]]
+// CHECK:   %[[F2:.*]] = vector.fma %{{.*}}, %[[WROW]], %[[R2]]
+// CHECK:   scf.yield %[[F0]], %{{.*}}, %[[F2]]
+// CHECK: %[[W0:.*]] = vector.transfer_write %[[ACC]]#0, %[[Y]][%[[C0]], %[[C0]], %[[C0]]]
+// CHECK: %[[W1:.*]] = vector.transfer_write %[[ACC]]#1, %[[W0]]
+// CHECK: %[[W2:.*]] = vector.transfer_write %[[ACC]]#2, %[[W1]][%[[C0]], %[[C2]], %[[C0]]]
+// CHECK: return %[[W2]]
+// CHECK-NOT: linalg.generic
+func.func @tile(%x: tensor<1x3x?xf32>, %w: tensor<?x16xf32>, %init: tensor<1x3x16xf32>) -> tensor<1x3x16xf32> {
+  %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+      ins(%x, %w : tensor<1x3x?xf32>, tensor<?x16xf32>) outs(%init : tensor<1x3x16xf32>) attrs = {falcon.microkernel} {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<1x3x16xf32>
+  return %0 : tensor<1x3x16xf32>
+}
+
+// A remainder tile (dynamic rows) stays a generic.
+// CHECK-LABEL: func.func @remainder
+// CHECK-NOT: vector.
+// CHECK: linalg.generic
+func.func @remainder(%x: tensor<1x?x8xf32>, %w: tensor<8x16xf32>, %init: tensor<1x?x16xf32>) -> tensor<1x?x16xf32> {
+  %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+      ins(%x, %w : tensor<1x?x8xf32>, tensor<8x16xf32>) outs(%init : tensor<1x?x16xf32>) attrs = {falcon.microkernel} {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<1x?x16xf32>
+  return %0 : tensor<1x?x16xf32>
+}
+
+// Untagged, or not a multiply-accumulate: left alone.
+// CHECK-LABEL: func.func @untagged
+// CHECK-NOT: vector.
+// CHECK: linalg.generic
+// CHECK-LABEL: func.func @not_mac
+// CHECK-NOT: vector.
+// CHECK: linalg.generic
+// CHECK: arith.maximumf
+func.func @untagged(%x: tensor<1x3x8xf32>, %w: tensor<8x16xf32>, %init: tensor<1x3x16xf32>) -> tensor<1x3x16xf32> {
+  %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+      ins(%x, %w : tensor<1x3x8xf32>, tensor<8x16xf32>) outs(%init : tensor<1x3x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<1x3x16xf32>
+  return %0 : tensor<1x3x16xf32>
+}
+func.func @not_mac(%x: tensor<1x3x8xf32>, %w: tensor<8x16xf32>, %init: tensor<1x3x16xf32>) -> tensor<1x3x16xf32> {
+  %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+      ins(%x, %w : tensor<1x3x8xf32>, tensor<8x16xf32>) outs(%init : tensor<1x3x16xf32>) attrs = {falcon.microkernel} {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.maximumf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<1x3x16xf32>
+  return %0 : tensor<1x3x16xf32>
+}
