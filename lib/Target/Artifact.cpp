@@ -3,6 +3,9 @@
 #include "falcon/Target/Artifact.h"
 #include "falcon/Support/Json.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/Builders.h"
+
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
@@ -285,6 +288,21 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
     return std::string(path);
   };
 
+  // The geometry the code is compiled for, exported next to the entry point.
+  const FalconConfig &config = checkpoint.config;
+  {
+    OpBuilder builder = OpBuilder::atBlockEnd(llvmModule.getBody());
+    SmallVector<int64_t> geometry = {config.vocabSize,  config.hiddenSize,
+                                     config.numLayers,  config.numHeads,
+                                     config.kvHeads(),  config.headDim(),
+                                     int64_t(layout.totalBytes)};
+    auto type = RankedTensorType::get({int64_t(geometry.size())}, builder.getI64Type());
+    LLVM::GlobalOp::create(builder, llvmModule.getLoc(),
+                           LLVM::LLVMArrayType::get(builder.getI64Type(), geometry.size()),
+                           /*isConstant=*/true, LLVM::Linkage::External, kGeometrySymbol,
+                           DenseIntElementsAttr::get(type, geometry));
+  }
+
   progress("compiling the host library");
   if (llvm::Error error =
           emitHostLibrary(llvmModule, inStaging(kHostLibraryName), options))
@@ -306,7 +324,6 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
       return fail(llvm::createStringError(weightsPath + ": write failed: " + os.error().message()));
   }
 
-  const FalconConfig &config = checkpoint.config;
   llvm::json::Object manifest{
       {"format_version", kArtifactFormatVersion},
       {"model", checkpoint.name},

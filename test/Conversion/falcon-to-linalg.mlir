@@ -15,6 +15,19 @@ func.func @embedding(%ids: tensor<?x?xi64>, %table: tensor<32x8xbf16>) -> tensor
 
 // -----
 
+// f16 and bf16 have the same width: the conversion goes through f32, which
+// holds both exactly.
+// CHECK-LABEL: func @embedding_f16_to_bf16
+// CHECK: tensor.extract %{{.*}} : tensor<32x8xf16>
+// CHECK: %[[WIDE:.*]] = arith.extf %{{.*}} : f16 to f32
+// CHECK: arith.truncf %[[WIDE]] : f32 to bf16
+func.func @embedding_f16_to_bf16(%ids: tensor<?x?xi64>, %table: tensor<32x8xf16>) -> tensor<?x?x8xbf16> {
+  %0 = falcon.embedding %ids, %table : (tensor<?x?xi64>, tensor<32x8xf16>) -> tensor<?x?x8xbf16>
+  return %0 : tensor<?x?x8xbf16>
+}
+
+// -----
+
 // Mean, biased variance, then (x - mean) / sqrt(var + eps) * w + b.
 // CHECK-LABEL: func @layer_norm
 // CHECK: %[[SUM:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]}

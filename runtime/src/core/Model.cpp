@@ -51,6 +51,48 @@ void falcon_model_options_initialize(falcon_model_options_t *out_options) {
   out_options->num_threads = 0;
 }
 
+/// The compiled code has the model's geometry built in; the runtime sizes
+/// the KV cache and the logits from manifest.json. A manifest that disagrees
+/// with the code (edited, or from another compile) would make the code read
+/// and write out of bounds, so every value is compared first.
+static falcon_status_t checkGeometry(falcon_model_t &model, llvm::StringRef libraryPath) {
+  const Manifest &manifest = model.manifest;
+  int64_t compiled[7];
+  falcon_status_t status = model.device->vtable->readModuleConstants(
+      model.device, model.module, "falcon_model_geometry", compiled, 7);
+  if (status) {
+    falcon_status_free(status);
+    return makeStatus(FALCON_STATUS_FAILED_PRECONDITION,
+                      libraryPath + ": exports no falcon_model_geometry; not a "
+                                    "host library written by falcon-compile");
+  }
+  struct Field {
+    const char *key;
+    int64_t found;
+    int64_t compiled;
+  };
+  const Field fields[] = {
+      {"config.vocab_size", manifest.vocabSize, compiled[0]},
+      {"config.hidden_size", manifest.hiddenSize, compiled[1]},
+      {"config.num_hidden_layers", manifest.numLayers, compiled[2]},
+      {"kv_cache.layers", manifest.cacheLayers, compiled[2]},
+      {"config.num_attention_heads", manifest.numAttentionHeads, compiled[3]},
+      {"config.num_kv_heads", manifest.numKVHeads, compiled[4]},
+      {"kv_cache.kv_heads", manifest.cacheKVHeads, compiled[4]},
+      {"config.head_dim", manifest.headDim, compiled[5]},
+      {"kv_cache.head_dim", manifest.cacheHeadDim, compiled[5]},
+      {"weights.size", int64_t(manifest.weightsSize), compiled[6]}};
+  std::string manifestPath = resolve(model.artifactDir, "manifest.json");
+  for (const Field &field : fields)
+    if (field.found != field.compiled)
+      return makeStatus(FALCON_STATUS_FAILED_PRECONDITION,
+                        llvm::Twine(manifestPath) + ": " + field.key + " is " +
+                            llvm::Twine(field.found) +
+                            " but the host library was compiled for " +
+                            llvm::Twine(field.compiled));
+  return nullptr;
+}
+
 falcon_status_t falcon_model_open(const char *artifact_dir,
                                   const falcon_model_options_t *options,
                                   falcon_model_t **out_model) {
@@ -114,9 +156,10 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
   FALCON_RETURN_IF_ERROR(device->vtable->wrapHostMemory(
       device, const_cast<uint8_t *>(model->weights->data()),
       model->weights->size(), &model->weightsBuffer));
+  std::string libraryPath = resolve(dir, manifest.hostLibrary);
   FALCON_RETURN_IF_ERROR(device->vtable->loadModule(
-      device, resolve(dir, manifest.hostLibrary).c_str(),
-      manifest.entryPoint.c_str(), &model->module));
+      device, libraryPath.c_str(), manifest.entryPoint.c_str(), &model->module));
+  FALCON_RETURN_IF_ERROR(checkGeometry(*model, libraryPath));
 
   *out_model = model.release();
   return nullptr;

@@ -73,6 +73,12 @@ struct falcon_hal_device_vtable_t {
                                 falcon_hal_module_t **outModule);
   void (*unloadModule)(falcon_hal_device_t *device,
                        falcon_hal_module_t *module);
+  /// Copies `count` values of the int64 array `name` that the module exports
+  /// (the geometry it was compiled for) to `out`; NOT_FOUND when it has none.
+  falcon_status_t (*readModuleConstants)(falcon_hal_device_t *device,
+                                         falcon_hal_module_t *module,
+                                         const char *name, int64_t *out,
+                                         size_t count);
   /// Runs the forward entry point. The caller has validated the arguments
   /// (shapes agree, pastLength + sequenceLength <= cacheCapacity, token ids
   /// in range) because the compiled code cannot report errors. An error

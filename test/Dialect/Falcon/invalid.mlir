@@ -328,3 +328,78 @@ func.func @attention_cache_result(%q: tensor<?x?x8x16xf32>, %k: tensor<?x?x2x16x
       -> (tensor<?x?x128xf32>, tensor<?x2x8x16xf32>, tensor<?x2x?x16xf32>)
   return
 }
+
+// -----
+
+// Feature dimensions are static and positive: the lowering sizes loops and
+// tiles by them.
+func.func @linear_dynamic_weight(%x: tensor<?x?x?xf32>, %w: tensor<?x?xbf16>) {
+  // expected-error @+1 {{expects a static weight dimension 0, found ?}}
+  %0 = falcon.linear %x, %w : (tensor<?x?x?xf32>, tensor<?x?xbf16>) -> tensor<?x?x?xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_dynamic_table(%ids: tensor<?x?xi64>, %table: tensor<?x8xf32>) {
+  // expected-error @+1 {{expects a static table dimension 0, found ?}}
+  %0 = falcon.embedding %ids, %table : (tensor<?x?xi64>, tensor<?x8xf32>) -> tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_dynamic_features(%x: tensor<?x?x?xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{expects a static input dimension 2, found ?}}
+  %0 = falcon.layer_norm %x, %w, %w {epsilon = 1.0e-5 : f64} : (tensor<?x?x?xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<?x?x?xf32>
+  return
+}
+
+// -----
+
+func.func @rotary_dynamic_head(%x: tensor<?x?x4x?xf32>, %p: tensor<?x?xi64>) {
+  // expected-error @+1 {{expects a static input dimension 3, found ?}}
+  %0 = falcon.rotary %x, %p {theta = 1.0e+04 : f64} : (tensor<?x?x4x?xf32>, tensor<?x?xi64>) -> tensor<?x?x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @qkv_split_zero_width(%f: tensor<1x2x0xf32>) {
+  // expected-error @+1 {{expects a positive fused dimension 2, found 0}}
+  %q, %k, %v = falcon.qkv_split %f {layout = #falcon.qkv_layout<grouped>, num_heads = 4 : i64, num_kv_heads = 2 : i64} : tensor<1x2x0xf32> -> (tensor<1x2x4x0xf32>, tensor<1x2x2x0xf32>, tensor<1x2x2x0xf32>)
+  return
+}
+
+// -----
+
+func.func @qkv_split_dynamic_head(%f: tensor<?x?x96xf32>) {
+  // expected-error @+1 {{expects a static head dimension}}
+  %q, %k, %v = falcon.qkv_split %f {layout = #falcon.qkv_layout<grouped>, num_heads = 4 : i64, num_kv_heads = 2 : i64} : tensor<?x?x96xf32> -> (tensor<?x?x4x?xf32>, tensor<?x?x2x?xf32>, tensor<?x?x2x?xf32>)
+  return
+}
+
+// -----
+
+// Zero KV heads: an error, not a division by zero in the verifier.
+func.func @attention_zero_kv_heads(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x0x8xf32>, %c: tensor<1x0x4x8xf32>, %p: index) {
+  // expected-error @+1 {{expects a positive key dimension 2, found 0}}
+  %o, %kc, %vc = falcon.attention %q, %k, %k, %c, %c, %p : (tensor<1x2x4x8xf32>, tensor<1x2x0x8xf32>, tensor<1x2x0x8xf32>, tensor<1x0x4x8xf32>, tensor<1x0x4x8xf32>, index) -> (tensor<1x2x32xf32>, tensor<1x0x4x8xf32>, tensor<1x0x4x8xf32>)
+  return
+}
+
+// -----
+
+func.func @attention_dynamic_heads(%q: tensor<?x?x?x8xf32>, %k: tensor<?x?x2x8xf32>, %c: tensor<?x2x?x8xf32>, %p: index) {
+  // expected-error @+1 {{expects static head counts and head size}}
+  %o, %kc, %vc = falcon.attention %q, %k, %k, %c, %c, %p : (tensor<?x?x?x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, index) -> (tensor<?x?x?xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>)
+  return
+}
+
+// -----
+
+func.func @param_transposed_rank() {
+  // expected-error @+1 {{expects a 2-D result when transposed, found rank 1}}
+  %0 = falcon.param "transformer.ln_f.weight" {transposed} : tensor<8xf32>
+  return
+}

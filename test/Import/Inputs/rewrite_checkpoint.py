@@ -6,7 +6,9 @@ usage: rewrite_checkpoint.py SRC_DIR DST_DIR MODE
 Modes: shard (a valid two-shard checkpoint with model.safetensors.index.json),
 truncate, header-past-end, offsets-past-end, overlap, unknown-dtype,
 transpose-qkv (a consistent header whose qkv shape disagrees with config.json),
-drop-qkv (a missing tensor), bf16-layer0 (one layer stored in another dtype).
+drop-qkv (a missing tensor), bf16-layer0 (one layer stored in another dtype),
+deep-header (metadata nested 100,000 arrays deep: a recursive parser would
+overflow its stack).
 Only the standard library is used.
 """
 import json
@@ -80,5 +82,9 @@ elif mode == "bf16-layer0":
     entry["dtype"] = "BF16"
     entry["data_offsets"] = [begin, begin + (end - begin) // 2]
     write(header, data)
+elif mode == "deep-header":
+    raw = json.dumps(header).encode()
+    raw = raw[:-1] + b', "__metadata__": {"x": ' + b"[" * 100000 + b"]" * 100000 + b"}}"
+    open(path, "wb").write(struct.pack("<Q", len(raw)) + raw + data)
 else:
     sys.exit(f"unknown mode {mode}")

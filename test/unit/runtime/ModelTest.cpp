@@ -96,14 +96,56 @@ TEST(RuntimeModel, RetainKeepsTheModelAlive) {
   EXPECT_TRUE(consume(falcon_model_query_info(model.get(), &info)).ok());
 }
 
-TEST(RuntimeModel, EmptyWeightsFileIsValid) {
+// The manifest must describe the geometry the host library was compiled for
+// (its falcon_model_geometry); otherwise the code would read and write out of
+// bounds. Each field is compared.
+struct GeometryCase {
+  const char *key;
+  int64_t value;
+  int64_t compiled;
+};
+
+class RuntimeModelGeometry : public ::testing::TestWithParam<GeometryCase> {};
+
+TEST_P(RuntimeModelGeometry, ManifestMustMatchTheHostLibrary) {
+  const GeometryCase &param = GetParam();
   FakeArtifact artifact;
-  artifact.weights().clear();
+  artifact.setKey(param.key, param.value);
+  artifact.writeManifest();
+  ModelPtr model;
+  StatusResult result = open(artifact, model);
+  EXPECT_EQ(result.code, FALCON_STATUS_FAILED_PRECONDITION);
+  EXPECT_THAT(result.message,
+              HasSubstr(std::string("manifest.json: ") + param.key + " is " +
+                        std::to_string(param.value) +
+                        " but the host library was compiled for " +
+                        std::to_string(param.compiled)));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fields, RuntimeModelGeometry,
+    ::testing::Values(GeometryCase{"config.vocab_size", 512, FAKE_VOCAB_SIZE},
+                      GeometryCase{"config.hidden_size", 32, 16},
+                      GeometryCase{"config.num_hidden_layers", 3, FAKE_LAYERS},
+                      GeometryCase{"kv_cache.layers", 1, FAKE_LAYERS},
+                      GeometryCase{"config.num_attention_heads", 8, 4},
+                      GeometryCase{"config.num_kv_heads", 1, FAKE_KV_HEADS},
+                      GeometryCase{"kv_cache.kv_heads", 4, FAKE_KV_HEADS},
+                      GeometryCase{"config.head_dim", 8, FAKE_HEAD_DIM},
+                      GeometryCase{"kv_cache.head_dim", 1, FAKE_HEAD_DIM}));
+
+// weights.bin of another size, with the manifest's size and checksum updated
+// to match it, is still not what the code was compiled for.
+TEST(RuntimeModel, WeightsOfAnotherSizeAreRefused) {
+  FakeArtifact artifact;
+  artifact.weights().resize(64);
   artifact.eraseKey("weights.tensors");
   artifact.write();
   ModelPtr model;
   StatusResult result = open(artifact, model);
-  EXPECT_TRUE(result.ok()) << result.message;
+  EXPECT_EQ(result.code, FALCON_STATUS_FAILED_PRECONDITION);
+  EXPECT_THAT(result.message,
+              HasSubstr("weights.size is 64 but the host library was compiled for 1000"));
 }
 
 TEST(RuntimeModel, NullArguments) {

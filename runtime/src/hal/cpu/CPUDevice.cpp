@@ -165,6 +165,17 @@ falcon_status_t loadModule(falcon_hal_device_t *, const char *path,
   return nullptr;
 }
 
+falcon_status_t readModuleConstants(falcon_hal_device_t *, falcon_hal_module_t *module,
+                                    const char *name, int64_t *out, size_t count) {
+  auto *cpuModule = reinterpret_cast<CPUModule *>(module);
+  const void *symbol = dlsym(cpuModule->libraryHandle, name);
+  if (!symbol)
+    return makeStatus(FALCON_STATUS_NOT_FOUND,
+                      llvm::Twine("the host library exports no '") + name + "'");
+  std::memcpy(out, symbol, count * sizeof(int64_t));
+  return nullptr;
+}
+
 void unloadModule(falcon_hal_device_t *, falcon_hal_module_t *module) {
   if (!module)
     return;
@@ -239,7 +250,7 @@ falcon_status_t invokeForward(falcon_hal_device_t *,
 
 const falcon_hal_device_vtable_t cpuDeviceVtable = {
     destroyDevice, allocateBuffer, wrapHostMemory, freeBuffer,
-    loadModule,    unloadModule,   invokeForward,
+    loadModule,    unloadModule,   readModuleConstants, invokeForward,
 };
 
 } // namespace
