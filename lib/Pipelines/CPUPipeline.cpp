@@ -35,6 +35,7 @@ void mlir::falcon::buildFalconLinalgToLLVMCPUPipeline(
   addPipeline(pm, llvm::formatv("func.func(falcon-fuse-elementwise,"
                                 "falcon-cpu-tile-projections{{parallel-chunks={0} "
                                 "tile-rows={1} tile-cols={2} tile-depth={3}},"
+                                "falcon-cpu-parallel-heads{{parallel-chunks={0}},"
                                 // Static tile sizes in the peeled main loops.
                                 "canonicalize,cse,"
                                 "falcon-cpu-projection-microkernels)",

@@ -12,6 +12,7 @@
 
 namespace mlir::falcon {
 #define GEN_PASS_DEF_FALCONCPUTILEPROJECTIONS
+#define GEN_PASS_DEF_FALCONCPUPARALLELHEADS
 #include "falcon/Transforms/Passes.h.inc"
 } // namespace mlir::falcon
 
@@ -216,6 +217,42 @@ struct FalconCPUTileProjectionsPass
                              tileDepth)) ||
           failed(tileDecode(rewriter, decodeOp, parallelChunks))) {
         ifOp.emitOpError("projection could not be tiled");
+        return signalPassFailure();
+      }
+    }
+  }
+};
+
+struct FalconCPUParallelHeadsPass
+    : public mlir::falcon::impl::FalconCPUParallelHeadsBase<FalconCPUParallelHeadsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    if (parallelChunks < 1) {
+      getOperation().emitError("falcon-cpu-parallel-heads: parallel-chunks must be positive");
+      return signalPassFailure();
+    }
+    SmallVector<linalg::GenericOp> ops;
+    getOperation().walk([&](linalg::GenericOp op) {
+      if (op->hasAttr(mlir::falcon::kParallelDimAttrName))
+        ops.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    for (linalg::GenericOp op : ops) {
+      auto dim = op->getAttrOfType<IntegerAttr>(mlir::falcon::kParallelDimAttrName);
+      int64_t index = dim.getInt();
+      SmallVector<int64_t> ranges = cast<linalg::LinalgOp>(op.getOperation()).getStaticLoopRanges();
+      if (index < 0 || index >= int64_t(ranges.size()) || ShapedType::isDynamic(ranges[index])) {
+        op.emitOpError("falcon.parallel_dim must name a static loop dimension");
+        return signalPassFailure();
+      }
+      int64_t chunk = llvm::divideCeil(ranges[index], parallelChunks);
+      if (chunk >= ranges[index])
+        continue;
+      SmallVector<int64_t> sizes(ranges.size(), 0);
+      sizes[index] = chunk;
+      if (failed(tile(rewriter, op, sizes, scf::SCFTilingOptions::LoopType::ForallOp))) {
+        op.emitOpError("could not be tiled for threads");
         return signalPassFailure();
       }
     }

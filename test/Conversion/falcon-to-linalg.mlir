@@ -205,16 +205,19 @@ func.func @alibi(%n: index) -> tensor<6x?xf32> {
 // CHECK: %[[NVC:.*]] = tensor.insert_slice %[[VT]] into %[[VC]][0, 0, %[[PAST]], 0]
 // CHECK: %[[KEYS:.*]] = tensor.extract_slice %[[NKC]][0, 0, 0, 0]
 // CHECK: %[[QG:.*]] = tensor.expand_shape %[[Q]] {{\[\[}}0], [1], [2, 3], [4]] {{.*}} into tensor<?x?x2x2x16xf32>
-// CHECK: %[[DOTS:.*]] = linalg.generic {{.*}} ins(%[[QG]], %[[KEYS]] :
-// CHECK: %[[SCORES:.*]] = linalg.generic {{.*}} ins(%[[DOTS]] :
+// Dots over loops (b, g, j, i, e, t): keys innermost. Every attention generic
+// runs its 2 KV groups (loop 1) in parallel on the CPU.
+// CHECK: %[[DOTS:.*]] = linalg.generic {indexing_maps = [#[[QMAP:.*]], #[[KMAP:.*]], #[[DMAP:.*]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "parallel"]} ins(%[[QG]], %[[KEYS]] : {{.*}} attrs = {falcon.parallel_dim = 1 : i64}
+// CHECK: %[[SCORES:.*]] = linalg.generic {{.*}} ins(%[[DOTS]] : {{.*}} attrs = {falcon.parallel_dim = 1 : i64}
 // CHECK:   arith.cmpi ugt
 // CHECK:   arith.select
-// CHECK: linalg.generic {{.*}} ins(%[[SCORES]] :
+// CHECK: linalg.generic {{.*}} ins(%[[SCORES]] : {{.*}} attrs = {falcon.parallel_dim = 1 : i64}
 // CHECK:   arith.maximumf
 // CHECK: math.exp
 // CHECK: math.exp
 // CHECK: arith.divf
-// CHECK: %[[CTX:.*]] = linalg.generic
+// Context over loops (b, g, j, i, t, e): a row of values innermost.
+// CHECK: %[[CTX:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "parallel"]{{.*}} attrs = {falcon.parallel_dim = 1 : i64}
 // CHECK: %[[OUT:.*]] = tensor.collapse_shape %[[CTX]] {{\[\[}}0], [1], [2, 3, 4]] : tensor<?x?x2x2x16xf32> into tensor<?x?x64xf32>
 // CHECK: return %[[OUT]], %[[NKC]], %[[NVC]]
 func.func @attention(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x2x16xf32>, %v: tensor<?x?x2x16xf32>,

@@ -18,6 +18,11 @@ namespace mlir::falcon {
 /// (batch, in, seq, out); falcon-cpu-tile-projections tiles these.
 inline constexpr llvm::StringLiteral kProjectionAttrName = "falcon.projection";
 
+/// Marks a linalg.generic whose iterations along loop dimension N (the
+/// attribute's value) are independent and sizeable (attention heads);
+/// falcon-cpu-parallel-heads runs them on threads.
+inline constexpr llvm::StringLiteral kParallelDimAttrName = "falcon.parallel_dim";
+
 /// Patterns lowering every falcon compute op to linalg/tensor/arith/math.
 void populateFalconToLinalgPatterns(RewritePatternSet &patterns);
 

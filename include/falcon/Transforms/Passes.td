@@ -104,6 +104,23 @@ def FalconCPUTileProjections : Pass<"falcon-cpu-tile-projections", "func::FuncOp
                            "::mlir::tensor::TensorDialect"];
 }
 
+def FalconCPUParallelHeads : Pass<"falcon-cpu-parallel-heads", "func::FuncOp"> {
+  let summary = "Run the attention heads on threads";
+  let description = [{
+    Tiles every `linalg.generic` tagged `falcon.parallel_dim = N` (the
+    attention generics of convert-falcon-to-linalg: scores, softmax, context)
+    along loop dimension N into `parallel-chunks` blocks, as an `scf.forall`
+    that the CPU pipeline turns into an OpenMP parallel loop. Each head is
+    computed by one thread in the same order as without threads.
+  }];
+  let options = [
+    Option<"parallelChunks", "parallel-chunks", "int64_t", /*default=*/"2",
+           "Blocks (threads) the tagged dimension is split into (1: no threads)">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::affine::AffineDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def FalconCPUProjectionMicrokernels
     : Pass<"falcon-cpu-projection-microkernels", "func::FuncOp"> {
   let summary = "Turn static projection tiles into vector FMA register tiles";

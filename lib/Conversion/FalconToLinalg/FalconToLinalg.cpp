@@ -689,14 +689,17 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
         ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}, {4}},
         ArrayRef<OpFoldResult>{batch, seq, attr(numKV), attr(perGroup), attr(headDim)});
 
-    // scores[b, g, j, i, t] = q[b, i, g, j, :] . k[b, g, t, :]; loops (b, g, j, i, t, e).
+    // scores[b, g, j, i, t] = q[b, i, g, j, :] . k[b, g, t, :]; loops
+    // (b, g, j, i, e, t): the keys innermost, so that the dot products of one
+    // query row accumulate side by side (each still sums over e in order)
+    // instead of as one serial chain of adds per score.
     SmallVector<OpFoldResult> scoreShape = {batch, attr(numKV), attr(perGroup), seq,
                                             numKeys};
     Value dots = lb.generic(
         {query, keys}, lb.filled(scoreShape, f, 0.0),
-        {dimsMap(context, 6, {0, 3, 1, 2, 5}), dimsMap(context, 6, {0, 1, 4, 5}),
-         dimsMap(context, 6, {0, 1, 2, 3, 4})},
-        {kParallel, kParallel, kParallel, kParallel, kParallel, kReduction},
+        {dimsMap(context, 6, {0, 3, 1, 2, 4}), dimsMap(context, 6, {0, 1, 5, 4}),
+         dimsMap(context, 6, {0, 1, 2, 3, 5})},
+        {kParallel, kParallel, kParallel, kParallel, kReduction, kParallel},
         [&](OpBuilder &b, Location l, ValueRange args) -> Value {
           Value mul = arith::MulFOp::create(b, l, args[0], args[1]);
           return arith::AddFOp::create(b, l, args[2], mul);
@@ -764,18 +767,25 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
         });
 
     // context[b, i, g, j, e] = sum_t p[b, g, j, i, t] v[b, g, t, e];
-    // loops (b, g, j, i, e, t).
+    // loops (b, g, j, i, t, e): a contiguous row of v per key, added into the
+    // context row (vectorizes; each element still sums over t in order).
     Value contextInit = lb.filled({batch, seq, attr(numKV), attr(perGroup), attr(headDim)},
                                   f, 0.0);
     Value contextHeads = lb.generic(
         {probabilities, values}, contextInit,
-        {dimsMap(context, 6, {0, 1, 2, 3, 5}), dimsMap(context, 6, {0, 1, 5, 4}),
-         dimsMap(context, 6, {0, 3, 1, 2, 4})},
-        {kParallel, kParallel, kParallel, kParallel, kParallel, kReduction},
+        {dimsMap(context, 6, {0, 1, 2, 3, 4}), dimsMap(context, 6, {0, 1, 4, 5}),
+         dimsMap(context, 6, {0, 3, 1, 2, 5})},
+        {kParallel, kParallel, kParallel, kParallel, kReduction, kParallel},
         [&](OpBuilder &b, Location l, ValueRange args) -> Value {
           Value mul = arith::MulFOp::create(b, l, args[0], args[1]);
           return arith::AddFOp::create(b, l, args[2], mul);
         });
+    // Every generic above has loops (b, g, j, i, ...): the heads run in
+    // parallel on the CPU (falcon-cpu-parallel-heads) along g, or along j
+    // when there is a single KV group (multi-query).
+    for (Value value : {dots, scores, rowMax, rowSum, probabilities, contextHeads})
+      value.getDefiningOp()->setAttr(kParallelDimAttrName,
+                                     rewriter.getI64IntegerAttr(numKV > 1 ? 1 : 2));
     // Heads concatenated head-major: column h * d + e.
     Value merged = tensor::CollapseShapeOp::create(
         rewriter, loc, op.getResult().getType(), contextHeads,

@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include <algorithm>
 #include <cstring>
 
 using namespace falcon::test;
@@ -105,6 +106,10 @@ struct GeometryCase {
   int64_t compiled;
 };
 
+void PrintTo(const GeometryCase &param, std::ostream *os) {
+  *os << param.key << " = " << param.value;
+}
+
 class RuntimeModelGeometry : public ::testing::TestWithParam<GeometryCase> {};
 
 TEST_P(RuntimeModelGeometry, ManifestMustMatchTheHostLibrary) {
@@ -132,7 +137,12 @@ INSTANTIATE_TEST_SUITE_P(
                       GeometryCase{"config.num_kv_heads", 1, FAKE_KV_HEADS},
                       GeometryCase{"kv_cache.kv_heads", 4, FAKE_KV_HEADS},
                       GeometryCase{"config.head_dim", 8, FAKE_HEAD_DIM},
-                      GeometryCase{"kv_cache.head_dim", 1, FAKE_HEAD_DIM}));
+                      GeometryCase{"kv_cache.head_dim", 1, FAKE_HEAD_DIM}),
+    [](const ::testing::TestParamInfo<GeometryCase> &info) {
+      std::string name = info.param.key;
+      std::replace(name.begin(), name.end(), '.', '_');
+      return name;
+    });
 
 // weights.bin of another size, with the manifest's size and checksum updated
 // to match it, is still not what the code was compiled for.
