@@ -1,4 +1,11 @@
-//===- CPUTileProjections.cpp - projection tiling for the CPU -------------===//
+//===- CPUTiling.cpp - threads and tiles for the CPU ----------------------===//
+//
+// Both passes tile linalg generics on tensors with the same helper:
+// falcon-cpu-tile-projections (register tiles and threads for the
+// projections, by sequence length) and falcon-cpu-parallel-heads (attention
+// heads on threads).
+//
+//===----------------------------------------------------------------------===//
 
 #include "falcon/Transforms/Passes.h"
 #include "falcon/Conversion/Passes.h"
@@ -8,7 +15,7 @@
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/IR/PatternMatch.h"
 
-#define DEBUG_TYPE "falcon-cpu-tile-projections"
+#define DEBUG_TYPE "falcon-cpu-tiling"
 
 namespace mlir::falcon {
 #define GEN_PASS_DEF_FALCONCPUTILEPROJECTIONS
