@@ -82,8 +82,10 @@ def FalconCPUTileProjections : Pass<"falcon-cpu-tile-projections", "func::FuncOp
       threads), then tiled into loops (batch, `tile-depth` input features,
       `tile-cols` columns, `tile-rows` rows). The column and row loops are
       peeled so that every tile of the main loops has the static size
-      `tile-rows` x `tile-cols`; those tiles are tagged `falcon.microkernel`
-      for falcon-cpu-projection-microkernels, the remainders stay generic;
+      `tile-rows` x `tile-cols`, and the last rows (fewer than `tile-rows`)
+      become tiles of one row; those tiles are tagged `falcon.microkernel`
+      for falcon-cpu-projection-microkernels, the last columns (when the
+      columns are not a multiple of `tile-cols`) stay generic;
     * fewer rows (decode, bandwidth-bound): the input features (the
       reduction) are split into `parallel-chunks` contiguous blocks of weight
       rows, computed in parallel (`scf.forall`) into partial sums that are
