@@ -61,17 +61,50 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!op->hasAttr(mlir::falcon::kMicrokernelAttrName) || !isProjection(op) ||
+    auto tileRows = op->getAttrOfType<IntegerAttr>(mlir::falcon::kMicrokernelAttrName);
+    if (!tileRows || tileRows.getInt() < 1 || !isProjection(op) ||
         !op.hasPureTensorSemantics())
       return rewriter.notifyMatchFailure(op, "not a tagged projection tile");
     Value x = op.getDpsInputs()[0], w = op.getDpsInputs()[1], y = op.getDpsInits()[0];
     auto yType = cast<RankedTensorType>(y.getType());
-    int64_t rows = yType.getDimSize(1), cols = yType.getDimSize(2);
-    if (yType.getDimSize(0) != 1 || ShapedType::isDynamic(rows) ||
-        ShapedType::isDynamic(cols))
-      return rewriter.notifyMatchFailure(op, "the tile's extents are not static");
-
+    int64_t cols = yType.getDimSize(2);
+    if (yType.getDimSize(0) != 1 || ShapedType::isDynamic(cols))
+      return rewriter.notifyMatchFailure(op, "the tile's columns are not static");
     Location loc = op.getLoc();
+    // A tile of a static number of rows, or the last rows of a sequence (a
+    // dynamic count, at most the attribute's): then the tile computes that
+    // many rows, those past the end repeating the last one (the same value to
+    // the same address). Any other count runs the generic as it was.
+    int64_t rows = yType.getDimSize(1);
+    if (ShapedType::isDynamic(rows)) {
+      rows = tileRows.getInt();
+      Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
+      Value count = tensor::DimOp::create(rewriter, loc, y, c1);
+      Value fits = arith::AndIOp::create(
+          rewriter, loc,
+          arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sge, count, c1),
+          arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sle, count,
+                                arith::ConstantIndexOp::create(rewriter, loc, rows)));
+      auto ifOp = scf::IfOp::create(rewriter, loc, yType, fits, /*withElseRegion=*/true);
+      rewriter.setInsertionPointToStart(ifOp.elseBlock());
+      Operation *generic = rewriter.clone(*op);
+      generic->removeAttr(mlir::falcon::kMicrokernelAttrName);
+      scf::YieldOp::create(rewriter, loc, generic->getResults());
+      rewriter.setInsertionPointToStart(ifOp.thenBlock());
+      Value last = arith::SubIOp::create(rewriter, loc, count, c1);
+      scf::YieldOp::create(rewriter, loc, emit(rewriter, loc, x, w, y, rows, cols, last));
+      rewriter.replaceOp(op, ifOp.getResults());
+      return success();
+    }
+    rewriter.replaceOp(op, emit(rewriter, loc, x, w, y, rows, cols, Value()));
+    return success();
+  }
+
+  /// The register tile of `rows` rows and `cols` columns; with `last`, row r
+  /// is row min(r, last).
+  static Value emit(PatternRewriter &rewriter, Location loc, Value x, Value w, Value y,
+                    int64_t rows, int64_t cols, Value last) {
+    auto yType = cast<RankedTensorType>(y.getType());
     Type element = yType.getElementType();
     auto vectorType = VectorType::get({cols}, element);
     Value zero = arith::ConstantOp::create(rewriter, loc, element,
@@ -80,7 +113,9 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
     Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
     SmallVector<Value> rowIndex, accumulators;
     for (int64_t r = 0; r < rows; ++r) {
-      rowIndex.push_back(r == 0 ? c0 : arith::ConstantIndexOp::create(rewriter, loc, r));
+      Value index = r == 0 ? c0 : arith::ConstantIndexOp::create(rewriter, loc, r);
+      rowIndex.push_back(last && r > 0 ? arith::MinUIOp::create(rewriter, loc, index, last)
+                                       : index);
       accumulators.push_back(vector::TransferReadOp::create(
           rewriter, loc, vectorType, y, ValueRange{c0, rowIndex[r], c0}, zero,
           ArrayRef<bool>{true}));
@@ -105,8 +140,7 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
                                                ValueRange{c0, rowIndex[r], c0},
                                                ArrayRef<bool>{true})
                    .getResult();
-    rewriter.replaceOp(op, result);
-    return success();
+    return result;
   }
 };
 

@@ -142,12 +142,12 @@ static LogicalResult tileDecode(RewriterBase &rewriter, linalg::GenericOp op,
 /// loops (batch, K blocks of `depth`, columns by `cols`, rows by `rows`) whose
 /// body is a [rows x cols] register tile. The column and row loops are
 /// peeled, so that every tile of the main loops has exactly that static size
-/// and is tagged for falcon-cpu-projection-microkernels; the last rows become
-/// one-row tiles, the last columns (if any) stay generic loops.
+/// and is tagged for falcon-cpu-projection-microkernels, which also handles
+/// the last (fewer) rows; the last columns (if any) stay generic loops.
 static LogicalResult tilePrefill(RewriterBase &rewriter, linalg::GenericOp generic,
                                  int64_t chunks, int64_t rows, int64_t cols,
                                  int64_t depth) {
-  generic->setAttr(mlir::falcon::kMicrokernelAttrName, rewriter.getUnitAttr());
+  generic->setAttr(mlir::falcon::kMicrokernelAttrName, rewriter.getI64IntegerAttr(rows));
   linalg::LinalgOp op = generic;
   int64_t n = op.getStaticLoopRanges()[3];
   if (chunks > 1 && !ShapedType::isDynamic(n)) {
@@ -174,18 +174,8 @@ static LogicalResult tilePrefill(RewriterBase &rewriter, linalg::GenericOp gener
   // Loops (batch, K block, column tile, row tile). Peeling fails when the
   // tile already divides the range: then there is no remainder.
   scf::ForOp remainder;
-  if (succeeded(scf::peelForLoopAndSimplifyBounds(
-          rewriter, cast<scf::ForOp>(result->loops[3].getOperation()), remainder))) {
-    // The last rows (fewer than `rows`): one-row register tiles.
-    SmallVector<linalg::LinalgOp> tails;
-    remainder.walk([&](linalg::LinalgOp tail) {
-      if (tail->hasAttr(mlir::falcon::kMicrokernelAttrName))
-        tails.push_back(tail);
-    });
-    for (linalg::LinalgOp tail : tails)
-      if (failed(tile(rewriter, tail, {0, 0, 1, 0}, scf::SCFTilingOptions::LoopType::ForOp)))
-        return failure();
-  }
+  (void)scf::peelForLoopAndSimplifyBounds(
+      rewriter, cast<scf::ForOp>(result->loops[3].getOperation()), remainder);
   (void)scf::peelForLoopAndSimplifyBounds(
       rewriter, cast<scf::ForOp>(result->loops[2].getOperation()), remainder);
   return success();

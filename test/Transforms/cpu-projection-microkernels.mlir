@@ -31,7 +31,7 @@
 // CHECK-NOT: linalg.generic
 func.func @tile(%x: tensor<1x3x?xf32>, %w: tensor<?x16xf32>, %init: tensor<1x3x16xf32>) -> tensor<1x3x16xf32> {
   %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
-      ins(%x, %w : tensor<1x3x?xf32>, tensor<?x16xf32>) outs(%init : tensor<1x3x16xf32>) attrs = {falcon.microkernel} {
+      ins(%x, %w : tensor<1x3x?xf32>, tensor<?x16xf32>) outs(%init : tensor<1x3x16xf32>) attrs = {falcon.microkernel = 8 : i64} {
   ^bb0(%a: f32, %b: f32, %acc: f32):
     %m = arith.mulf %a, %b : f32
     %s = arith.addf %acc, %m : f32
@@ -40,19 +40,52 @@ func.func @tile(%x: tensor<1x3x?xf32>, %w: tensor<?x16xf32>, %init: tensor<1x3x1
   return %0 : tensor<1x3x16xf32>
 }
 
-// A remainder tile (dynamic rows) stays a generic.
+// The last rows of a sequence (a dynamic count, at most 4): a 4-row tile whose
+// rows past the count repeat the last row; any other count (not produced by
+// falcon-cpu-tile-projections) runs the generic as it was.
 // CHECK-LABEL: func.func @remainder
-// CHECK-NOT: vector.
-// CHECK: linalg.generic
+// CHECK-SAME: %[[X:[^:]*]]: tensor<1x?x8xf32>, %[[W:[^:]*]]: tensor<8x16xf32>, %[[Y:[^:]*]]: tensor<1x?x16xf32>
+// CHECK: %[[C1:.*]] = arith.constant 1 : index
+// CHECK: %[[N:.*]] = tensor.dim %[[Y]], %[[C1]]
+// CHECK: %[[C4:.*]] = arith.constant 4 : index
+// CHECK: %[[LE:.*]] = arith.cmpi sle, %[[N]], %[[C4]]
+// CHECK: %[[GE:.*]] = arith.cmpi sge, %[[N]], %[[C1]]
+// CHECK: %[[FITS:.*]] = arith.andi %[[GE]], %[[LE]]
+// CHECK: scf.if %[[FITS]]
+// CHECK:   %[[LAST:.*]] = arith.subi %[[N]], %[[C1]]
+// CHECK:   %[[R3:.*]] = arith.minui %{{.*}}, %[[LAST]]
+// CHECK:   vector.transfer_read %[[Y]]
+// CHECK:   scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:     tensor.extract %[[X]][%{{.*}}, %[[R3]], %{{.*}}]
+// CHECK-COUNT-4: vector.transfer_write
+// CHECK: } else {
+// CHECK:   linalg.generic
+// CHECK-NOT: falcon.microkernel
+// CHECK:   arith.mulf
 func.func @remainder(%x: tensor<1x?x8xf32>, %w: tensor<8x16xf32>, %init: tensor<1x?x16xf32>) -> tensor<1x?x16xf32> {
   %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
-      ins(%x, %w : tensor<1x?x8xf32>, tensor<8x16xf32>) outs(%init : tensor<1x?x16xf32>) attrs = {falcon.microkernel} {
+      ins(%x, %w : tensor<1x?x8xf32>, tensor<8x16xf32>) outs(%init : tensor<1x?x16xf32>) attrs = {falcon.microkernel = 4 : i64} {
   ^bb0(%a: f32, %b: f32, %acc: f32):
     %m = arith.mulf %a, %b : f32
     %s = arith.addf %acc, %m : f32
     linalg.yield %s : f32
   } -> tensor<1x?x16xf32>
   return %0 : tensor<1x?x16xf32>
+}
+
+// Dynamic columns (the last columns of a projection): left alone.
+// CHECK-LABEL: func.func @dynamic_columns
+// CHECK-NOT: vector.
+// CHECK: linalg.generic
+func.func @dynamic_columns(%x: tensor<1x4x8xf32>, %w: tensor<8x?xf32>, %init: tensor<1x4x?xf32>) -> tensor<1x4x?xf32> {
+  %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+      ins(%x, %w : tensor<1x4x8xf32>, tensor<8x?xf32>) outs(%init : tensor<1x4x?xf32>) attrs = {falcon.microkernel = 4 : i64} {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<1x4x?xf32>
+  return %0 : tensor<1x4x?xf32>
 }
 
 // Untagged, or not a multiply-accumulate: left alone.
@@ -75,7 +108,7 @@ func.func @untagged(%x: tensor<1x3x8xf32>, %w: tensor<8x16xf32>, %init: tensor<1
 }
 func.func @not_mac(%x: tensor<1x3x8xf32>, %w: tensor<8x16xf32>, %init: tensor<1x3x16xf32>) -> tensor<1x3x16xf32> {
   %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
-      ins(%x, %w : tensor<1x3x8xf32>, tensor<8x16xf32>) outs(%init : tensor<1x3x16xf32>) attrs = {falcon.microkernel} {
+      ins(%x, %w : tensor<1x3x8xf32>, tensor<8x16xf32>) outs(%init : tensor<1x3x16xf32>) attrs = {falcon.microkernel = 8 : i64} {
   ^bb0(%a: f32, %b: f32, %acc: f32):
     %m = arith.mulf %a, %b : f32
     %s = arith.maximumf %acc, %m : f32

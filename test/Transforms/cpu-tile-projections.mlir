@@ -20,21 +20,19 @@
 // CHECK:     scf.for %[[B:.*]] = %c0 to %{{.*}} step %c1
 // CHECK:       scf.for %[[K:.*]] = %c0 to %c8 step %c4
 // ... whose column and row loops are peeled: the main loops' tiles are static
-// and tagged for the micro-kernels ...
+// and tagged for the micro-kernels (with the tile's row count) ...
 // CHECK:         scf.for %{{.*}} step %c16
 // CHECK:           scf.for %{{.*}} step %c4
-// CHECK:             linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x4x4xf32>, tensor<4x16xf32>) outs(%{{.*}} : tensor<1x4x16xf32>) attrs = {falcon.microkernel
-// ... the last rows (fewer than 4) are one-row tiles ...
+// CHECK:             linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x4x4xf32>, tensor<4x16xf32>) outs(%{{.*}} : tensor<1x4x16xf32>) attrs = {falcon.microkernel = 4 : i64
+// ... the last rows (fewer than 4) a tile of dynamic rows, also tagged ...
 // CHECK:           scf.for
-// CHECK:             scf.for %{{.*}} step %c1
-// CHECK:               linalg.generic {{.*}} outs(%{{.*}} : tensor<1x1x16xf32>) attrs = {falcon.microkernel
+// CHECK:             linalg.generic {{.*}} outs(%{{.*}} : tensor<1x?x16xf32>) attrs = {falcon.microkernel = 4 : i64
 // ... and the last columns (80 is not a multiple of 16 per thread) dynamic.
 // CHECK:         scf.for
 // CHECK:           scf.for
 // CHECK:             linalg.generic {{.*}} outs(%{{.*}} : tensor<1x4x?xf32>)
 // CHECK:           scf.for
-// CHECK:             scf.for %{{.*}} step %c1
-// CHECK:               linalg.generic {{.*}} outs(%{{.*}} : tensor<1x1x?xf32>)
+// CHECK:             linalg.generic {{.*}} outs(%{{.*}} : tensor<1x?x?xf32>)
 // CHECK:   scf.forall.in_parallel
 // Decode: the 8 input features become 2 chunks of 4 weight rows, computed in
 // parallel into partials [2, B, S, 80] (chunk outermost), then summed.

@@ -21,7 +21,8 @@ namespace mlir::falcon {
 
 /// Marks a projection tile (a `falcon.projection` generic after
 /// falcon-cpu-tile-projections) that falcon-cpu-projection-microkernels turns
-/// into a register tile once its row and column extents are static.
+/// into a register tile once its column extent is static; the value is the
+/// tile's row count (the most rows a tile with a dynamic row extent has).
 inline constexpr llvm::StringLiteral kMicrokernelAttrName = "falcon.microkernel";
 
 #define GEN_PASS_REGISTRATION

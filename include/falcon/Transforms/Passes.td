@@ -82,9 +82,9 @@ def FalconCPUTileProjections : Pass<"falcon-cpu-tile-projections", "func::FuncOp
       threads), then tiled into loops (batch, `tile-depth` input features,
       `tile-cols` columns, `tile-rows` rows). The column and row loops are
       peeled so that every tile of the main loops has the static size
-      `tile-rows` x `tile-cols`, and the last rows (fewer than `tile-rows`)
-      become tiles of one row; those tiles are tagged `falcon.microkernel`
-      for falcon-cpu-projection-microkernels, the last columns (when the
+      `tile-rows` x `tile-cols`. Those tiles, and those of the last rows
+      (fewer than `tile-rows`), are tagged `falcon.microkernel = tile-rows`
+      for falcon-cpu-projection-microkernels; the last columns (when the
       columns are not a multiple of `tile-cols`) stay generic;
     * fewer rows (decode, bandwidth-bound): the input features (the
       reduction) are split into `parallel-chunks` contiguous blocks of weight
@@ -127,13 +127,16 @@ def FalconCPUProjectionMicrokernels
     : Pass<"falcon-cpu-projection-microkernels", "func::FuncOp"> {
   let summary = "Turn static projection tiles into vector FMA register tiles";
   let description = [{
-    Replaces every projection tile tagged `falcon.microkernel` whose row and
-    column extents are static (`y[1, R, C] += x[1, R, K] * W[K, C]`) by a
+    Replaces every projection tile tagged `falcon.microkernel = T` whose
+    column extent is static (`y[1, R, C] += x[1, R, K] * W[K, C]`) by a
     register tile: R accumulators of `vector<C x f32>` read from `y`, a loop
     over K that loads one weight row `W[k, 0:C]` and does R `vector.fma`s
     with the broadcast inputs `x[0, r, k]`, and the accumulators written back.
     Each weight load is reused by R rows and each input by C columns, from
-    registers. Tiles with dynamic extents (the remainders) are left alone.
+    registers. A tile with a dynamic row count n (the last rows of a
+    sequence) becomes a T-row tile under `scf.if 1 <= n <= T` whose rows past
+    n repeat row n - 1 (the same value written to the same place); other
+    counts run the generic. Tiles with dynamic columns are left alone.
   }];
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
                            "::mlir::tensor::TensorDialect"];
