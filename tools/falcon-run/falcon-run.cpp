@@ -1,13 +1,15 @@
 //===- falcon-run.cpp - run a compiled falcon-mlir artifact ---------------===//
 //
-// falcon-run ART --prompt-ids 1,2,3 [--max-new-tokens N] [--logits-out F.npy]
-//                [--step-logits-out F.npy]
-//            [--output-ids F] [--cache-capacity N]
+// falcon-run ART --prompt-ids 1,2,3 [--prompt-ids 4,5,6 ...] [--max-new-tokens N]
+//                [--logits-out F.npy] [--step-logits-out F.npy]
+//                [--output-ids F] [--cache-capacity N]
 //
-// Greedy generation with the runtime's C API. Prints the generated ids and
-// the prefill and decode speed; optionally writes the prefill logits
-// ([prompt_length, vocab_size], float32 .npy) and the generated ids (prompt
-// excluded, whitespace-separated). Generation never stops at EOS: the golden
+// Greedy generation with the runtime's C API. Each --prompt-ids is one row of
+// a batch (all of the same length). Prints the generated ids and the prefill
+// and decode speed; optionally writes the prefill logits ([prompt_length,
+// vocab_size] float32 .npy, [batch, prompt_length, vocab_size] for a batch)
+// and the generated ids (prompt excluded, whitespace-separated, one line per
+// row). Generation never stops at EOS: the golden
 // data is produced the same way. Any error is one line on stderr, exit code
 // 1, and no output file (files are written to a temporary name and renamed
 // once everything succeeded).
@@ -45,9 +47,10 @@ cl::OptionCategory runCategory("falcon-run options");
 cl::opt<std::string> artifactDir(cl::Positional, cl::Required,
                                  cl::desc("<artifact directory>"),
                                  cl::cat(runCategory));
-cl::opt<std::string>
-    promptIdsOption("prompt-ids", cl::Required,
-                    cl::desc("Comma-separated prompt token ids (1,2,3)"),
+cl::list<std::string>
+    promptIdsOption("prompt-ids", cl::OneOrMore,
+                    cl::desc("Comma-separated prompt token ids (1,2,3); repeat for "
+                             "a batch of prompts of one length"),
                     cl::value_desc("ids"), cl::cat(runCategory));
 cl::opt<long long> maxNewTokens("max-new-tokens", cl::init(16),
                                 cl::desc("Tokens to generate (default 16)"),
@@ -123,11 +126,11 @@ Expected<std::vector<int64_t>> parsePromptIds(StringRef text) {
 }
 
 /// A float32 .npy image (format 1.0, little-endian, C order) of `data` with
-/// shape [rows, columns].
-void writeNpy(raw_ostream &os, const float *data, int64_t rows,
-              int64_t columns) {
+/// `shape`.
+void writeNpy(raw_ostream &os, const float *data, ArrayRef<int64_t> shape) {
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
-                       std::to_string(rows) + ", " + std::to_string(columns) +
+                       join(map_range(shape, [](int64_t size) { return std::to_string(size); }),
+                            ", ") +
                        "), }";
   // Magic (6) + version (2) + header length (2), then the header padded with
   // spaces and ended by '\n' so that the data starts 64-byte aligned.
@@ -140,7 +143,10 @@ void writeNpy(raw_ostream &os, const float *data, int64_t rows,
   support::endian::write<uint16_t>(os, uint16_t(header.size()),
                                    endianness::little);
   os << header;
-  for (int64_t index = 0; index < rows * columns; ++index)
+  int64_t count = 1;
+  for (int64_t size : shape)
+    count *= size;
+  for (int64_t index = 0; index < count; ++index)
     support::endian::write<float>(os, data[index], endianness::little);
 }
 
@@ -208,12 +214,22 @@ std::string formatRate(int64_t tokens, double seconds) {
 }
 
 int run() {
-  Expected<std::vector<int64_t>> promptOrError =
-      parsePromptIds(promptIdsOption);
-  if (!promptOrError)
-    return fail(toString(promptOrError.takeError()));
-  std::vector<int64_t> prompt = std::move(*promptOrError);
-  int64_t promptLength = int64_t(prompt.size());
+  // The rows of the batch, [batch, prompt_length] row-major.
+  std::vector<int64_t> prompt;
+  int64_t promptLength = 0;
+  int64_t batch = int64_t(promptIdsOption.size());
+  for (auto [row, text] : enumerate(promptIdsOption)) {
+    Expected<std::vector<int64_t>> ids = parsePromptIds(text);
+    if (!ids)
+      return fail(toString(ids.takeError()));
+    if (row == 0)
+      promptLength = int64_t(ids->size());
+    else if (int64_t(ids->size()) != promptLength)
+      return fail("--prompt-ids: the prompts of a batch must have one length; prompt 0 has " +
+                  Twine(promptLength) + " ids, prompt " + Twine(row) + " has " +
+                  Twine(ids->size()));
+    prompt.insert(prompt.end(), ids->begin(), ids->end());
+  }
   if (maxNewTokens < 0)
     return fail("--max-new-tokens must not be negative, found " +
                 Twine(maxNewTokens));
@@ -250,7 +266,7 @@ int run() {
 
   falcon_session_options_t sessionOptions;
   falcon_session_options_initialize(&sessionOptions);
-  sessionOptions.batch_size = 1;
+  sessionOptions.batch_size = batch;
   // Default: what the request needs (an absurd request gets the runtime's
   // message that says why it cannot be allocated).
   int64_t neededCapacity =
@@ -267,44 +283,54 @@ int run() {
 
   // A request longer than the cache is refused by the runtime before it
   // looks at this buffer, so it never needs more than the capacity.
-  std::vector<int64_t> generated(
-      size_t(std::min<long long>(maxNewTokens, sessionOptions.cache_capacity)));
+  int64_t newTokens = std::min<long long>(maxNewTokens, sessionOptions.cache_capacity);
+  std::vector<int64_t> generated(size_t(batch) * size_t(newTokens));
   std::vector<float> logits, stepLogits;
   if (logitsFile)
-    logits.resize(size_t(promptLength) * size_t(info.vocab_size));
+    logits.resize(size_t(batch) * size_t(promptLength) * size_t(info.vocab_size));
   if (stepLogitsFile)
     stepLogits.resize(generated.size() * size_t(info.vocab_size));
   falcon_generate_stats_t stats;
   if (StatusPtr status{falcon_session_generate_greedy(
-          session.get(), prompt.data(), /*batch_size=*/1, promptLength,
+          session.get(), prompt.data(), batch, promptLength,
           maxNewTokens, generated.size(), logits.size(), stepLogits.size(),
           generated.data(), logitsFile ? logits.data() : nullptr,
           stepLogitsFile ? stepLogits.data() : nullptr, &stats)})
     return fail(falcon_status_message(status.get()));
 
   for (auto [pending, values, rows] :
-       {std::tuple{&logitsFile, &logits, int64_t(promptLength)},
-        std::tuple{&stepLogitsFile, &stepLogits, int64_t(generated.size())}}) {
+       {std::tuple{&logitsFile, &logits, promptLength},
+        std::tuple{&stepLogitsFile, &stepLogits, newTokens}}) {
     if (!*pending)
       continue;
-    writeNpy((*pending)->stream(), values->data(), rows, info.vocab_size);
+    SmallVector<int64_t> shape = {rows, info.vocab_size};
+    if (batch > 1)
+      shape.insert(shape.begin(), batch);
+    writeNpy((*pending)->stream(), values->data(), shape);
     if (Error error = (*pending)->commit())
       return fail(toString(std::move(error)));
   }
+  // The generated ids of row `row`, space-separated.
+  auto rowIds = [&](int64_t row) {
+    return join(map_range(ArrayRef<int64_t>(generated).slice(row * newTokens, newTokens),
+                          [](int64_t id) { return std::to_string(id); }),
+                " ");
+  };
   if (idsFile) {
     raw_fd_ostream &os = idsFile->stream();
-    os << join(map_range(generated,
-                         [](int64_t id) { return std::to_string(id); }),
-               " ")
-       << "\n";
+    for (int64_t row = 0; row < batch; ++row)
+      os << rowIds(row) << "\n";
     if (Error error = idsFile->commit())
       return fail(toString(std::move(error)));
   }
 
-  outs() << "generated ids:";
-  for (int64_t id : generated)
-    outs() << " " << id;
-  outs() << "\n";
+  for (int64_t row = 0; row < batch; ++row) {
+    outs() << "generated ids";
+    if (batch > 1)
+      outs() << " (prompt " << row << ")";
+    std::string ids = rowIds(row);
+    outs() << ":" << (ids.empty() ? "" : " ") << ids << "\n";
+  }
   outs() << "prefill: "
          << formatRate(stats.prefill_tokens, stats.prefill_seconds) << "\n";
   if (stats.decode_tokens > 0)
