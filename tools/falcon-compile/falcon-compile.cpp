@@ -34,10 +34,14 @@
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Threading.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
+
+#include <algorithm>
+#include <thread>
 
 using namespace mlir;
 using namespace mlir::falcon;
@@ -78,9 +82,10 @@ llvm::cl::opt<unsigned> llvmOptLevel(
     llvm::cl::init(3), llvm::cl::cat(category));
 llvm::cl::opt<int64_t> parallelChunks(
     "parallel-chunks",
-    llvm::cl::desc("Threads (blocks) each projection is split over: output columns at "
-                   "prefill, weight rows at decode (1: single-threaded)"),
-    llvm::cl::init(2), llvm::cl::cat(category));
+    llvm::cl::desc("Threads (blocks) each projection and attention is split over: output "
+                   "columns at prefill, weight rows at decode, heads (1: single-threaded; "
+                   "default: the cores of this machine)"),
+    llvm::cl::init(0), llvm::cl::cat(category));
 llvm::cl::opt<int64_t> tileRows(
     "tile-rows",
     llvm::cl::desc("Sequence rows of a projection's register tile (and the fewest rows "
@@ -120,6 +125,12 @@ int main(int argc, char **argv) {
   if (emit == EmitKind::None && !printStats && !buildArtifact)
     return fail("nothing to do: pass -o ARTIFACT_DIR, --emit=... or --print-stats");
   // Every option is checked before any work.
+  // The code is compiled for this machine's CPU; by default its parallel
+  // loops are split for this machine's cores too.
+  if (parallelChunks.getNumOccurrences() == 0)
+    parallelChunks = std::max(1u, llvm::get_physical_cores() > 0
+                                      ? unsigned(llvm::get_physical_cores())
+                                      : std::thread::hardware_concurrency());
   for (auto [name, value] : {std::pair<StringRef, int64_t>{"--parallel-chunks", parallelChunks},
                              {"--tile-rows", tileRows},
                              {"--tile-cols", tileCols},
@@ -182,7 +193,9 @@ int main(int argc, char **argv) {
     if (buildArtifact && (!checkpoint || !checkpoint->tensors))
       return fail(modelPath + ": an artifact needs a checkpoint directory with "
                               "weights (config.json + model.safetensors)");
-    progress("lowering falcon -> linalg -> llvm");
+    progress(("lowering falcon -> linalg -> llvm (parallel loops in " +
+              llvm::Twine(parallelChunks.getValue()) + " blocks)")
+                 .str());
     PassManager pm(&context);
     CPUPipelineOptions options;
     options.parallelChunks = parallelChunks;
