@@ -16,7 +16,7 @@
 
 namespace mlir::falcon {
 
-inline constexpr int64_t kArtifactFormatVersion = 1;
+inline constexpr int64_t kArtifactFormatVersion = 2;
 inline constexpr llvm::StringLiteral kHostLibraryName = "libfalcon_model.so";
 inline constexpr llvm::StringLiteral kWeightsFileName = "weights.bin";
 inline constexpr llvm::StringLiteral kEntryPoint = "_mlir_ciface_forward";

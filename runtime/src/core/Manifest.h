@@ -17,7 +17,7 @@
 namespace falcon::runtime {
 
 /// The only manifest format this runtime reads.
-constexpr int64_t kManifestFormatVersion = 1;
+constexpr int64_t kManifestFormatVersion = 2;
 
 struct Manifest {
   std::string modelName;

@@ -51,7 +51,7 @@ def parse_ids(text):
 def make(args):
     out, library = args[0], args[1]
     manifest = {
-        "format_version": 1,
+        "format_version": 2,
         "model": "fake-tiny",
         "host_library": "libfalcon_model.so",
         "entry_point": "_mlir_ciface_forward",

@@ -50,7 +50,7 @@ FakeArtifact::FakeArtifact() {
     weightBytes[index] = uint8_t((index * 37 + 11) & 0xff);
 
   manifestObject = json::Object{
-      {"format_version", 1},
+      {"format_version", 2},
       {"model", "fake-tiny"},
       {"host_library", "libfalcon_model.so"},
       {"entry_point", "_mlir_ciface_forward"},

@@ -197,7 +197,7 @@ TEST(RuntimeModel, MissingManifest) {
 
 TEST(RuntimeModel, MalformedJSON) {
   FakeArtifact artifact;
-  artifact.writeFile("manifest.json", "{\"format_version\": 1, \"model\": ");
+  artifact.writeFile("manifest.json", "{\"format_version\": 2, \"model\": ");
   StatusResult result = openError(artifact);
   EXPECT_EQ(result.code, FALCON_STATUS_FAILED_PRECONDITION);
   EXPECT_THAT(result.message,
@@ -261,9 +261,20 @@ TEST(RuntimeModel, WrongTypes) {
   }
 }
 
-TEST(RuntimeModel, FormatVersion2) {
+// Version 1 (before the host library exported its geometry) and any future
+// version are refused, before any other key is looked at.
+TEST(RuntimeModel, OtherFormatVersions) {
+  FakeArtifact old;
+  old.setKey("format_version", 1);
+  old.writeManifest();
+  StatusResult oldResult = openError(old);
+  EXPECT_EQ(oldResult.code, FALCON_STATUS_UNIMPLEMENTED);
+  EXPECT_EQ(oldResult.message, old.path("manifest.json") +
+                                   ": format_version 1 is not supported (this runtime "
+                                   "reads version 2)");
+
   FakeArtifact artifact;
-  artifact.setKey("format_version", 2);
+  artifact.setKey("format_version", 3);
   // A future format may rename keys; the version error must come first.
   artifact.eraseKey("config");
   artifact.writeManifest();
@@ -271,8 +282,8 @@ TEST(RuntimeModel, FormatVersion2) {
   EXPECT_EQ(result.code, FALCON_STATUS_UNIMPLEMENTED);
   EXPECT_EQ(result.message,
             artifact.path("manifest.json") +
-                ": format_version 2 is not supported (this runtime reads "
-                "version 1)");
+                ": format_version 3 is not supported (this runtime reads "
+                "version 2)");
 }
 
 TEST(RuntimeModel, UnsupportedCacheDType) {
