@@ -205,9 +205,15 @@ func.func @alibi(%n: index) -> tensor<6x?xf32> {
 // CHECK: %[[NVC:.*]] = tensor.insert_slice %[[VT]] into %[[VC]][0, 0, %[[PAST]], 0]
 // CHECK: %[[KEYS:.*]] = tensor.extract_slice %[[NKC]][0, 0, 0, 0]
 // CHECK: %[[QG:.*]] = tensor.expand_shape %[[Q]] {{\[\[}}0], [1], [2, 3], [4]] {{.*}} into tensor<?x?x2x2x16xf32>
-// Dots over loops (b, g, j, i, e, t): keys innermost. Every attention generic
-// runs its 2 KV groups (loop 1) in parallel on the CPU.
-// CHECK: %[[DOTS:.*]] = linalg.generic {indexing_maps = [#[[QMAP:.*]], #[[KMAP:.*]], #[[DMAP:.*]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "parallel"]} ins(%[[QG]], %[[KEYS]] : {{.*}} attrs = {falcon.parallel_dim = 1 : i64}
+// Dots over loops (b, g, j, i, e, t): keys innermost; from 8 query rows on,
+// over keys transposed to [B, K, d, T] first. Every attention generic runs its
+// 2 KV groups (loop 1) in parallel on the CPU.
+// CHECK: %[[MANY:.*]] = arith.cmpi sge, %{{.*}}, %c8
+// CHECK: %[[DOTS:.*]] = scf.if %[[MANY]] -> (tensor<?x2x2x?x?xf32>)
+// CHECK:   %[[KT:.*]] = linalg.transpose ins(%[[KEYS]] : tensor<?x2x?x16xf32>) {{.*}} permutation = [0, 1, 3, 2]
+// CHECK:   linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "parallel"]} ins(%[[QG]], %[[KT]] : {{.*}} attrs = {falcon.parallel_dim = 1 : i64}
+// CHECK: } else {
+// CHECK:   linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "parallel"]} ins(%[[QG]], %[[KEYS]] : {{.*}} attrs = {falcon.parallel_dim = 1 : i64}
 // CHECK: %[[SCORES:.*]] = linalg.generic {{.*}} ins(%[[DOTS]] : {{.*}} attrs = {falcon.parallel_dim = 1 : i64}
 // CHECK:   arith.cmpi ugt
 // CHECK:   arith.select

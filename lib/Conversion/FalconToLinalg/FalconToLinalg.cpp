@@ -11,6 +11,7 @@
 #include "Falcon/IR/FalconOps.h"
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/Utils/Utils.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -631,6 +632,10 @@ struct AlibiLowering : OpRewritePattern<AlibiOp> {
 };
 
 /// Causal grouped-query attention over the KV cache.
+/// The fewest query rows for which the attention transposes the cached keys
+/// first (see AttentionLowering).
+constexpr int64_t kTransposedKeysMinRows = 8;
+
 struct AttentionLowering : OpRewritePattern<AttentionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AttentionOp op,
@@ -692,18 +697,41 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
     // scores[b, g, j, i, t] = q[b, i, g, j, :] . k[b, g, t, :]; loops
     // (b, g, j, i, e, t): the keys innermost, so that the dot products of one
     // query row accumulate side by side (each still sums over e in order)
-    // instead of as one serial chain of adds per score.
+    // instead of as one serial chain of adds per score. With many query rows
+    // (prefill) the keys are first transposed to [B, K, d, T], so that those
+    // loops read them contiguously; a few rows (decode) would spend more on
+    // that copy than they save and read the cache as it is (gathers).
     SmallVector<OpFoldResult> scoreShape = {batch, attr(numKV), attr(perGroup), seq,
                                             numKeys};
-    Value dots = lb.generic(
-        {query, keys}, lb.filled(scoreShape, f, 0.0),
-        {dimsMap(context, 6, {0, 3, 1, 2, 4}), dimsMap(context, 6, {0, 1, 5, 4}),
-         dimsMap(context, 6, {0, 1, 2, 3, 5})},
-        {kParallel, kParallel, kParallel, kParallel, kReduction, kParallel},
-        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-          Value mul = arith::MulFOp::create(b, l, args[0], args[1]);
-          return arith::AddFOp::create(b, l, args[2], mul);
-        });
+    Value dotsInit = lb.filled(scoreShape, f, 0.0);
+    auto dotProducts = [&](Value keyOperand, AffineMap keyMap) {
+      Value dots = lb.generic(
+          {query, keyOperand}, dotsInit,
+          {dimsMap(context, 6, {0, 3, 1, 2, 4}), keyMap, dimsMap(context, 6, {0, 1, 2, 3, 5})},
+          {kParallel, kParallel, kParallel, kParallel, kReduction, kParallel},
+          [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+            Value mul = arith::MulFOp::create(b, l, args[0], args[1]);
+            return arith::AddFOp::create(b, l, args[2], mul);
+          });
+      scf::YieldOp::create(rewriter, loc, dots);
+    };
+    Value manyRows = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sge, seqValue,
+                                           lb.index(kTransposedKeysMinRows));
+    auto dotsIf = scf::IfOp::create(rewriter, loc, TypeRange{dotsInit.getType()}, manyRows,
+                                    /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToStart(dotsIf.thenBlock());
+      Value keysT = linalg::TransposeOp::create(
+                        rewriter, loc, keys,
+                        lb.empty({batch, attr(numKV), attr(headDim), numKeys}, f),
+                        ArrayRef<int64_t>{0, 1, 3, 2})
+                        .getResult()[0];
+      dotProducts(keysT, dimsMap(context, 6, {0, 1, 4, 5}));
+      rewriter.setInsertionPointToStart(dotsIf.elseBlock());
+      dotProducts(keys, dimsMap(context, 6, {0, 1, 5, 4}));
+    }
+    Value dots = dotsIf.getResult(0);
 
     // (dot + bias) / sqrt(d), then the causal mask: key t is visible to query
     // i when t <= past_len + i.
@@ -783,9 +811,13 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
     // Every generic above has loops (b, g, j, i, ...): the heads run in
     // parallel on the CPU (falcon-cpu-parallel-heads) along g, or along j
     // when there is a single KV group (multi-query).
-    for (Value value : {dots, scores, rowMax, rowSum, probabilities, contextHeads})
-      value.getDefiningOp()->setAttr(kParallelDimAttrName,
-                                     rewriter.getI64IntegerAttr(numKV > 1 ? 1 : 2));
+    SmallVector<Operation *> headLoops = {scores.getDefiningOp(), rowMax.getDefiningOp(),
+                                          rowSum.getDefiningOp(), probabilities.getDefiningOp(),
+                                          contextHeads.getDefiningOp()};
+    for (Block *block : {dotsIf.thenBlock(), dotsIf.elseBlock()})
+      headLoops.push_back(block->getTerminator()->getOperand(0).getDefiningOp());
+    for (Operation *generic : headLoops)
+      generic->setAttr(kParallelDimAttrName, rewriter.getI64IntegerAttr(numKV > 1 ? 1 : 2));
     // Heads concatenated head-major: column h * d + e.
     Value merged = tensor::CollapseShapeOp::create(
         rewriter, loc, op.getResult().getType(), contextHeads,
