@@ -12,11 +12,14 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
-#include "llvm/Support/Signals.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
+#include <signal.h>
 #include <unistd.h>
 
 using namespace mlir;
@@ -195,7 +198,8 @@ static bool isArtifactDirectory(llvm::StringRef directory) {
   std::error_code ec;
   for (llvm::sys::fs::directory_iterator it(directory, ec), end; it != end && !ec;
        it.increment(ec))
-    if (!llvm::is_contained(kArtifactFiles, llvm::sys::path::filename(it->path())))
+    if (!llvm::is_contained(kArtifactFiles, llvm::sys::path::filename(it->path())) ||
+        !llvm::sys::fs::is_regular_file(it->path()))
       return false;
   if (ec)
     return false;
@@ -224,21 +228,43 @@ llvm::Error mlir::falcon::checkArtifactDestination(llvm::StringRef directory) {
 }
 
 namespace {
-/// While alive, SIGINT/SIGTERM (ctrl-c, kill) remove the staging directory
-/// before the process exits, so an interrupted compile leaves nothing behind.
-/// The paths are formatted up front: the handler only calls unlink, rmdir and
-/// _exit, which are async-signal-safe.
+/// While alive, SIGINT, SIGTERM and SIGHUP (ctrl-c, kill, a closed terminal)
+/// first remove the staging directory, then take their default action: the
+/// process dies of the signal. A signal the process ignores (nohup) stays
+/// ignored, and the previous actions come back afterwards. The paths are
+/// formatted up front: the handler only calls unlink, rmdir, sigaction and
+/// raise, which are async-signal-safe. One artifact is written at a time per
+/// process; a nested one gets no cleanup.
 class StagingCleanup {
 public:
   explicit StagingCleanup(llvm::StringRef staging) {
+    if (active.exchange(true))
+      return;
+    owner = true;
     size_t i = 0;
     for (llvm::StringRef name : kArtifactFiles)
       format(paths[i++], staging, name);
     format(paths[i++], staging, (kHostLibraryName + ".o").str());
     format(directoryPath, staging, "");
-    llvm::sys::SetInterruptFunction(&onInterrupt);
+    for (size_t index = 0; index < std::size(kSignals); ++index) {
+      struct sigaction action = {};
+      installed[index] = false;
+      if (::sigaction(kSignals[index], nullptr, &previous[index]) != 0 ||
+          previous[index].sa_handler == SIG_IGN)
+        continue;
+      action.sa_handler = &onSignal;
+      sigemptyset(&action.sa_mask);
+      installed[index] = ::sigaction(kSignals[index], &action, nullptr) == 0;
+    }
   }
-  ~StagingCleanup() { llvm::sys::SetInterruptFunction(nullptr); }
+  ~StagingCleanup() {
+    if (!owner)
+      return;
+    for (size_t index = 0; index < std::size(kSignals); ++index)
+      if (installed[index])
+        ::sigaction(kSignals[index], &previous[index], nullptr);
+    active = false;
+  }
 
 private:
   static void format(char (&out)[4096], llvm::StringRef staging, llvm::StringRef name) {
@@ -247,14 +273,23 @@ private:
       llvm::sys::path::append(path, name);
     std::snprintf(out, sizeof(out), "%s", path.c_str());
   }
-  static void onInterrupt() {
+  static void onSignal(int signal) {
     for (const char *path : paths)
       ::unlink(path);
     ::rmdir(directoryPath);
-    ::_exit(130);
+    struct sigaction fallback = {};
+    fallback.sa_handler = SIG_DFL;
+    sigemptyset(&fallback.sa_mask);
+    ::sigaction(signal, &fallback, nullptr);
+    ::raise(signal);
   }
+  static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+  static inline std::atomic<bool> active{false};
   static inline char paths[4][4096];
   static inline char directoryPath[4096];
+  static inline struct sigaction previous[std::size(kSignals)];
+  static inline bool installed[std::size(kSignals)];
+  bool owner = false;
 };
 } // namespace
 

@@ -1,5 +1,6 @@
 // RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections{parallel-chunks=2 tile-rows=4 tile-cols=16 tile-depth=4},canonicalize))' | FileCheck %s
 // RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections{parallel-chunks=1 tile-rows=4 tile-cols=16 tile-depth=4}))' | FileCheck %s --check-prefix=SERIAL
+// RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections{parallel-chunks=3 tile-rows=4 tile-cols=16 tile-depth=4}))' | FileCheck %s --check-prefix=THREE
 // RUN: not falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections{tile-rows=0}))' 2>&1 | FileCheck %s --check-prefix=BAD
 
 #x = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1)>
@@ -53,6 +54,12 @@
 // SERIAL: } else {
 // SERIAL-NEXT: linalg.generic {{.*}} iterator_types = ["parallel", "reduction", "parallel", "parallel"]
 // SERIAL-NOT: scf.forall
+
+// 3 threads requested, 8 input features: decode splits them into the most
+// equal blocks up to 3 that divide 8, i.e. 2 blocks of 4.
+// THREE: } else {
+// THREE: tensor.expand_shape {{.*}} into tensor<?x?x2x4xf32>
+// THREE: scf.forall (%{{.*}}) in (2)
 
 // BAD: parallel-chunks, tile-rows, tile-cols and tile-depth must be positive
 func.func @projection(%x: tensor<?x?x8xf32>, %w: tensor<8x80xf32>, %init: tensor<?x?x80xf32>) -> tensor<?x?x80xf32> {

@@ -41,7 +41,11 @@
 #include "llvm/Support/WithColor.h"
 
 #include <algorithm>
+#include <csignal>
+#include <signal.h>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 using namespace mlir;
 using namespace mlir::falcon;
@@ -75,7 +79,7 @@ llvm::cl::opt<TargetKind> target(
     llvm::cl::values(clEnumValN(TargetKind::CPU, "cpu", "the host CPU (x86-64)")),
     llvm::cl::cat(category));
 llvm::cl::opt<std::string> cpuName(
-    "mcpu", llvm::cl::desc("CPU to generate code for (default: this machine's)"),
+    "mcpu", llvm::cl::desc("CPU to generate code for (default or 'native': this machine's)"),
     llvm::cl::init(""), llvm::cl::cat(category));
 llvm::cl::opt<unsigned> llvmOptLevel(
     "llvm-opt", llvm::cl::desc("LLVM IR optimization level of the host code (0-3)"),
@@ -113,7 +117,17 @@ static int fail(const llvm::Twine &message) {
 }
 
 int main(int argc, char **argv) {
+  // A signal the caller ignores (nohup: SIGHUP) stays ignored; InitLLVM would
+  // install its own handlers over it.
+  std::vector<int> ignoredSignals;
+  for (int signal : {SIGHUP, SIGINT, SIGTERM}) {
+    struct sigaction action;
+    if (::sigaction(signal, nullptr, &action) == 0 && action.sa_handler == SIG_IGN)
+      ignoredSignals.push_back(signal);
+  }
   llvm::InitLLVM init(argc, argv);
+  for (int signal : ignoredSignals)
+    std::signal(signal, SIG_IGN);
   // The pipelines are spelled in textual pass syntax (as falcon-opt shows).
   registerAllPasses();
   registerFalconTransformsPasses();
@@ -124,19 +138,27 @@ int main(int argc, char **argv) {
   bool buildArtifact = emit == EmitKind::None && outputPath != "-";
   if (emit == EmitKind::None && !printStats && !buildArtifact)
     return fail("nothing to do: pass -o ARTIFACT_DIR, --emit=... or --print-stats");
-  // Every option is checked before any work.
-  // The code is compiled for this machine's CPU; by default its parallel
-  // loops are split for this machine's cores too.
+  // Every option is checked before any work. The code is compiled for this
+  // machine's CPU; by default its parallel loops are split for this
+  // machine's cores too.
   if (parallelChunks.getNumOccurrences() == 0)
     parallelChunks = std::max(1u, llvm::get_physical_cores() > 0
                                       ? unsigned(llvm::get_physical_cores())
                                       : std::thread::hardware_concurrency());
-  for (auto [name, value] : {std::pair<StringRef, int64_t>{"--parallel-chunks", parallelChunks},
-                             {"--tile-rows", tileRows},
-                             {"--tile-cols", tileCols},
-                             {"--tile-depth", tileDepth}})
-    if (value < 1)
-      return fail(name + " must be positive, found " + llvm::Twine(value));
+  // Upper bounds keep the register tiles and thread blocks sane: a tile is
+  // unrolled into tile-rows x tile-cols accumulators.
+  for (auto [name, value, limit] :
+       {std::tuple<StringRef, int64_t, int64_t>{"--parallel-chunks", parallelChunks, 1024},
+        {"--tile-rows", tileRows, 64},
+        {"--tile-cols", tileCols, 1024},
+        {"--tile-depth", tileDepth, 1 << 20}})
+    if (value < 1 || value > limit)
+      return fail(name + " must be in [1, " + llvm::Twine(limit) + "], found " +
+                  llvm::Twine(value));
+  // "out/" and "out" name the same artifact (the staging directory goes
+  // beside it, not into it).
+  if (buildArtifact && !StringRef(outputPath).rtrim('/').empty())
+    outputPath = StringRef(outputPath).rtrim('/').str();
   HostLibraryOptions hostOptions;
   hostOptions.cpu = cpuName;
   hostOptions.optLevel = llvmOptLevel;

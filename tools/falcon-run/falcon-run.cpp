@@ -61,12 +61,14 @@ cl::opt<long long>
                   cl::value_desc("N"), cl::cat(runCategory));
 cl::opt<std::string> logitsOut(
     "logits-out",
-    cl::desc("Write the prefill logits [prompt_length, vocab] as .npy"),
+    cl::desc("Write the prefill logits [prompt_length, vocab] as .npy "
+             "([batch, prompt_length, vocab] for several prompts)"),
     cl::value_desc("file"), cl::cat(runCategory));
 cl::opt<std::string> stepLogitsOut(
     "step-logits-out",
     cl::desc("Write the logits each new token was chosen from "
-             "[max_new_tokens, vocab] as .npy"),
+             "[max_new_tokens, vocab] as .npy ([batch, max_new_tokens, vocab] "
+             "for several prompts)"),
     cl::value_desc("file"), cl::cat(runCategory));
 cl::opt<std::string>
     outputIds("output-ids",

@@ -12,7 +12,7 @@ namespace mlir::falcon {
 struct HostLibraryOptions {
   /// LLVM optimization level of the IR pipeline (0 = codegen only).
   unsigned optLevel = 3;
-  /// Target CPU; empty means the host CPU (and its features).
+  /// Target CPU; empty or "native" means the host CPU (and its features).
   std::string cpu;
 };
 

@@ -62,7 +62,7 @@ llvm::Error mlir::falcon::checkHostLibraryOptions(const HostLibraryOptions &opti
   if (options.optLevel > 3)
     return llvm::createStringError("--llvm-opt must be 0, 1, 2 or 3, found " +
                                    llvm::Twine(options.optLevel));
-  if (options.cpu.empty())
+  if (options.cpu.empty() || options.cpu == "native")
     return llvm::Error::success();
   llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
   auto target = hostTarget(triple);
@@ -88,9 +88,10 @@ createTargetMachine(const HostLibraryOptions &options) {
   if (!hostTargetOr)
     return hostTargetOr.takeError();
   const llvm::Target *target = *hostTargetOr;
-  std::string cpu = options.cpu.empty() ? llvm::sys::getHostCPUName().str() : options.cpu;
+  bool host = options.cpu.empty() || options.cpu == "native";
+  std::string cpu = host ? llvm::sys::getHostCPUName().str() : options.cpu;
   std::string features;
-  if (options.cpu.empty()) {
+  if (host) {
     llvm::SubtargetFeatures featureSet;
     for (const auto &[name, enabled] : llvm::sys::getHostCPUFeatures())
       featureSet.AddFeature(name, enabled);

@@ -109,8 +109,9 @@ typedef struct falcon_model_options_t {
   bool verify_checksum;
   /* Threads the compiled code's parallel loops use (OpenMP); 0 (the default)
    * leaves OpenMP's own choice (OMP_NUM_THREADS, else every core). Must be
-   * in [0, FALCON_MAX_THREADS]; with 0, an OMP_NUM_THREADS above that limit
-   * is an error too (OpenMP would abort the process). */
+   * in [0, FALCON_MAX_THREADS]; with 0, OMP_NUM_THREADS, when set, must be a
+   * comma-separated list of counts in [1, FALCON_MAX_THREADS] (OpenMP would
+   * abort the process on other values). */
   int32_t num_threads;
 } falcon_model_options_t;
 

@@ -12,6 +12,7 @@
 #include "core/Status.h"
 
 #include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
@@ -113,15 +114,24 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
                           llvm::Twine(options->num_threads));
   // OpenMP aborts the process when it cannot create the threads it was told
   // to use; an absurd OMP_NUM_THREADS becomes an error here instead.
+  // OpenMP reads every element of the list (nested levels) and accepts
+  // forms like "+5000" or "5000abc", so anything but plain counts in range
+  // is refused.
   if (options->num_threads == 0) {
     if (const char *env = std::getenv("OMP_NUM_THREADS")) {
-      int64_t requested = 0;
-      llvm::StringRef first = llvm::StringRef(env).split(',').first.trim();
-      if (!first.getAsInteger(10, requested) && requested > FALCON_MAX_THREADS)
-        return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
-                          "falcon_model_open: OMP_NUM_THREADS=" + llvm::Twine(env) +
-                              " exceeds the " + llvm::Twine(FALCON_MAX_THREADS) +
-                              " threads the runtime allows");
+      llvm::SmallVector<llvm::StringRef> levels;
+      llvm::StringRef(env).split(levels, ',');
+      for (llvm::StringRef level : levels) {
+        unsigned requested = 0;
+        llvm::StringRef count = level.trim();
+        if (count.empty() || !llvm::all_of(count, llvm::isDigit) ||
+            count.getAsInteger(10, requested) || requested < 1 ||
+            requested > FALCON_MAX_THREADS)
+          return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                            "falcon_model_open: OMP_NUM_THREADS='" + llvm::Twine(env) +
+                                "' is not a list of thread counts in [1, " +
+                                llvm::Twine(FALCON_MAX_THREADS) + "]");
+      }
     }
   }
   llvm::StringRef dir(artifact_dir);
