@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "falcon/Transforms/Passes.h"
+#include "falcon/Conversion/Passes.h"
 
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
@@ -29,15 +30,7 @@ using namespace mlir;
 static bool isProjection(linalg::GenericOp op) {
   if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || op.getNumLoops() != 4)
     return false;
-  MLIRContext *context = op.getContext();
-  auto map = [&](ArrayRef<unsigned> dims) {
-    SmallVector<AffineExpr> exprs;
-    for (unsigned dim : dims)
-      exprs.push_back(getAffineDimExpr(dim, context));
-    return AffineMap::get(4, 0, exprs, context);
-  };
-  if (op.getIndexingMapsArray() !=
-      SmallVector<AffineMap>{map({0, 2, 1}), map({1, 3}), map({0, 2, 3})})
+  if (op.getIndexingMapsArray() != mlir::falcon::getProjectionIndexingMaps(op.getContext()))
     return false;
   Block &body = op.getRegion().front();
   if (body.getOperations().size() != 3)

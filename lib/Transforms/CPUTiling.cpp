@@ -92,10 +92,7 @@ static linalg::GenericOp splitK(RewriterBase &rewriter, linalg::GenericOp op,
   Value zero = arith::ConstantOp::create(rewriter, loc, f, rewriter.getFloatAttr(f, 0.0));
   partialInit = linalg::FillOp::create(rewriter, loc, zero, partialInit).getResult(0);
   auto map = [&](unsigned numDims, ArrayRef<unsigned> dims) {
-    SmallVector<AffineExpr> exprs;
-    for (unsigned dim : dims)
-      exprs.push_back(getAffineDimExpr(dim, context));
-    return AffineMap::get(numDims, 0, exprs, context);
+    return AffineMap::getMultiDimMapWithTargets(numDims, dims, context);
   };
   using utils::IteratorType;
   // Loops (c, b, k', s, n), the body of the original projection.

@@ -16,8 +16,13 @@ namespace mlir::falcon {
 #include "falcon/Conversion/Passes.h.inc"
 
 /// Marks the linalg.generic of a projection with an [in, out] weight, loops
-/// (batch, in, seq, out); falcon-cpu-tile-projections tiles these.
+/// (batch, in, seq, out) and getProjectionIndexingMaps;
+/// falcon-cpu-tile-projections tiles these.
 inline constexpr llvm::StringLiteral kProjectionAttrName = "falcon.projection";
+
+/// The indexing maps of a tagged projection, y[b, s, n] += x[b, s, k] *
+/// W[k, n] over loops (b, k, s, n): x (d0, d2, d1), W (d1, d3), y (d0, d2, d3).
+SmallVector<AffineMap> getProjectionIndexingMaps(MLIRContext *context);
 
 /// Marks a linalg.generic whose iterations along loop dimension N (the
 /// attribute's value) are independent and sizeable (attention heads);

@@ -108,10 +108,7 @@ public:
 /// Affine map from `numDims` loop dims to the dims listed in `results`.
 AffineMap dimsMap(MLIRContext *context, unsigned numDims,
                   ArrayRef<unsigned> results) {
-  SmallVector<AffineExpr> exprs;
-  for (unsigned dim : results)
-    exprs.push_back(getAffineDimExpr(dim, context));
-  return AffineMap::get(numDims, 0, exprs, context);
+  return AffineMap::getMultiDimMapWithTargets(numDims, results, context);
 }
 
 Type elementTypeOf(Value value) {
@@ -141,9 +138,7 @@ Value buildProjection(LinalgBuilder &lb, Value input, Value weight, Value bias,
   // falcon-cpu-tile-projections.
   Value product;
   if (transposed) {
-    product = lb.generic({input, weight}, init,
-                         {dimsMap(context, 4, {0, 2, 1}), dimsMap(context, 4, {1, 3}),
-                          dimsMap(context, 4, {0, 2, 3})},
+    product = lb.generic({input, weight}, init, getProjectionIndexingMaps(context),
                          {kParallel, kReduction, kParallel, kParallel}, body);
     product.getDefiningOp()->setAttr(kProjectionAttrName, lb.b.getUnitAttr());
   } else {
@@ -850,4 +845,10 @@ void mlir::falcon::populateFalconToLinalgPatterns(RewritePatternSet &patterns) {
   patterns.add<AddLowering, AlibiLowering, AttentionLowering, EmbeddingLowering,
                GeluLowering, LayerNormLowering, LinearLowering, LMHeadLowering,
                QKVSplitLowering, RotaryLowering>(patterns.getContext());
+}
+
+SmallVector<AffineMap> mlir::falcon::getProjectionIndexingMaps(MLIRContext *context) {
+  return {AffineMap::getMultiDimMapWithTargets(4, {0, 2, 1}, context),
+          AffineMap::getMultiDimMapWithTargets(4, {1, 3}, context),
+          AffineMap::getMultiDimMapWithTargets(4, {0, 2, 3}, context)};
 }
