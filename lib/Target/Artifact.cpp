@@ -327,10 +327,14 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
   const FalconConfig &config = checkpoint.config;
   {
     OpBuilder builder = OpBuilder::atBlockEnd(llvmModule.getBody());
-    SmallVector<int64_t> geometry = {config.vocabSize,  config.hiddenSize,
-                                     config.numLayers,  config.numHeads,
-                                     config.kvHeads(),  config.headDim(),
-                                     int64_t(layout.totalBytes)};
+    SmallVector<int64_t> geometry(::falcon::kGeometryFieldCount);
+    geometry[::falcon::kGeometryVocabSize] = config.vocabSize;
+    geometry[::falcon::kGeometryHiddenSize] = config.hiddenSize;
+    geometry[::falcon::kGeometryLayers] = config.numLayers;
+    geometry[::falcon::kGeometryAttentionHeads] = config.numHeads;
+    geometry[::falcon::kGeometryKVHeads] = config.kvHeads();
+    geometry[::falcon::kGeometryHeadDim] = config.headDim();
+    geometry[::falcon::kGeometryWeightsBytes] = int64_t(layout.totalBytes);
     auto type = RankedTensorType::get({int64_t(geometry.size())}, builder.getI64Type());
     LLVM::GlobalOp::create(builder, llvmModule.getLoc(),
                            LLVM::LLVMArrayType::get(builder.getI64Type(), geometry.size()),

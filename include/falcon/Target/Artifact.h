@@ -9,6 +9,7 @@
 #define FALCON_TARGET_ARTIFACT_H
 
 #include "falcon/Import/Importer.h"
+#include "falcon/Support/ArtifactABI.h"
 #include "falcon/Target/HostLibrary.h"
 #include "falcon/Transforms/WeightLayout.h"
 
@@ -16,16 +17,11 @@
 
 namespace mlir::falcon {
 
-inline constexpr int64_t kArtifactFormatVersion = 2;
+using ::falcon::kArtifactFormatVersion;
+using ::falcon::kGeometrySymbol;
 inline constexpr llvm::StringLiteral kHostLibraryName = "libfalcon_model.so";
 inline constexpr llvm::StringLiteral kWeightsFileName = "weights.bin";
 inline constexpr llvm::StringLiteral kEntryPoint = "_mlir_ciface_forward";
-/// An int64 array the host library exports with the geometry its code was
-/// compiled for: vocab_size, hidden_size, num_hidden_layers,
-/// num_attention_heads, KV heads and head size of the cache, weights.bin
-/// bytes. The runtime compares it with manifest.json, which nothing else ties
-/// to the code (docs/artifact-format.md).
-inline constexpr llvm::StringLiteral kGeometrySymbol = "falcon_model_geometry";
 
 /// FNV-1a, 64 bit: the checksum of weights.bin.
 class Fnv1a64 {

@@ -193,11 +193,11 @@ falcon_status_t falcon::runtime::parseManifest(llvm::StringRef text,
 
   int64_t formatVersion = 0;
   FALCON_RETURN_IF_ERROR(reader.getInteger("format_version", formatVersion));
-  if (formatVersion != kManifestFormatVersion)
+  if (formatVersion != kArtifactFormatVersion)
     return reader.error(FALCON_STATUS_UNIMPLEMENTED,
                         "format_version " + llvm::Twine(formatVersion) +
                             " is not supported (this runtime reads version " +
-                            llvm::Twine(kManifestFormatVersion) + ")");
+                            llvm::Twine(kArtifactFormatVersion) + ")");
 
   Manifest manifest;
   if (root->get("model"))

@@ -12,12 +12,12 @@
 #include "llvm/ADT/StringRef.h"
 
 #include <cstdint>
+#include "falcon/Support/ArtifactABI.h"
+
 #include <string>
 
 namespace falcon::runtime {
 
-/// The only manifest format this runtime reads.
-constexpr int64_t kManifestFormatVersion = 2;
 
 struct Manifest {
   std::string modelName;

@@ -18,6 +18,7 @@
 
 #include <new>
 
+using namespace falcon;
 using namespace falcon::runtime;
 
 falcon_model_t::~falcon_model_t() {
@@ -58,14 +59,14 @@ void falcon_model_options_initialize(falcon_model_options_t *out_options) {
 /// and write out of bounds, so every value is compared first.
 static falcon_status_t checkGeometry(falcon_model_t &model, llvm::StringRef libraryPath) {
   const Manifest &manifest = model.manifest;
-  int64_t compiled[7];
+  int64_t compiled[kGeometryFieldCount];
   falcon_status_t status = model.device->vtable->readModuleConstants(
-      model.device, model.module, "falcon_model_geometry", compiled, 7);
+      model.device, model.module, kGeometrySymbol.data(), compiled, kGeometryFieldCount);
   if (status) {
     falcon_status_free(status);
     return makeStatus(FALCON_STATUS_FAILED_PRECONDITION,
-                      libraryPath + ": exports no falcon_model_geometry; not a "
-                                    "host library written by falcon-compile");
+                      libraryPath + ": exports no " + kGeometrySymbol +
+                          "; not a host library written by falcon-compile");
   }
   struct Field {
     const char *key;
@@ -73,16 +74,17 @@ static falcon_status_t checkGeometry(falcon_model_t &model, llvm::StringRef libr
     int64_t compiled;
   };
   const Field fields[] = {
-      {"config.vocab_size", manifest.vocabSize, compiled[0]},
-      {"config.hidden_size", manifest.hiddenSize, compiled[1]},
-      {"config.num_hidden_layers", manifest.numLayers, compiled[2]},
-      {"kv_cache.layers", manifest.cacheLayers, compiled[2]},
-      {"config.num_attention_heads", manifest.numAttentionHeads, compiled[3]},
-      {"config.num_kv_heads", manifest.numKVHeads, compiled[4]},
-      {"kv_cache.kv_heads", manifest.cacheKVHeads, compiled[4]},
-      {"config.head_dim", manifest.headDim, compiled[5]},
-      {"kv_cache.head_dim", manifest.cacheHeadDim, compiled[5]},
-      {"weights.size", int64_t(manifest.weightsSize), compiled[6]}};
+      {"config.vocab_size", manifest.vocabSize, compiled[kGeometryVocabSize]},
+      {"config.hidden_size", manifest.hiddenSize, compiled[kGeometryHiddenSize]},
+      {"config.num_hidden_layers", manifest.numLayers, compiled[kGeometryLayers]},
+      {"kv_cache.layers", manifest.cacheLayers, compiled[kGeometryLayers]},
+      {"config.num_attention_heads", manifest.numAttentionHeads,
+       compiled[kGeometryAttentionHeads]},
+      {"config.num_kv_heads", manifest.numKVHeads, compiled[kGeometryKVHeads]},
+      {"kv_cache.kv_heads", manifest.cacheKVHeads, compiled[kGeometryKVHeads]},
+      {"config.head_dim", manifest.headDim, compiled[kGeometryHeadDim]},
+      {"kv_cache.head_dim", manifest.cacheHeadDim, compiled[kGeometryHeadDim]},
+      {"weights.size", int64_t(manifest.weightsSize), compiled[kGeometryWeightsBytes]}};
   std::string manifestPath = resolve(model.artifactDir, "manifest.json");
   for (const Field &field : fields)
     if (field.found != field.compiled)
