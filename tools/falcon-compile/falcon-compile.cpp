@@ -141,10 +141,11 @@ int main(int argc, char **argv) {
   // Every option is checked before any work. The code is compiled for this
   // machine's CPU; by default its parallel loops are split for this
   // machine's cores too.
-  if (parallelChunks.getNumOccurrences() == 0)
-    parallelChunks = std::max(1u, llvm::get_physical_cores() > 0
-                                      ? unsigned(llvm::get_physical_cores())
-                                      : std::thread::hardware_concurrency());
+  if (parallelChunks.getNumOccurrences() == 0) {
+    int cores = llvm::get_physical_cores(); // -1 when unknown
+    parallelChunks =
+        std::max(1u, cores > 0 ? unsigned(cores) : std::thread::hardware_concurrency());
+  }
   // Upper bounds keep the register tiles and thread blocks sane: a tile is
   // unrolled into tile-rows x tile-cols accumulators.
   for (auto [name, value, limit] :

@@ -115,6 +115,12 @@ Type elementTypeOf(Value value) {
   return cast<ShapedType>(value.getType()).getElementType();
 }
 
+/// The body of a contraction: acc + a * b (block arguments a, b, acc).
+Value multiplyAccumulate(OpBuilder &b, Location loc, ValueRange args) {
+  Value mul = arith::MulFOp::create(b, loc, args[0], args[1]);
+  return arith::AddFOp::create(b, loc, args[2], mul);
+}
+
 /// `x @ weight^T (+ bias)` for x [B, S, in] and weight [out, in] (or
 /// [in, out] when `transposed`): a contraction over `in`, then the bias added
 /// separately as FalconLinear does.
@@ -696,6 +702,11 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
     // (prefill) the keys are first transposed to [B, K, d, T], so that those
     // loops read them contiguously; a few rows (decode) would spend more on
     // that copy than they save and read the cache as it is (gathers).
+    //
+    // Every attention generic has loops (b, g, j, i, ...): the heads run in
+    // parallel on the CPU (falcon-cpu-parallel-heads) along g, or along j
+    // when there is a single KV group (multi-query).
+    IntegerAttr headLoop = rewriter.getI64IntegerAttr(numKV > 1 ? 1 : 2);
     SmallVector<OpFoldResult> scoreShape = {batch, attr(numKV), attr(perGroup), seq,
                                             numKeys};
     Value dotsInit = lb.filled(scoreShape, f, 0.0);
@@ -704,10 +715,8 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
           {query, keyOperand}, dotsInit,
           {dimsMap(context, 6, {0, 3, 1, 2, 4}), keyMap, dimsMap(context, 6, {0, 1, 2, 3, 5})},
           {kParallel, kParallel, kParallel, kParallel, kReduction, kParallel},
-          [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-            Value mul = arith::MulFOp::create(b, l, args[0], args[1]);
-            return arith::AddFOp::create(b, l, args[2], mul);
-          });
+          multiplyAccumulate);
+      dots.getDefiningOp()->setAttr(kParallelDimAttrName, headLoop);
       scf::YieldOp::create(rewriter, loc, dots);
     };
     Value manyRows = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sge, seqValue,
@@ -799,20 +808,9 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
         {dimsMap(context, 6, {0, 1, 2, 3, 4}), dimsMap(context, 6, {0, 1, 4, 5}),
          dimsMap(context, 6, {0, 3, 1, 2, 5})},
         {kParallel, kParallel, kParallel, kParallel, kReduction, kParallel},
-        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-          Value mul = arith::MulFOp::create(b, l, args[0], args[1]);
-          return arith::AddFOp::create(b, l, args[2], mul);
-        });
-    // Every generic above has loops (b, g, j, i, ...): the heads run in
-    // parallel on the CPU (falcon-cpu-parallel-heads) along g, or along j
-    // when there is a single KV group (multi-query).
-    SmallVector<Operation *> headLoops = {scores.getDefiningOp(), rowMax.getDefiningOp(),
-                                          rowSum.getDefiningOp(), probabilities.getDefiningOp(),
-                                          contextHeads.getDefiningOp()};
-    for (Block *block : {dotsIf.thenBlock(), dotsIf.elseBlock()})
-      headLoops.push_back(block->getTerminator()->getOperand(0).getDefiningOp());
-    for (Operation *generic : headLoops)
-      generic->setAttr(kParallelDimAttrName, rewriter.getI64IntegerAttr(numKV > 1 ? 1 : 2));
+        multiplyAccumulate);
+    for (Value generic : {scores, rowMax, rowSum, probabilities, contextHeads})
+      generic.getDefiningOp()->setAttr(kParallelDimAttrName, headLoop);
     // Heads concatenated head-major: column h * d + e.
     Value merged = tensor::CollapseShapeOp::create(
         rewriter, loc, op.getResult().getType(), contextHeads,
