@@ -26,21 +26,27 @@ namespace mlir::falcon {
 
 using namespace mlir;
 
-/// Whether `op` is y[b, s, n] += x[b, s, k] * W[k, n] over loops (b, k, s, n).
+/// Whether `op` is y[b, s, n] += x[b, s, k] * W[k, n] over loops (b, k, s, n),
+/// with W possibly narrower (bf16/f16 checkpoints), extended in the body.
 static bool isProjection(linalg::GenericOp op) {
   if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || op.getNumLoops() != 4)
     return false;
   if (op.getIndexingMapsArray() != mlir::falcon::getProjectionIndexingMaps(op.getContext()))
     return false;
   Block &body = op.getRegion().front();
-  if (body.getOperations().size() != 3)
+  Value in = body.getArgument(0), weight = body.getArgument(1), acc = body.getArgument(2);
+  auto it = body.begin();
+  if (auto extend = dyn_cast<arith::ExtFOp>(*it); extend && extend.getIn() == weight) {
+    weight = extend.getResult();
+    ++it;
+  }
+  if (std::distance(it, body.end()) != 3)
     return false;
-  auto mul = dyn_cast<arith::MulFOp>(body.front());
-  auto add = dyn_cast<arith::AddFOp>(*std::next(body.begin()));
+  auto mul = dyn_cast<arith::MulFOp>(*it);
+  auto add = dyn_cast<arith::AddFOp>(*std::next(it));
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
   if (!mul || !add || yield.getValues() != ValueRange{add.getResult()})
     return false;
-  Value in = body.getArgument(0), weight = body.getArgument(1), acc = body.getArgument(2);
   bool mulOk = (mul.getLhs() == in && mul.getRhs() == weight) ||
                (mul.getLhs() == weight && mul.getRhs() == in);
   bool addOk = (add.getLhs() == acc && add.getRhs() == mul) ||
@@ -100,8 +106,15 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
     auto yType = cast<RankedTensorType>(y.getType());
     Type element = yType.getElementType();
     auto vectorType = VectorType::get({cols}, element);
+    // A narrower weight is read as is and extended in registers.
+    Type weightElement = cast<RankedTensorType>(w.getType()).getElementType();
+    auto weightType = VectorType::get({cols}, weightElement);
     Value zero = arith::ConstantOp::create(rewriter, loc, element,
                                            rewriter.getFloatAttr(element, 0.0));
+    Value weightZero = weightElement == element
+                           ? zero
+                           : arith::ConstantOp::create(rewriter, loc, weightElement,
+                                                       rewriter.getFloatAttr(weightElement, 0.0));
     Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
     Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
     SmallVector<Value> rowIndex, accumulators;
@@ -118,7 +131,9 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
         rewriter, loc, c0, depth, c1, accumulators,
         [&](OpBuilder &b, Location l, Value k, ValueRange acc) {
           Value weightRow = vector::TransferReadOp::create(
-              b, l, vectorType, w, ValueRange{k, c0}, zero, ArrayRef<bool>{true});
+              b, l, weightType, w, ValueRange{k, c0}, weightZero, ArrayRef<bool>{true});
+          if (weightType != vectorType)
+            weightRow = arith::ExtFOp::create(b, l, vectorType, weightRow);
           SmallVector<Value> next;
           for (int64_t r = 0; r < rows; ++r) {
             Value input = tensor::ExtractOp::create(b, l, x, ValueRange{c0, rowIndex[r], k});

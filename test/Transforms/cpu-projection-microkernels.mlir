@@ -73,6 +73,26 @@ func.func @remainder(%x: tensor<1x?x8xf32>, %w: tensor<8x16xf32>, %init: tensor<
   return %0 : tensor<1x?x16xf32>
 }
 
+// bf16 weights (extended in the body): the weight row is read as bf16 and
+// extended in registers.
+// CHECK-LABEL: func.func @bf16_weights
+// CHECK: scf.for
+// CHECK:   %[[WB:.*]] = vector.transfer_read %{{.*}} : tensor<8x16xbf16>, vector<16xbf16>
+// CHECK:   %[[WF:.*]] = arith.extf %[[WB]] : vector<16xbf16> to vector<16xf32>
+// CHECK:   vector.fma %{{.*}}, %[[WF]], %{{.*}} : vector<16xf32>
+// CHECK-NOT: linalg.generic
+func.func @bf16_weights(%x: tensor<1x2x8xf32>, %w: tensor<8x16xbf16>, %init: tensor<1x2x16xf32>) -> tensor<1x2x16xf32> {
+  %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+      ins(%x, %w : tensor<1x2x8xf32>, tensor<8x16xbf16>) outs(%init : tensor<1x2x16xf32>) attrs = {falcon.microkernel = 8 : i64} {
+  ^bb0(%a: f32, %b: bf16, %acc: f32):
+    %e = arith.extf %b : bf16 to f32
+    %m = arith.mulf %a, %e : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<1x2x16xf32>
+  return %0 : tensor<1x2x16xf32>
+}
+
 // Dynamic columns (the last columns of a projection): left alone.
 // CHECK-LABEL: func.func @dynamic_columns
 // CHECK-NOT: vector.

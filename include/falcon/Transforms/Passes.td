@@ -133,7 +133,8 @@ def FalconCPUProjectionMicrokernels
     over K that loads one weight row `W[k, 0:C]` and does R `vector.fma`s
     with the broadcast inputs `x[0, r, k]`, and the accumulators written back.
     Each weight load is reused by R rows and each input by C columns, from
-    registers. A tile with a dynamic row count n (the last rows of a
+    registers; narrower weights (bf16/f16) are read as they are and extended
+    in registers. A tile with a dynamic row count n (the last rows of a
     sequence) becomes a T-row tile under `scf.if 1 <= n <= T` whose rows past
     n repeat row n - 1 (the same value written to the same place); other
     counts run the generic. Tiles with dynamic columns are left alone.
