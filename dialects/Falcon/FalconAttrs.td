@@ -32,4 +32,102 @@ def Falcon_RopeScalingAttr : EnumAttr<Falcon_Dialect, Falcon_RopeScaling, "rope_
   let assemblyFormat = "`<` $value `>`";
 }
 
+//===----------------------------------------------------------------------===//
+// Target and lowering configuration
+//===----------------------------------------------------------------------===//
+
+class Falcon_Attr<string name, string attrMnemonic> : AttrDef<Falcon_Dialect, name> {
+  let mnemonic = attrMnemonic;
+}
+
+def Falcon_CPUTargetAttr : Falcon_Attr<"CPUTarget", "cpu_target"> {
+  let summary = "the CPU an artifact's code is generated for";
+  let description = [{
+    Attached to the module as `falcon.target` by `falcon-cpu-attach-target`
+    (what `falcon-compile --target=cpu --mcpu=... --mtriple=...` runs), and
+    read only by the CPU strategy pass and the code emitter: the
+    target-neutral lowering never looks at it.
+
+    * `triple`: the LLVM target triple (`x86_64-pc-linux-gnu`,
+      `aarch64-linux-gnu`, ...);
+    * `cpu`: the LLVM CPU name (`znver4`, `x86-64-v3`, `generic`, ...);
+    * `features`: the ISA features that matter to the generated code, each
+      `+name` or `-name` in LLVM's spelling (`+avx2,+fma,-avx512f`): the code
+      generator is given exactly these, and the artifact's manifest lists the
+      `+` ones as what a machine must have to run it;
+    * `vector_bits`: the widest vector register the code may use (128, 256
+      or 512);
+    * `vector_registers`: how many of them there are (16 with AVX2, 32 with
+      AVX-512 or on AArch64), which bounds a register tile;
+    * `threads`: the blocks parallel loops are split into (the cores of the
+      machine the code is for; fixed at compile time so that results do not
+      depend on the thread count at run time).
+
+    ```mlir
+    module attributes {falcon.target = #falcon.cpu_target<triple = "x86_64-pc-linux-gnu",
+        cpu = "x86-64-v3", features = "+avx,+avx2,+fma,-avx512f", vector_bits = 256,
+        vector_registers = 16, threads = 8>} {}
+    ```
+  }];
+  let parameters = (ins StringRefParameter<"LLVM target triple">:$triple,
+                        StringRefParameter<"LLVM CPU name">:$cpu,
+                        StringRefParameter<"'+f,-g' ISA features">:$features,
+                        "int64_t":$vector_bits,
+                        "int64_t":$vector_registers,
+                        "int64_t":$threads);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// Whether `features` enables `name` (e.g. "avx512f").
+    bool hasFeature(::llvm::StringRef name) const;
+    /// The enabled features (the `+` entries, without the sign).
+    ::llvm::SmallVector<::llvm::StringRef> getRequiredFeatures() const;
+  }];
+}
+
+// A list of integers printed and parsed in square brackets, `[8, 32, 256]`.
+def Falcon_BracketedI64List : OptionalArrayRefParameter<"int64_t"> {
+  let parser = [{ [&]() -> ::mlir::FailureOr<::llvm::SmallVector<int64_t>> {
+    ::llvm::SmallVector<int64_t> values;
+    if ($_parser.parseCommaSeparatedList(::mlir::AsmParser::Delimiter::Square, [&] {
+          return $_parser.parseInteger(values.emplace_back());
+        }))
+      return ::mlir::failure();
+    return values;
+  }() }];
+  let printer = [{
+    $_printer << '[';
+    ::llvm::interleaveComma($_self, $_printer);
+    $_printer << ']';
+  }];
+}
+
+def Falcon_LoweringConfigAttr : Falcon_Attr<"LoweringConfig", "lowering_config"> {
+  let summary = "how a target strategy wants one operation tiled";
+  let description = [{
+    Written by a target's strategy pass (`falcon-cpu-select-lowering-strategy`)
+    on the operations it has decided for, as `falcon.lowering_config`, and
+    consumed by the generic tiling passes; no other channel carries strategy
+    between passes.
+
+    * `threads`: the blocks the operation is split into for threads (1: none);
+    * `thread_dim`: the loop dimension split over threads (-1: the
+      operation's own rule, as for projections, whose prefill splits output
+      columns and whose decode splits the reduction);
+    * `register_tile`: `[rows, cols, depth]` of a projection's register tile
+      (sequence rows, output columns, input features per block); empty for
+      other operations.
+
+    ```mlir
+    linalg.generic {..., falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [8, 32, 256]>}
+    linalg.generic {..., falcon.lowering_config = #falcon.lowering_config<threads = 2, thread_dim = 1>}
+    ```
+  }];
+  let parameters = (ins "int64_t":$threads,
+                        DefaultValuedParameter<"int64_t", "-1">:$thread_dim,
+                        Falcon_BracketedI64List:$register_tile);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 #endif // FALCON_ATTRS_TD

@@ -32,6 +32,25 @@ def Falcon_Dialect : Dialect {
     combine with.
   }];
   let useDefaultAttributePrinterParser = 1;
+  // Every discardable `falcon.*` attribute (on operations and on function
+  // arguments) is checked by the dialect: strategy never travels as an
+  // unverified string-keyed attribute.
+  let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
+  let extraClassDeclaration = [{
+    /// The module attribute holding the target (#falcon.cpu_target).
+    static constexpr ::llvm::StringLiteral kTargetAttrName = "falcon.target";
+    /// A target strategy's decision for one operation (#falcon.lowering_config).
+    static constexpr ::llvm::StringLiteral kLoweringConfigAttrName = "falcon.lowering_config";
+    /// The model configuration (config.json) on the module.
+    static constexpr ::llvm::StringLiteral kModelConfigAttrName = "falcon.config";
+    /// The packed weight layout bound by falcon-bind-weights.
+    static constexpr ::llvm::StringLiteral kWeightLayoutAttrName = "falcon.weight_layout";
+    /// Argument attributes: the name of an entry point's argument, and the
+    /// checkpoint tensor a layer function's weight argument is bound to.
+    static constexpr ::llvm::StringLiteral kArgNameAttrName = "falcon.name";
+    static constexpr ::llvm::StringLiteral kArgWeightAttrName = "falcon.weight";
+  }];
 }
 
 class Falcon_Op<string mnemonic, list<Trait> traits = []>

@@ -165,7 +165,7 @@ public:
 
   OwningOpRef<ModuleOp> build() {
     OwningOpRef<ModuleOp> module = ModuleOp::create(loc, checkpoint.name);
-    module->getOperation()->setAttr("falcon.config", configAttr());
+    module->getOperation()->setAttr(FalconDialect::kModelConfigAttrName, configAttr());
     builder.setInsertionPointToEnd(module->getBody());
     buildLayerFunction();
     builder.setInsertionPointToEnd(module->getBody());
@@ -240,7 +240,7 @@ private:
     unsigned argIndex = firstWeight;
     for (auto [index, spec] : llvm::enumerate(specs))
       if (spec.perLayer) {
-        func.setArgAttr(argIndex, "falcon.weight", builder.getStringAttr(spec.name));
+        func.setArgAttr(argIndex, FalconDialect::kArgWeightAttrName, builder.getStringAttr(spec.name));
         weights[index] = body->getArgument(argIndex++);
       }
     auto weight = [&](StringRef suffix) -> Value {
@@ -346,7 +346,7 @@ private:
     static constexpr StringRef argNames[] = {"input_ids", "position_ids", "past_len",
                                              "key_cache", "value_cache"};
     for (auto [index, name] : llvm::enumerate(argNames))
-      func.setArgAttr(index, "falcon.name", builder.getStringAttr(name));
+      func.setArgAttr(index, FalconDialect::kArgNameAttrName, builder.getStringAttr(name));
     Block *body = func.addEntryBlock();
     builder.setInsertionPointToStart(body);
     Value ids = body->getArgument(0), positions = body->getArgument(1),

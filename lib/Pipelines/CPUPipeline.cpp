@@ -1,96 +1,108 @@
-//===- CPUPipeline.cpp - falcon to LLVM for the host CPU ------------------===//
+//===- CPUPipeline.cpp - falcon to LLVM for a CPU -------------------------===//
 
 #include "falcon/Pipelines/Pipelines.h"
 #include "falcon/Conversion/Passes.h"
 #include "falcon/Transforms/Passes.h"
 
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/LLVMIR/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
-#include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir;
 using namespace mlir::falcon;
 
-/// Appends upstream passes given in textual pipeline syntax; the spelling is
-/// the one users see in `falcon-opt --help` and in the lit tests.
-static void addPipeline(OpPassManager &pm, StringRef pipeline) {
-  if (failed(parsePassPipeline(pipeline, pm, llvm::errs())))
-    llvm::report_fatal_error("invalid built-in pass pipeline");
-}
-
-void mlir::falcon::buildFalconToLinalgPipeline(OpPassManager &pm,
-                                               const CPUPipelineOptions &) {
+void mlir::falcon::buildFalconToLinalgPipeline(OpPassManager &pm) {
   // One layer function, called from one loop: inlining it costs no code size
   // and lets bufferization update the KV cache in place across the call.
   pm.addPass(createInlinerPass());
+  // The [in, out] packing of projection weights is still decided here,
+  // before the lowering reads falcon.linear's transposed_weight
+  // (docs/design.md, "What is left").
   pm.addPass(createFalconCPUWeightLayout());
-  pm.addPass(createFalconBindWeights());
   pm.addPass(createConvertFalconToLinalg());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }
 
-void mlir::falcon::buildFalconLinalgToLLVMCPUPipeline(
-    OpPassManager &pm, const CPUPipelineOptions &options) {
-  addPipeline(pm, llvm::formatv("func.func(falcon-fuse-elementwise,"
-                                "falcon-cpu-tile-projections{{parallel-chunks={0} "
-                                "tile-rows={1} tile-cols={2} tile-depth={3}},"
-                                "falcon-cpu-parallel-heads{{parallel-chunks={0}},"
-                                // Static tile sizes in the peeled main loops.
-                                "canonicalize,cse,"
-                                "falcon-cpu-projection-microkernels)",
-                                options.parallelChunks.getValue(),
-                                options.tileRows.getValue(), options.tileCols.getValue(),
-                                options.tileDepth.getValue())
-                          .str());
-  addPipeline(pm,
-                  "one-shot-bufferize{bufferize-function-boundaries=1 "
-                  "function-boundary-type-conversion=identity-layout-map "
-                  "allow-return-allocs-from-loops=1},"
-                  // Fold the in-place cache loop results back to the
-                  // arguments, and the self-copies of cache slices away.
-                  "canonicalize,cse,canonicalize,"
-                  "falcon-drop-argument-results,"
-                  "buffer-results-to-out-params,"
-                  "buffer-deallocation-pipeline,"
-                  "canonicalize,"
-                  "func.func(falcon-strided-copies-to-linalg,convert-linalg-to-loops),"
-                  // Register tiles: transfers to plain vector loads/stores.
-                  "func.func(convert-vector-to-scf),"
-                  // Projection column blocks run on OpenMP threads.
-                  "func.func(scf-forall-to-parallel),"
-                  "convert-scf-to-openmp,canonicalize,"
-                  "lower-affine,"
-                  "convert-scf-to-cf,"
-                  "expand-strided-metadata,"
-                  "lower-affine,"
-                  "func.func(llvm-request-c-wrappers),"
-                  "convert-math-to-llvm,"
-                  "convert-math-to-libm,"
-                  "finalize-memref-to-llvm,"
-                  "convert-vector-to-llvm,"
-                  "convert-openmp-to-llvm,"
-                  "convert-to-llvm,"
-                  "reconcile-unrealized-casts,"
-                  "canonicalize,cse");
+void mlir::falcon::buildFalconCPUCodegenPipeline(
+    OpPassManager &pm, const FalconCPUSelectLoweringStrategyOptions &strategy) {
+  pm.addPass(createFalconCPUSelectLoweringStrategy(strategy));
+  pm.addPass(createFalconBindWeights());
+  OpPassManager &tiling = pm.nest<func::FuncOp>();
+  tiling.addPass(createFalconCPUDecomposeAttention());
+  tiling.addPass(createFalconFuseElementwise());
+  tiling.addPass(createFalconCPUTileProjections());
+  tiling.addPass(createFalconCPUParallelHeads());
+  // Static tile sizes in the peeled main loops.
+  tiling.addPass(createCanonicalizerPass());
+  tiling.addPass(createCSEPass());
+  tiling.addPass(createFalconCPUProjectionMicrokernels());
+
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  bufferize.allowReturnAllocsFromLoops = true;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // Fold the in-place cache loop results back to the arguments, and the
+  // self-copies of cache slices away.
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createFalconDropArgumentResults());
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass());
+  bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(createCanonicalizerPass());
+  OpPassManager &loops = pm.nest<func::FuncOp>();
+  loops.addPass(createFalconStridedCopiesToLinalg());
+  loops.addPass(createConvertLinalgToLoopsPass());
+  // bf16 conversions as integer arithmetic: without AVX512-BF16 LLVM would
+  // call compiler-rt's __truncsfbf2, which the host library does not link.
+  loops.addPass(createFalconCPUExpandBF16());
+  // Register tiles: transfers to plain vector loads/stores.
+  loops.addPass(createConvertVectorToSCFPass());
+  // Projection column blocks and attention heads run on OpenMP threads.
+  loops.addPass(createForallToParallelLoopPass());
+  pm.addPass(createConvertSCFToOpenMPPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createConvertOpenMPToLLVMPass());
+  pm.addPass(createConvertToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
 }
 
-void mlir::falcon::buildFalconCPUPipeline(OpPassManager &pm,
-                                          const CPUPipelineOptions &options) {
-  buildFalconToLinalgPipeline(pm, options);
-  buildFalconLinalgToLLVMCPUPipeline(pm, options);
+void mlir::falcon::buildFalconCPUPipeline(
+    OpPassManager &pm, const FalconCPUSelectLoweringStrategyOptions &strategy) {
+  buildFalconToLinalgPipeline(pm);
+  buildFalconCPUCodegenPipeline(pm, strategy);
 }
 
 void mlir::falcon::registerFalconPipelines() {
-  PassPipelineRegistration<CPUPipelineOptions>(
-      "falcon-to-linalg-pipeline",
-      "Lower the falcon dialect to linalg on tensors with bound weights",
-      buildFalconToLinalgPipeline);
-  PassPipelineRegistration<CPUPipelineOptions>(
-      "falcon-linalg-to-llvm-cpu-pipeline",
-      "Bufferize and lower linalg to the LLVM dialect for the host CPU",
-      buildFalconLinalgToLLVMCPUPipeline);
-  PassPipelineRegistration<CPUPipelineOptions>(
-      "falcon-cpu-pipeline", "Lower the falcon dialect to the LLVM dialect",
-      buildFalconCPUPipeline);
+  PassPipelineRegistration<>("falcon-to-linalg-pipeline",
+                             "Lower the falcon dialect to target-neutral linalg on tensors",
+                             buildFalconToLinalgPipeline);
+  PassPipelineRegistration<>(
+      "falcon-cpu-codegen-pipeline",
+      "Lower target-neutral linalg to the LLVM dialect for the module's #falcon.cpu_target",
+      [](OpPassManager &pm) { buildFalconCPUCodegenPipeline(pm, {}); });
+  PassPipelineRegistration<>(
+      "falcon-cpu-pipeline",
+      "Lower the falcon dialect to the LLVM dialect for the module's #falcon.cpu_target",
+      [](OpPassManager &pm) { buildFalconCPUPipeline(pm, {}); });
 }

@@ -39,7 +39,7 @@ struct FalconBindWeightsPass
       unsigned index = func.getNumArguments();
       if (failed(func.insertArgument(index, bufferType,
                                      DictionaryAttr::get(&getContext(),
-                                         {NamedAttribute(StringAttr::get(&getContext(), "falcon.name"),
+                                         {NamedAttribute(StringAttr::get(&getContext(), FalconDialect::kArgNameAttrName),
                                                          StringAttr::get(&getContext(), "weights"))}),
                                      func.getLoc())))
         return signalPassFailure();

@@ -18,7 +18,7 @@ const WeightSlot *WeightLayout::lookup(llvm::StringRef name,
 
 FailureOr<WeightLayout> mlir::falcon::computeWeightLayout(ModuleOp module) {
   WeightLayout layout;
-  auto config = module->getAttrOfType<DictionaryAttr>("falcon.config");
+  auto config = module->getAttrOfType<DictionaryAttr>(FalconDialect::kModelConfigAttrName);
   auto numLayers =
       config ? dyn_cast_or_null<IntegerAttr>(config.get("num_hidden_layers"))
              : IntegerAttr();

@@ -1,7 +1,7 @@
 //===- falcon-compile.cpp - the falcon-mlir ahead-of-time compiler --------===//
 //
 // falcon-compile MODEL -o ART [--target=cpu]      compile an artifact directory
-// falcon-compile MODEL --emit=falcon|linalg|llvm|llvm-ir [-o FILE]
+// falcon-compile MODEL --emit=falcon|linalg|llvm|llvm-ir|obj [-o FILE]
 // falcon-compile MODEL --print-stats [-o ART]      statistics on stdout
 //
 // MODEL is a Hugging Face checkpoint directory, a lone config.json or a .mlir
@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Falcon/IR/FalconDialect.h"
+#include "falcon/Codegen/CPU/Passes.h"
 #include "falcon/Import/Importer.h"
 #include "falcon/Import/ModelStats.h"
 #include "falcon/Pipelines/Pipelines.h"
@@ -19,9 +20,6 @@
 
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
-#include "falcon/Transforms/Passes.h"
-#include "falcon/Conversion/Passes.h"
 #include "mlir/Pass/PassManager.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -34,7 +32,6 @@
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/Threading.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -43,7 +40,6 @@
 #include <algorithm>
 #include <csignal>
 #include <signal.h>
-#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -51,7 +47,7 @@ using namespace mlir;
 using namespace mlir::falcon;
 
 namespace {
-enum class EmitKind { None, Falcon, Linalg, LLVM, LLVMIR };
+enum class EmitKind { None, Falcon, Linalg, LLVM, LLVMIR, Object };
 enum class TargetKind { CPU };
 
 llvm::cl::OptionCategory category("falcon-compile options");
@@ -72,7 +68,9 @@ llvm::cl::opt<EmitKind> emit(
         clEnumValN(EmitKind::Linalg, "linalg",
                    "after falcon-to-linalg-pipeline (linalg on tensors)"),
         clEnumValN(EmitKind::LLVM, "llvm", "after falcon-cpu-pipeline (LLVM dialect)"),
-        clEnumValN(EmitKind::LLVMIR, "llvm-ir", "the LLVM IR of the host library")),
+        clEnumValN(EmitKind::LLVMIR, "llvm-ir", "the LLVM IR of the host library"),
+        clEnumValN(EmitKind::Object, "obj",
+                   "the host code as an object file (any --mtriple LLVM has)")),
     llvm::cl::cat(category));
 llvm::cl::opt<TargetKind> target(
     "target", llvm::cl::desc("Target of the artifact"), llvm::cl::init(TargetKind::CPU),
@@ -81,6 +79,12 @@ llvm::cl::opt<TargetKind> target(
 llvm::cl::opt<std::string> cpuName(
     "mcpu", llvm::cl::desc("CPU to generate code for (default or 'native': this machine's)"),
     llvm::cl::init(""), llvm::cl::cat(category));
+llvm::cl::opt<std::string> tripleName(
+    "mtriple", llvm::cl::desc("Target triple (default: this machine's)"), llvm::cl::init(""),
+    llvm::cl::cat(category));
+llvm::cl::opt<std::string> cpuFeatures(
+    "mattr", llvm::cl::desc("Extra CPU features, '+name' or '-name' separated by commas"),
+    llvm::cl::init(""), llvm::cl::cat(category));
 llvm::cl::opt<unsigned> llvmOptLevel(
     "llvm-opt", llvm::cl::desc("LLVM IR optimization level of the host code (0-3)"),
     llvm::cl::init(3), llvm::cl::cat(category));
@@ -88,20 +92,24 @@ llvm::cl::opt<int64_t> parallelChunks(
     "parallel-chunks",
     llvm::cl::desc("Threads (blocks) each projection and attention is split over: output "
                    "columns at prefill, weight rows at decode, heads (1: single-threaded; "
-                   "default: the cores of this machine)"),
+                   "default: the cores of this machine); the target's 'threads'"),
     llvm::cl::init(0), llvm::cl::cat(category));
+// Overrides of the CPU strategy's register tile (falcon-cpu-select-lowering-
+// strategy's options, passed on as its typed options struct).
 llvm::cl::opt<int64_t> tileRows(
     "tile-rows",
-    llvm::cl::desc("Sequence rows of a projection's register tile (and the fewest rows "
-                   "that take the prefill path)"),
-    llvm::cl::init(8), llvm::cl::cat(category));
-llvm::cl::opt<int64_t> tileCols("tile-cols",
-                                llvm::cl::desc("Output columns of a projection's register tile"),
-                                llvm::cl::init(32), llvm::cl::cat(category));
+    llvm::cl::desc("Sequence rows of a projection's register tile, and the fewest rows "
+                   "that take the prefill path (default: sized for the target)"),
+    llvm::cl::init(0), llvm::cl::cat(category));
+llvm::cl::opt<int64_t> tileCols(
+    "tile-cols",
+    llvm::cl::desc("Output columns of a projection's register tile (default: sized for "
+                   "the target)"),
+    llvm::cl::init(0), llvm::cl::cat(category));
 llvm::cl::opt<int64_t> tileDepth(
     "tile-depth",
-    llvm::cl::desc("Input features per block of a register tile's reduction"),
-    llvm::cl::init(256), llvm::cl::cat(category));
+    llvm::cl::desc("Input features per block of a register tile's reduction (default 256)"),
+    llvm::cl::init(0), llvm::cl::cat(category));
 llvm::cl::opt<bool> quiet("quiet", llvm::cl::desc("Do not print progress"),
                           llvm::cl::cat(category));
 llvm::cl::opt<bool> printStats(
@@ -128,32 +136,24 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   for (int signal : ignoredSignals)
     std::signal(signal, SIG_IGN);
-  // The pipelines are spelled in textual pass syntax (as falcon-opt shows).
-  registerAllPasses();
-  registerFalconTransformsPasses();
-  registerFalconConversionPasses();
   llvm::cl::HideUnrelatedOptions(category);
   llvm::cl::ParseCommandLineOptions(argc, argv,
                                     "falcon-mlir ahead-of-time compiler\n");
   bool buildArtifact = emit == EmitKind::None && outputPath != "-";
   if (emit == EmitKind::None && !printStats && !buildArtifact)
     return fail("nothing to do: pass -o ARTIFACT_DIR, --emit=... or --print-stats");
-  // Every option is checked before any work. The code is compiled for this
-  // machine's CPU; by default its parallel loops are split for this
-  // machine's cores too.
-  if (parallelChunks.getNumOccurrences() == 0) {
-    int cores = llvm::get_physical_cores(); // -1 when unknown
-    parallelChunks =
-        std::max(1u, cores > 0 ? unsigned(cores) : std::thread::hardware_concurrency());
-  }
+  // Every option is checked before any work. By default the code is
+  // compiled for this machine's CPU and its parallel loops are split for
+  // this machine's cores.
   // Upper bounds keep the register tiles and thread blocks sane: a tile is
   // unrolled into tile-rows x tile-cols accumulators.
-  for (auto [name, value, limit] :
-       {std::tuple<StringRef, int64_t, int64_t>{"--parallel-chunks", parallelChunks, 1024},
-        {"--tile-rows", tileRows, 64},
-        {"--tile-cols", tileCols, 1024},
-        {"--tile-depth", tileDepth, 1 << 20}})
-    if (value < 1 || value > limit)
+  for (auto [name, value, limit, given] :
+       {std::tuple<StringRef, int64_t, int64_t, bool>{
+            "--parallel-chunks", parallelChunks, 1024, parallelChunks.getNumOccurrences() > 0},
+        {"--tile-rows", tileRows, 64, tileRows.getNumOccurrences() > 0},
+        {"--tile-cols", tileCols, 1024, tileCols.getNumOccurrences() > 0},
+        {"--tile-depth", tileDepth, 1 << 20, tileDepth.getNumOccurrences() > 0}})
+    if (given && (value < 1 || value > limit))
       return fail(name + " must be in [1, " + llvm::Twine(limit) + "], found " +
                   llvm::Twine(value));
   // "out/" and "out" name the same artifact (the staging directory goes
@@ -161,10 +161,11 @@ int main(int argc, char **argv) {
   if (buildArtifact && !StringRef(outputPath).rtrim('/').empty())
     outputPath = StringRef(outputPath).rtrim('/').str();
   HostLibraryOptions hostOptions;
-  hostOptions.cpu = cpuName;
   hostOptions.optLevel = llvmOptLevel;
   if (llvm::Error error = checkHostLibraryOptions(hostOptions))
     return fail(llvm::toString(std::move(error)));
+  if (emit == EmitKind::Object && outputPath == "-")
+    return fail("--emit=obj needs -o FILE");
   if (buildArtifact)
     if (llvm::Error error = checkArtifactDestination(outputPath))
       return fail(llvm::toString(std::move(error)));
@@ -185,6 +186,13 @@ int main(int argc, char **argv) {
   MLIRContext context(registry);
   context.loadDialect<FalconDialect, func::FuncDialect, scf::SCFDialect,
                       tensor::TensorDialect, arith::ArithDialect>();
+  // The target goes into the IR, where only the strategy and the code
+  // emitter read it.
+  llvm::Expected<CPUTargetAttr> cpuTarget = resolveCPUTarget(
+      &context, tripleName, cpuName, cpuFeatures,
+      parallelChunks.getNumOccurrences() ? int64_t(parallelChunks) : 0);
+  if (!cpuTarget)
+    return fail(llvm::toString(cpuTarget.takeError()));
   OwningOpRef<ModuleOp> module;
   std::optional<Checkpoint> checkpoint;
   if (StringRef(modelPath).ends_with(".mlir")) {
@@ -202,6 +210,12 @@ int main(int argc, char **argv) {
     checkpoint = std::move(*opened);
     module = importFalconModel(&context, *checkpoint);
   }
+  // A .mlir module keeps its own target unless a target option was given.
+  bool targetOptionGiven = cpuName.getNumOccurrences() || tripleName.getNumOccurrences() ||
+                           cpuFeatures.getNumOccurrences() ||
+                           parallelChunks.getNumOccurrences();
+  if (targetOptionGiven || !(*module)->hasAttr(FalconDialect::kTargetAttrName))
+    (*module)->setAttr(FalconDialect::kTargetAttrName, *cpuTarget);
   if (failed(verify(*module)))
     return fail(modelPath + ": the module does not verify");
   // Statistics of the imported module (before lowering), printed last.
@@ -216,19 +230,21 @@ int main(int argc, char **argv) {
     if (buildArtifact && (!checkpoint || !checkpoint->tensors))
       return fail(modelPath + ": an artifact needs a checkpoint directory with "
                               "weights (config.json + model.safetensors)");
-    progress(("lowering falcon -> linalg -> llvm (parallel loops in " +
-              llvm::Twine(parallelChunks.getValue()) + " blocks)")
+    auto target = (*module)->getAttrOfType<CPUTargetAttr>(FalconDialect::kTargetAttrName);
+    progress(("lowering falcon -> linalg -> llvm for " + target.getCpu() + " (" +
+              target.getTriple() + ", " + llvm::Twine(target.getVectorBits()) +
+              "-bit vectors, parallel loops in " + llvm::Twine(target.getThreads()) +
+              " blocks)")
                  .str());
     PassManager pm(&context);
-    CPUPipelineOptions options;
-    options.parallelChunks = parallelChunks;
-    options.tileRows = tileRows;
-    options.tileCols = tileCols;
-    options.tileDepth = tileDepth;
+    FalconCPUSelectLoweringStrategyOptions strategy;
+    strategy.tileRows = tileRows;
+    strategy.tileCols = tileCols;
+    strategy.tileDepth = tileDepth;
     if (emit == EmitKind::Linalg)
-      buildFalconToLinalgPipeline(pm, options);
+      buildFalconToLinalgPipeline(pm);
     else
-      buildFalconCPUPipeline(pm, options);
+      buildFalconCPUPipeline(pm, strategy);
     if (failed(pm.run(*module)))
       return fail(modelPath + ": lowering failed");
   }
@@ -245,6 +261,21 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (emit == EmitKind::None) {
+    llvm::outs() << stats;
+    return 0;
+  }
+  if (emit == EmitKind::Object) {
+    // Written to a temporary beside the output and renamed: a failure
+    // leaves nothing behind.
+    std::string temporary = outputPath + ".tmp";
+    if (llvm::Error error = emitObjectFile(*module, temporary, hostOptions)) {
+      llvm::sys::fs::remove(temporary);
+      return fail(llvm::toString(std::move(error)));
+    }
+    if (std::error_code ec = llvm::sys::fs::rename(temporary, outputPath)) {
+      llvm::sys::fs::remove(temporary);
+      return fail(outputPath + ": " + ec.message());
+    }
     llvm::outs() << stats;
     return 0;
   }

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Falcon/IR/FalconDialect.h"
+#include "falcon/Codegen/CPU/Passes.h"
 #include "falcon/Conversion/Passes.h"
 #include "falcon/Pipelines/Pipelines.h"
 #include "falcon/Transforms/Passes.h"
@@ -20,6 +21,7 @@ int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::falcon::registerFalconTransformsPasses();
   mlir::falcon::registerFalconConversionPasses();
+  mlir::falcon::registerFalconCPUCodegenPasses();
   mlir::falcon::registerFalconPipelines();
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);

@@ -3,6 +3,7 @@
 #include "Falcon/IR/FalconOps.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "mlir/Transforms/InliningUtils.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -43,4 +44,110 @@ void FalconDialect::initialize() {
 #define GET_OP_LIST
 #include "Falcon/FalconOps.cpp.inc"
       >();
+}
+
+//===----------------------------------------------------------------------===//
+// Discardable attributes
+//===----------------------------------------------------------------------===//
+
+LogicalResult FalconDialect::verifyOperationAttribute(Operation *op,
+                                                      NamedAttribute attribute) {
+  StringRef name = attribute.getName().getValue();
+  Attribute value = attribute.getValue();
+  auto expect = [&](bool ok, StringRef what) -> LogicalResult {
+    if (ok)
+      return success();
+    return op->emitOpError() << "expects '" << name << "' to be " << what << ", found "
+                             << value;
+  };
+  if (name == kTargetAttrName)
+    return expect(isa<CPUTargetAttr>(value) && isa<ModuleOp>(op),
+                  "a #falcon.cpu_target on a module");
+  if (name == kLoweringConfigAttrName)
+    return expect(isa<LoweringConfigAttr>(value), "a #falcon.lowering_config");
+  if (name == kModelConfigAttrName)
+    return expect(isa<DictionaryAttr>(value) && isa<ModuleOp>(op),
+                  "a dictionary on a module");
+  if (name == kWeightLayoutAttrName)
+    return expect(isa<DictionaryAttr>(value) && isa<ModuleOp>(op),
+                  "a dictionary on a module");
+  return op->emitOpError() << "has unknown falcon attribute '" << name << "'";
+}
+
+LogicalResult FalconDialect::verifyRegionArgAttribute(Operation *op, unsigned,
+                                                      unsigned argIndex,
+                                                      NamedAttribute attribute) {
+  StringRef name = attribute.getName().getValue();
+  if (name != kArgNameAttrName && name != kArgWeightAttrName)
+    return op->emitOpError() << "has unknown falcon argument attribute '" << name
+                             << "' on argument " << argIndex;
+  if (!isa<StringAttr>(attribute.getValue()))
+    return op->emitOpError() << "expects '" << name << "' on argument " << argIndex
+                             << " to be a string, found " << attribute.getValue();
+  return success();
+}
+
+bool CPUTargetAttr::hasFeature(StringRef name) const {
+  SmallVector<StringRef> features;
+  getFeatures().split(features, ',', /*MaxSplit=*/-1, /*KeepEmpty=*/false);
+  // A later entry overrides an earlier one, as in LLVM's feature strings.
+  bool enabled = false;
+  for (StringRef feature : features)
+    if (feature.drop_front() == name)
+      enabled = feature.front() == '+';
+  return enabled;
+}
+
+SmallVector<StringRef> CPUTargetAttr::getRequiredFeatures() const {
+  SmallVector<StringRef> features, required;
+  getFeatures().split(features, ',', /*MaxSplit=*/-1, /*KeepEmpty=*/false);
+  for (StringRef feature : features)
+    if (feature.front() == '+' && hasFeature(feature.drop_front()) &&
+        !llvm::is_contained(required, feature.drop_front()))
+      required.push_back(feature.drop_front());
+  return required;
+}
+
+LogicalResult CPUTargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                    StringRef triple, StringRef cpu, StringRef features,
+                                    int64_t vectorBits, int64_t vectorRegisters,
+                                    int64_t threads) {
+  if (triple.empty())
+    return emitError() << "expects a target triple";
+  SmallVector<StringRef> entries;
+  features.split(entries, ',', /*MaxSplit=*/-1, /*KeepEmpty=*/true);
+  if (!features.empty())
+    for (StringRef feature : entries)
+      if (feature.size() < 2 || (feature.front() != '+' && feature.front() != '-'))
+        return emitError() << "expects features as '+name' or '-name' separated by commas, "
+                              "found '"
+                           << feature << "'";
+  if (vectorBits != 128 && vectorBits != 256 && vectorBits != 512)
+    return emitError() << "expects vector_bits to be 128, 256 or 512, found " << vectorBits;
+  if (vectorRegisters < 8 || vectorRegisters > 64)
+    return emitError() << "expects vector_registers in [8, 64], found " << vectorRegisters;
+  if (threads < 1 || threads > 1024)
+    return emitError() << "expects threads in [1, 1024], found " << threads;
+  (void)cpu;
+  return success();
+}
+
+LogicalResult
+LoweringConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t threads,
+                           int64_t threadDim, ArrayRef<int64_t> registerTile) {
+  if (threads < 1 || threads > 1024)
+    return emitError() << "expects threads in [1, 1024], found " << threads;
+  if (threadDim < -1)
+    return emitError() << "expects thread_dim to be a loop dimension or -1, found "
+                       << threadDim;
+  if (!registerTile.empty()) {
+    if (registerTile.size() != 3)
+      return emitError() << "expects register_tile as [rows, cols, depth], found "
+                         << registerTile.size() << " sizes";
+    if (registerTile[0] < 1 || registerTile[0] > 64 || registerTile[1] < 1 ||
+        registerTile[1] > 1024 || registerTile[2] < 1 || registerTile[2] > (1 << 20))
+      return emitError() << "expects register_tile rows in [1, 64], cols in [1, 1024] "
+                            "and depth in [1, 1048576]";
+  }
+  return success();
 }

@@ -15,19 +15,16 @@ namespace mlir::falcon {
 #define GEN_PASS_DECL
 #include "falcon/Conversion/Passes.h.inc"
 
-/// Marks the linalg.generic of a projection with an [in, out] weight, loops
-/// (batch, in, seq, out) and getProjectionIndexingMaps;
-/// falcon-cpu-tile-projections tiles these.
-inline constexpr llvm::StringLiteral kProjectionAttrName = "falcon.projection";
-
-/// The indexing maps of a tagged projection, y[b, s, n] += x[b, s, k] *
-/// W[k, n] over loops (b, k, s, n): x (d0, d2, d1), W (d1, d3), y (d0, d2, d3).
+/// The indexing maps of a projection with an [in, out] weight, y[b, s, n] +=
+/// x[b, s, k] * W[k, n] over loops (b, k, s, n): x (d0, d2, d1), W (d1, d3),
+/// y (d0, d2, d3).
 SmallVector<AffineMap> getProjectionIndexingMaps(MLIRContext *context);
 
-/// Marks a linalg.generic whose iterations along loop dimension N (the
-/// attribute's value) are independent and sizeable (attention heads);
-/// falcon-cpu-parallel-heads runs them on threads.
-inline constexpr llvm::StringLiteral kParallelDimAttrName = "falcon.parallel_dim";
+/// Whether `op` is such a projection: those maps and the body acc + x * w,
+/// with w possibly narrower (bf16/f16 weights) and extended in the body.
+/// Targets' strategies tile these (a contraction that
+/// linalg::inferContractionDims recognises as well).
+bool isProjection(linalg::GenericOp op);
 
 /// Patterns lowering every falcon compute op to linalg/tensor/arith/math.
 void populateFalconToLinalgPatterns(RewritePatternSet &patterns);

@@ -1,50 +1,33 @@
 //===- Pipelines.h - named falcon pass pipelines ----------------*- C++ -*-===//
 //
 // The pipelines falcon-compile runs, also registered in falcon-opt, so that
-// what a user debugs is exactly what ships.
+// what a user debugs is exactly what ships. They are built from pass objects
+// with typed options (never from pipeline text).
 //
 //===----------------------------------------------------------------------===//
 #ifndef FALCON_PIPELINES_PIPELINES_H
 #define FALCON_PIPELINES_PIPELINES_H
 
+#include "falcon/Codegen/CPU/Passes.h"
+
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassOptions.h"
 
 namespace mlir::falcon {
 
-struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
-  Option<int64_t> parallelChunks{
-      *this, "parallel-chunks",
-      llvm::cl::desc("Threads (blocks) each projection is split over: output "
-                     "columns at prefill, weight rows at decode (1: single-threaded)"),
-      llvm::cl::init(2)};
-  Option<int64_t> tileRows{
-      *this, "tile-rows",
-      llvm::cl::desc("Sequence rows of a projection's register tile (and the "
-                     "fewest rows that take the prefill path)"),
-      llvm::cl::init(8)};
-  Option<int64_t> tileCols{*this, "tile-cols",
-                           llvm::cl::desc("Output columns of a projection's register tile"),
-                           llvm::cl::init(32)};
-  Option<int64_t> tileDepth{
-      *this, "tile-depth",
-      llvm::cl::desc("Input features per block of a register tile's reduction"),
-      llvm::cl::init(256)};
-};
+/// falcon dialect -> target-neutral linalg/tensor/arith/math on tensors
+/// (`falcon-opt --falcon-to-linalg-pipeline`). falcon.attention and the
+/// weight parameters stay as they are for the target to decide.
+void buildFalconToLinalgPipeline(OpPassManager &pm);
 
-/// falcon dialect -> linalg/tensor/arith/math on tensors, weights bound to
-/// the packed weight buffer (`falcon-opt --falcon-to-linalg-pipeline`).
-void buildFalconToLinalgPipeline(OpPassManager &pm,
-                                 const CPUPipelineOptions &options);
-
-/// linalg on tensors -> bufferized loops -> LLVM dialect for the host CPU
-/// (`falcon-opt --falcon-linalg-to-llvm-cpu-pipeline`).
-void buildFalconLinalgToLLVMCPUPipeline(OpPassManager &pm,
-                                        const CPUPipelineOptions &options);
+/// Target-neutral linalg on a module with a #falcon.cpu_target -> the CPU
+/// strategy, tiling, bufferization, loops -> LLVM dialect
+/// (`falcon-opt --falcon-cpu-codegen-pipeline`).
+void buildFalconCPUCodegenPipeline(OpPassManager &pm,
+                                   const FalconCPUSelectLoweringStrategyOptions &strategy);
 
 /// Both of the above (`falcon-opt --falcon-cpu-pipeline`).
 void buildFalconCPUPipeline(OpPassManager &pm,
-                            const CPUPipelineOptions &options);
+                            const FalconCPUSelectLoweringStrategyOptions &strategy);
 
 /// Registers the pipelines with the pass registry (for falcon-opt).
 void registerFalconPipelines();

@@ -12,18 +12,20 @@ namespace mlir::falcon {
 struct HostLibraryOptions {
   /// LLVM optimization level of the IR pipeline (0 = codegen only).
   unsigned optLevel = 3;
-  /// Target CPU; empty or "native" means the host CPU (and its features).
-  std::string cpu;
 };
 
-/// Translates an LLVM-dialect module to LLVM IR, optimizes it, emits an
-/// object file for the host target and links it into the shared library
-/// `outputPath` (against libm and LLVM's OpenMP runtime).
+/// Translates an LLVM-dialect module to LLVM IR, optimizes it and emits an
+/// object file for the module's #falcon.cpu_target (any triple LLVM has).
+llvm::Error emitObjectFile(ModuleOp module, llvm::StringRef outputPath,
+                           const HostLibraryOptions &options);
+
+/// emitObjectFile, then links the object into the shared library
+/// `outputPath` (against libm and LLVM's OpenMP runtime); the target must be
+/// of this machine's architecture.
 llvm::Error emitHostLibrary(ModuleOp module, llvm::StringRef outputPath,
                             const HostLibraryOptions &options);
 
-/// Checks `options` before any work: an optimization level in 0-3 and a CPU
-/// name LLVM knows for the host target.
+/// Checks `options` before any work: an optimization level in 0-3.
 llvm::Error checkHostLibraryOptions(const HostLibraryOptions &options);
 
 /// The LLVM IR of `module` as text (for `falcon-compile --emit=llvm-ir`).

@@ -19,12 +19,6 @@ namespace mlir::falcon {
 #define GEN_PASS_DECL
 #include "falcon/Transforms/Passes.h.inc"
 
-/// Marks a projection tile (a `falcon.projection` generic after
-/// falcon-cpu-tile-projections) that falcon-cpu-projection-microkernels turns
-/// into a register tile once its column extent is static; the value is the
-/// tile's row count (the most rows a tile with a dynamic row extent has).
-inline constexpr llvm::StringLiteral kMicrokernelAttrName = "falcon.microkernel";
-
 #define GEN_PASS_REGISTRATION
 #include "falcon/Transforms/Passes.h.inc"
 

@@ -44,20 +44,6 @@ def FalconStridedCopiesToLinalg : Pass<"falcon-strided-copies-to-linalg", "func:
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
-def FalconCPUWeightLayout : Pass<"falcon-cpu-weight-layout", "ModuleOp"> {
-  let summary = "Pack Linear and LM-head weights [in, out] for the CPU kernels";
-  let description = [{
-    A projection `y = x W^T` with `W` stored `[out, in]` reduces along rows
-    of `W`; with `W` packed `[in, out]` the innermost loop is a contiguous
-    `y[n] += x[k] * W[k, n]` over output features that vectorizes and streams
-    each weight once per token. This pass makes every `falcon.linear` and
-    `falcon.lm_head` whose weight is a `falcon.param` read a `transposed`
-    parameter instead; the artifact writer packs those transposed. A tied
-    LM head gets its own transposed copy of the embedding table (the
-    embedding itself keeps reading rows).
-  }];
-}
-
 def FalconFuseElementwise : Pass<"falcon-fuse-elementwise", "func::FuncOp"> {
   let summary = "Fuse elementwise producers into all-parallel consumers only";
   let description = [{
@@ -68,79 +54,6 @@ def FalconFuseElementwise : Pass<"falcon-fuse-elementwise", "func::FuncOp"> {
     same patterns but only when every loop of the consumer is parallel.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
-}
-
-def FalconCPUTileProjections : Pass<"falcon-cpu-tile-projections", "func::FuncOp"> {
-  let summary = "Tile projections for threads and registers, prefill and decode";
-  let description = [{
-    Rewrites every `linalg.generic` tagged `falcon.projection` (loops batch,
-    in, seq, out; see convert-falcon-to-linalg) on tensors into an `scf.if` on
-    the sequence length, since one compiled function serves both:
-
-    * at least `tile-rows` rows (prefill, compute-bound): the output columns
-      are split into `parallel-chunks` blocks run as an `scf.forall` (OpenMP
-      threads), then tiled into loops (batch, `tile-depth` input features,
-      `tile-cols` columns, `tile-rows` rows). The column and row loops are
-      peeled so that every tile of the main loops has the static size
-      `tile-rows` x `tile-cols`. Those tiles, and those of the last rows
-      (fewer than `tile-rows`), are tagged `falcon.microkernel = tile-rows`
-      for falcon-cpu-projection-microkernels; the last columns (when the
-      columns are not a multiple of `tile-cols`) stay generic;
-    * fewer rows (decode, bandwidth-bound): the input features (the
-      reduction) are split into `parallel-chunks` contiguous blocks of weight
-      rows, computed in parallel (`scf.forall`) into partial sums that are
-      added afterwards (split-K), so each thread streams its own part of the
-      weight.
-  }];
-  let options = [
-    Option<"parallelChunks", "parallel-chunks", "int64_t", /*default=*/"2",
-           "Threads (blocks) each projection is split over (1: no threads)">,
-    Option<"tileRows", "tile-rows", "int64_t", /*default=*/"8",
-           "Sequence rows of a register tile (and the fewest rows of a prefill)">,
-    Option<"tileCols", "tile-cols", "int64_t", /*default=*/"32",
-           "Output columns of a register tile">,
-    Option<"tileDepth", "tile-depth", "int64_t", /*default=*/"256",
-           "Input features per block of a register tile's reduction">
-  ];
-  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::affine::AffineDialect",
-                           "::mlir::tensor::TensorDialect"];
-}
-
-def FalconCPUParallelHeads : Pass<"falcon-cpu-parallel-heads", "func::FuncOp"> {
-  let summary = "Run the attention heads on threads";
-  let description = [{
-    Tiles every `linalg.generic` tagged `falcon.parallel_dim = N` (the
-    attention generics of convert-falcon-to-linalg: scores, softmax, context)
-    along loop dimension N into `parallel-chunks` blocks, as an `scf.forall`
-    that the CPU pipeline turns into an OpenMP parallel loop. Each head is
-    computed by one thread in the same order as without threads.
-  }];
-  let options = [
-    Option<"parallelChunks", "parallel-chunks", "int64_t", /*default=*/"2",
-           "Blocks (threads) the tagged dimension is split into (1: no threads)">
-  ];
-  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::affine::AffineDialect",
-                           "::mlir::tensor::TensorDialect"];
-}
-
-def FalconCPUProjectionMicrokernels
-    : Pass<"falcon-cpu-projection-microkernels", "func::FuncOp"> {
-  let summary = "Turn static projection tiles into vector FMA register tiles";
-  let description = [{
-    Replaces every projection tile tagged `falcon.microkernel = T` whose
-    column extent is static (`y[1, R, C] += x[1, R, K] * W[K, C]`) by a
-    register tile: R accumulators of `vector<C x f32>` read from `y`, a loop
-    over K that loads one weight row `W[k, 0:C]` and does R `vector.fma`s
-    with the broadcast inputs `x[0, r, k]`, and the accumulators written back.
-    Each weight load is reused by R rows and each input by C columns, from
-    registers; narrower weights (bf16/f16) are read as they are and extended
-    in registers. A tile with a dynamic row count n (the last rows of a
-    sequence) becomes a T-row tile under `scf.if 1 <= n <= T` whose rows past
-    n repeat row n - 1 (the same value written to the same place); other
-    counts run the generic. Tiles with dynamic columns are left alone.
-  }];
-  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
-                           "::mlir::tensor::TensorDialect"];
 }
 
 #endif // FALCON_TRANSFORMS_PASSES_TD

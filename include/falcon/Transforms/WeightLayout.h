@@ -8,6 +8,7 @@
 #ifndef FALCON_TRANSFORMS_WEIGHTLAYOUT_H
 #define FALCON_TRANSFORMS_WEIGHTLAYOUT_H
 
+#include "Falcon/IR/FalconDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 
@@ -51,7 +52,7 @@ FailureOr<WeightLayout> computeWeightLayout(ModuleOp module);
 
 /// Name of the module attribute in which falcon-bind-weights records the
 /// layout it bound, for the artifact writer.
-inline constexpr llvm::StringLiteral kWeightLayoutAttrName = "falcon.weight_layout";
+inline constexpr llvm::StringLiteral kWeightLayoutAttrName = FalconDialect::kWeightLayoutAttrName;
 
 /// Records `layout` on `module` / reads it back.
 void setWeightLayoutAttr(ModuleOp module, const WeightLayout &layout);

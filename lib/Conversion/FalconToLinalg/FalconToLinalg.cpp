@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "falcon/Conversion/Passes.h"
+#include "falcon/Conversion/LinalgBuilder.h"
 #include "Falcon/IR/FalconOps.h"
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -32,94 +33,10 @@ using namespace mlir::falcon;
 namespace {
 
 using utils::IteratorType;
-constexpr IteratorType kParallel = IteratorType::parallel;
-constexpr IteratorType kReduction = IteratorType::reduction;
 
 //===----------------------------------------------------------------------===//
 // Helpers shared by the patterns
 //===----------------------------------------------------------------------===//
-
-/// Builds linalg ops at one location.
-class LinalgBuilder {
-public:
-  LinalgBuilder(OpBuilder &builder, Location loc) : b(builder), loc(loc) {}
-
-  Value constantFloat(Type type, double value) {
-    return arith::ConstantOp::create(b, loc, type, b.getFloatAttr(type, value));
-  }
-  Value index(int64_t value) {
-    return arith::ConstantIndexOp::create(b, loc, value);
-  }
-
-  /// `value` converted to `type` (extended or truncated float).
-  Value castFloat(Value value, Type type) {
-    if (value.getType() == type)
-      return value;
-    unsigned from = value.getType().getIntOrFloatBitWidth();
-    unsigned to = type.getIntOrFloatBitWidth();
-    if (from == to) // f16 <-> bf16: through f32, which holds both exactly.
-      return castFloat(castFloat(value, b.getF32Type()), type);
-    if (from < to)
-      return arith::ExtFOp::create(b, loc, type, value);
-    return arith::TruncFOp::create(b, loc, type, value);
-  }
-
-  /// An uninitialized tensor of `shape` whose dynamic sizes are `dynSizes`.
-  Value empty(ArrayRef<OpFoldResult> shape, Type elementType) {
-    return tensor::EmptyOp::create(b, loc, shape, elementType);
-  }
-  /// A tensor of `shape` filled with `value`.
-  Value filled(ArrayRef<OpFoldResult> shape, Type elementType, double value) {
-    Value init = empty(shape, elementType);
-    return linalg::FillOp::create(b, loc, constantFloat(elementType, value), init)
-        .getResult(0);
-  }
-
-  /// One linalg.generic with a single result.
-  Value generic(ValueRange inputs, Value init, ArrayRef<AffineMap> maps,
-                ArrayRef<IteratorType> iterators,
-                function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
-    auto op = linalg::GenericOp::create(
-        b, loc, init.getType(), inputs, init, maps, iterators,
-        [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-          linalg::YieldOp::create(nested, nestedLoc,
-                                  body(nested, nestedLoc, args));
-        });
-    return op.getResult(0);
-  }
-
-  /// Elementwise map over tensors of one shape (identity maps).
-  Value elementwise(ValueRange inputs, Type resultType,
-                    function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
-    Value first = inputs.front();
-    auto type = cast<RankedTensorType>(first.getType());
-    Value init = empty(tensor::getMixedSizes(b, loc, first),
-                       cast<ShapedType>(resultType).getElementType());
-    SmallVector<AffineMap> maps(inputs.size() + 1,
-                                b.getMultiDimIdentityMap(type.getRank()));
-    SmallVector<IteratorType> iterators(type.getRank(), kParallel);
-    return generic(inputs, init, maps, iterators, body);
-  }
-
-  OpBuilder &b;
-  Location loc;
-};
-
-/// Affine map from `numDims` loop dims to the dims listed in `results`.
-AffineMap dimsMap(MLIRContext *context, unsigned numDims,
-                  ArrayRef<unsigned> results) {
-  return AffineMap::getMultiDimMapWithTargets(numDims, results, context);
-}
-
-Type elementTypeOf(Value value) {
-  return cast<ShapedType>(value.getType()).getElementType();
-}
-
-/// The body of a contraction: acc + a * b (block arguments a, b, acc).
-Value multiplyAccumulate(OpBuilder &b, Location loc, ValueRange args) {
-  Value mul = arith::MulFOp::create(b, loc, args[0], args[1]);
-  return arith::AddFOp::create(b, loc, args[2], mul);
-}
 
 /// `x @ weight^T (+ bias)` for x [B, S, in] and weight [out, in] (or
 /// [in, out] when `transposed`): a contraction over `in`, then the bias added
@@ -140,13 +57,13 @@ Value buildProjection(LinalgBuilder &lb, Value input, Value weight, Value bias,
   // [out, in]: loops (b, s, n, k), a dot product per output.
   // [in, out]: loops (b, k, s, n): the innermost loop runs along a contiguous
   // weight row and output row, y[s, n] += x[s, k] * W[k, n], and a weight row
-  // is reused for every prompt row before the next one is read. Tagged for
-  // falcon-cpu-tile-projections.
+  // is reused for every prompt row before the next one is read. Both are
+  // plain contractions (linalg::inferContractionDims); a target's strategy
+  // recognises the second with isProjection().
   Value product;
   if (transposed) {
     product = lb.generic({input, weight}, init, getProjectionIndexingMaps(context),
                          {kParallel, kReduction, kParallel, kParallel}, body);
-    product.getDefiningOp()->setAttr(kProjectionAttrName, lb.b.getUnitAttr());
   } else {
     product = lb.generic({input, weight}, init,
                          {dimsMap(context, 4, {0, 1, 3}), dimsMap(context, 4, {2, 3}),
@@ -632,194 +549,6 @@ struct AlibiLowering : OpRewritePattern<AlibiOp> {
   }
 };
 
-/// Causal grouped-query attention over the KV cache.
-/// The fewest query rows for which the attention transposes the cached keys
-/// first (see AttentionLowering).
-constexpr int64_t kTransposedKeysMinRows = 8;
-
-struct AttentionLowering : OpRewritePattern<AttentionOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(AttentionOp op,
-                                PatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    LinalgBuilder lb(rewriter, loc);
-    MLIRContext *context = getContext();
-    auto queryType = cast<RankedTensorType>(op.getQuery().getType());
-    auto cacheType = cast<RankedTensorType>(op.getKeyCache().getType());
-    Type f = queryType.getElementType();
-    int64_t numHeads = queryType.getShape()[2];
-    int64_t headDim = queryType.getShape()[3];
-    int64_t numKV = cast<RankedTensorType>(op.getKey().getType()).getShape()[2];
-    int64_t perGroup = numHeads / numKV;
-    auto attr = [&](int64_t value) -> OpFoldResult {
-      return rewriter.getIndexAttr(value);
-    };
-    OpFoldResult batch = tensor::getMixedSize(rewriter, loc, op.getQuery(), 0);
-    OpFoldResult seq = tensor::getMixedSize(rewriter, loc, op.getQuery(), 1);
-    Value seqValue = getValueOrCreateConstantIndexOp(rewriter, loc, seq);
-    Value pastLen = op.getPastLen();
-    Value numKeys = arith::AddIOp::create(rewriter, loc, pastLen, seqValue);
-    SmallVector<OpFoldResult> unitStrides(4, attr(1));
-
-    // Write the new keys/values ([B, S, K, d] -> [B, K, S, d]) into the caches
-    // at rows past_len .. past_len + S - 1.
-    auto append = [&](Value heads, Value cache) -> Value {
-      Value init = lb.empty({batch, attr(numKV), seq, attr(headDim)}, f);
-      Value transposed =
-          linalg::TransposeOp::create(rewriter, loc, heads, init,
-                                      ArrayRef<int64_t>{0, 2, 1, 3})
-              .getResult()[0];
-      return tensor::InsertSliceOp::create(
-          rewriter, loc, transposed, cache,
-          ArrayRef<OpFoldResult>{attr(0), attr(0), pastLen, attr(0)},
-          ArrayRef<OpFoldResult>{batch, attr(numKV), seq, attr(headDim)}, unitStrides);
-    };
-    Value keyCache = append(op.getKey(), op.getKeyCache());
-    Value valueCache = append(op.getValue(), op.getValueCache());
-    auto visible = [&](Value cache) -> Value {
-      auto type = RankedTensorType::get(
-          {cacheType.getShape()[0], numKV, ShapedType::kDynamic, headDim}, f);
-      return tensor::ExtractSliceOp::create(
-          rewriter, loc, type, cache,
-          ArrayRef<OpFoldResult>{attr(0), attr(0), attr(0), attr(0)},
-          ArrayRef<OpFoldResult>{batch, attr(numKV), numKeys, attr(headDim)},
-          unitStrides);
-    };
-    Value keys = visible(keyCache), values = visible(valueCache);
-
-    // Queries as [B, S, K, r, d]: head h = g * r + j reads KV head g.
-    auto groupedType = RankedTensorType::get(
-        {queryType.getShape()[0], queryType.getShape()[1], numKV, perGroup, headDim}, f);
-    Value query = tensor::ExpandShapeOp::create(
-        rewriter, loc, groupedType, op.getQuery(),
-        ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}, {4}},
-        ArrayRef<OpFoldResult>{batch, seq, attr(numKV), attr(perGroup), attr(headDim)});
-
-    // scores[b, g, j, i, t] = q[b, i, g, j, :] . k[b, g, t, :]; loops
-    // (b, g, j, i, e, t): the keys innermost, so that the dot products of one
-    // query row accumulate side by side (each still sums over e in order)
-    // instead of as one serial chain of adds per score. With many query rows
-    // (prefill) the keys are first transposed to [B, K, d, T], so that those
-    // loops read them contiguously; a few rows (decode) would spend more on
-    // that copy than they save and read the cache as it is (gathers).
-    //
-    // Every attention generic has loops (b, g, j, i, ...): the heads run in
-    // parallel on the CPU (falcon-cpu-parallel-heads) along g, or along j
-    // when there is a single KV group (multi-query).
-    IntegerAttr headLoop = rewriter.getI64IntegerAttr(numKV > 1 ? 1 : 2);
-    SmallVector<OpFoldResult> scoreShape = {batch, attr(numKV), attr(perGroup), seq,
-                                            numKeys};
-    Value dotsInit = lb.filled(scoreShape, f, 0.0);
-    auto dotProducts = [&](Value keyOperand, AffineMap keyMap) {
-      Value dots = lb.generic(
-          {query, keyOperand}, dotsInit,
-          {dimsMap(context, 6, {0, 3, 1, 2, 4}), keyMap, dimsMap(context, 6, {0, 1, 2, 3, 5})},
-          {kParallel, kParallel, kParallel, kParallel, kReduction, kParallel},
-          multiplyAccumulate);
-      dots.getDefiningOp()->setAttr(kParallelDimAttrName, headLoop);
-      scf::YieldOp::create(rewriter, loc, dots);
-    };
-    Value manyRows = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sge, seqValue,
-                                           lb.index(kTransposedKeysMinRows));
-    auto dotsIf = scf::IfOp::create(rewriter, loc, TypeRange{dotsInit.getType()}, manyRows,
-                                    /*withElseRegion=*/true);
-    {
-      OpBuilder::InsertionGuard guard(rewriter);
-      rewriter.setInsertionPointToStart(dotsIf.thenBlock());
-      Value keysT = linalg::TransposeOp::create(
-                        rewriter, loc, keys,
-                        lb.empty({batch, attr(numKV), attr(headDim), numKeys}, f),
-                        ArrayRef<int64_t>{0, 1, 3, 2})
-                        .getResult()[0];
-      dotProducts(keysT, dimsMap(context, 6, {0, 1, 4, 5}));
-      rewriter.setInsertionPointToStart(dotsIf.elseBlock());
-      dotProducts(keys, dimsMap(context, 6, {0, 1, 5, 4}));
-    }
-    Value dots = dotsIf.getResult(0);
-
-    // (dot + bias) / sqrt(d), then the causal mask: key t is visible to query
-    // i when t <= past_len + i.
-    double scale = 1.0 / std::sqrt(double(headDim));
-    SmallVector<Value> scoreInputs = {dots};
-    SmallVector<AffineMap> scoreMaps = {dimsMap(context, 5, {0, 1, 2, 3, 4})};
-    if (Value bias = op.getBias()) {
-      auto biasType = cast<RankedTensorType>(bias.getType());
-      Value groupedBias = tensor::ExpandShapeOp::create(
-          rewriter, loc,
-          RankedTensorType::get({numKV, perGroup, biasType.getShape()[1]},
-                                biasType.getElementType()),
-          bias, ArrayRef<ReassociationIndices>{{0, 1}, {2}},
-          ArrayRef<OpFoldResult>{attr(numKV), attr(perGroup),
-                                 tensor::getMixedSize(rewriter, loc, bias, 1)});
-      scoreInputs.push_back(groupedBias);
-      scoreMaps.push_back(dimsMap(context, 5, {1, 2, 4}));
-    }
-    scoreMaps.push_back(dimsMap(context, 5, {0, 1, 2, 3, 4}));
-    bool hasBias = scoreInputs.size() == 2;
-    SmallVector<IteratorType> fiveParallel(5, kParallel);
-    Value negInf = lb.constantFloat(f, -std::numeric_limits<double>::infinity());
-    Value scores = lb.generic(
-        scoreInputs, lb.empty(scoreShape, f), scoreMaps, fiveParallel,
-        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-          LinalgBuilder inner(b, l);
-          Value score = args[0];
-          if (hasBias)
-            score = arith::AddFOp::create(b, l, score, inner.castFloat(args[1], f));
-          score = arith::MulFOp::create(b, l, score, inner.constantFloat(f, scale));
-          Value i = linalg::IndexOp::create(b, l, 3);
-          Value t = linalg::IndexOp::create(b, l, 4);
-          Value limit = arith::AddIOp::create(b, l, pastLen, i);
-          Value masked = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ugt, t, limit);
-          return arith::SelectOp::create(b, l, masked, negInf, score);
-        });
-
-    // Softmax over t.
-    SmallVector<OpFoldResult> rowShape(scoreShape.begin(), scoreShape.end() - 1);
-    AffineMap all = dimsMap(context, 5, {0, 1, 2, 3, 4});
-    AffineMap row = dimsMap(context, 5, {0, 1, 2, 3});
-    SmallVector<IteratorType> rowReduction = {kParallel, kParallel, kParallel,
-                                              kParallel, kReduction};
-    Value rowMax = lb.generic(
-        {scores}, lb.filled(rowShape, f, -std::numeric_limits<double>::infinity()),
-        {all, row}, rowReduction,
-        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-          return arith::MaximumFOp::create(b, l, args[0], args[1]);
-        });
-    Value rowSum = lb.generic(
-        {scores, rowMax}, lb.filled(rowShape, f, 0.0), {all, row, row}, rowReduction,
-        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-          Value e = math::ExpOp::create(b, l, arith::SubFOp::create(b, l, args[0], args[1]));
-          return arith::AddFOp::create(b, l, args[2], e);
-        });
-    Value probabilities = lb.generic(
-        {scores, rowMax, rowSum}, lb.empty(scoreShape, f), {all, row, row, all},
-        fiveParallel, [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-          Value e = math::ExpOp::create(b, l, arith::SubFOp::create(b, l, args[0], args[1]));
-          return arith::DivFOp::create(b, l, e, args[2]);
-        });
-
-    // context[b, i, g, j, e] = sum_t p[b, g, j, i, t] v[b, g, t, e];
-    // loops (b, g, j, i, t, e): a contiguous row of v per key, added into the
-    // context row (vectorizes; each element still sums over t in order).
-    Value contextInit = lb.filled({batch, seq, attr(numKV), attr(perGroup), attr(headDim)},
-                                  f, 0.0);
-    Value contextHeads = lb.generic(
-        {probabilities, values}, contextInit,
-        {dimsMap(context, 6, {0, 1, 2, 3, 4}), dimsMap(context, 6, {0, 1, 4, 5}),
-         dimsMap(context, 6, {0, 3, 1, 2, 5})},
-        {kParallel, kParallel, kParallel, kParallel, kReduction, kParallel},
-        multiplyAccumulate);
-    for (Value generic : {scores, rowMax, rowSum, probabilities, contextHeads})
-      generic.getDefiningOp()->setAttr(kParallelDimAttrName, headLoop);
-    // Heads concatenated head-major: column h * d + e.
-    Value merged = tensor::CollapseShapeOp::create(
-        rewriter, loc, op.getResult().getType(), contextHeads,
-        ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3, 4}});
-    rewriter.replaceOp(op, {merged, keyCache, valueCache});
-    return success();
-  }
-};
-
 struct ConvertFalconToLinalgPass
     : public mlir::falcon::impl::ConvertFalconToLinalgBase<ConvertFalconToLinalgPass> {
   void runOnOperation() override {
@@ -829,8 +558,10 @@ struct ConvertFalconToLinalgPass
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
                            math::MathDialect, tensor::TensorDialect>();
     target.addIllegalDialect<FalconDialect>();
-    // Parameters are bound to the weight buffer by falcon-bind-weights.
-    target.addLegalOp<ParamOp>();
+    // Parameters are bound to the weight buffer by falcon-bind-weights, and
+    // attention stays one recognisable op until a target's strategy
+    // decomposes it (falcon-cpu-decompose-attention).
+    target.addLegalOp<ParamOp, AttentionOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))
       signalPassFailure();
@@ -840,7 +571,7 @@ struct ConvertFalconToLinalgPass
 } // namespace
 
 void mlir::falcon::populateFalconToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<AddLowering, AlibiLowering, AttentionLowering, EmbeddingLowering,
+  patterns.add<AddLowering, AlibiLowering, EmbeddingLowering,
                GeluLowering, LayerNormLowering, LinearLowering, LMHeadLowering,
                QKVSplitLowering, RotaryLowering>(patterns.getContext());
 }
@@ -849,4 +580,32 @@ SmallVector<AffineMap> mlir::falcon::getProjectionIndexingMaps(MLIRContext *cont
   return {AffineMap::getMultiDimMapWithTargets(4, {0, 2, 1}, context),
           AffineMap::getMultiDimMapWithTargets(4, {1, 3}, context),
           AffineMap::getMultiDimMapWithTargets(4, {0, 2, 3}, context)};
+}
+
+/// Whether `op` is y[b, s, n] += x[b, s, k] * W[k, n] over loops (b, k, s, n),
+/// with W possibly narrower (bf16/f16 checkpoints), extended in the body.
+bool mlir::falcon::isProjection(linalg::GenericOp op) {
+  if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || op.getNumLoops() != 4)
+    return false;
+  if (op.getIndexingMapsArray() != getProjectionIndexingMaps(op.getContext()))
+    return false;
+  Block &body = op.getRegion().front();
+  Value in = body.getArgument(0), weight = body.getArgument(1), acc = body.getArgument(2);
+  auto it = body.begin();
+  if (auto extend = dyn_cast<arith::ExtFOp>(*it); extend && extend.getIn() == weight) {
+    weight = extend.getResult();
+    ++it;
+  }
+  if (std::distance(it, body.end()) != 3)
+    return false;
+  auto mul = dyn_cast<arith::MulFOp>(*it);
+  auto add = dyn_cast<arith::AddFOp>(*std::next(it));
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  if (!mul || !add || yield.getValues() != ValueRange{add.getResult()})
+    return false;
+  bool mulOk = (mul.getLhs() == in && mul.getRhs() == weight) ||
+               (mul.getLhs() == weight && mul.getRhs() == in);
+  bool addOk = (add.getLhs() == acc && add.getRhs() == mul) ||
+               (add.getLhs() == mul && add.getRhs() == acc);
+  return mulOk && addOk;
 }

@@ -1,6 +1,7 @@
 //===- HostLibrary.cpp - LLVM dialect to a host shared library ------------===//
 
 #include "falcon/Target/HostLibrary.h"
+#include "Falcon/IR/FalconOps.h"
 
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
@@ -48,61 +49,37 @@ mlir::falcon::translateToLLVMIRText(ModuleOp module) {
   return text;
 }
 
-static llvm::Expected<const llvm::Target *> hostTarget(const llvm::Triple &triple) {
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
-  std::string error;
-  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
-  if (!target)
-    return llvm::createStringError("no LLVM target for " + triple.str() + ": " + error);
-  return target;
-}
-
 llvm::Error mlir::falcon::checkHostLibraryOptions(const HostLibraryOptions &options) {
   if (options.optLevel > 3)
     return llvm::createStringError("--llvm-opt must be 0, 1, 2 or 3, found " +
                                    llvm::Twine(options.optLevel));
-  if (options.cpu.empty() || options.cpu == "native")
-    return llvm::Error::success();
-  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
-  auto target = hostTarget(triple);
-  if (!target)
-    return target.takeError();
-  // A subtarget for the generic CPU: asking about another name does not print
-  // LLVM's "not a recognized processor" warnings.
-  std::unique_ptr<llvm::MCSubtargetInfo> subtarget(
-      (*target)->createMCSubtargetInfo(triple, "", ""));
-  if (!subtarget || !subtarget->isCPUStringValid(options.cpu))
-    return llvm::createStringError("--mcpu: '" + options.cpu +
-                                   "' is not a CPU LLVM knows for " + triple.str() +
-                                   " (e.g. x86-64-v3, znver4, skylake-avx512)");
   return llvm::Error::success();
 }
 
+/// The TargetMachine of the module's #falcon.cpu_target: its triple, CPU and
+/// exactly its features.
 static llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
-createTargetMachine(const HostLibraryOptions &options) {
+createTargetMachine(ModuleOp module, const HostLibraryOptions &options) {
   if (llvm::Error error = checkHostLibraryOptions(options))
     return std::move(error);
-  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
-  auto hostTargetOr = hostTarget(triple);
-  if (!hostTargetOr)
-    return hostTargetOr.takeError();
-  const llvm::Target *target = *hostTargetOr;
-  bool host = options.cpu.empty() || options.cpu == "native";
-  std::string cpu = host ? llvm::sys::getHostCPUName().str() : options.cpu;
-  std::string features;
-  if (host) {
-    llvm::SubtargetFeatures featureSet;
-    for (const auto &[name, enabled] : llvm::sys::getHostCPUFeatures())
-      featureSet.AddFeature(name, enabled);
-    features = featureSet.getString();
-  }
+  auto target = module->getAttrOfType<CPUTargetAttr>(FalconDialect::kTargetAttrName);
+  if (!target)
+    return llvm::createStringError("the module has no #falcon.cpu_target");
+  llvm::InitializeAllTargets();
+  llvm::InitializeAllTargetMCs();
+  llvm::InitializeAllAsmPrinters();
+  llvm::Triple triple(target.getTriple());
+  std::string error;
+  const llvm::Target *llvmTarget = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!llvmTarget)
+    return llvm::createStringError("no LLVM target for " + triple.str() + ": " + error);
   llvm::TargetOptions targetOptions;
-  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
-      triple, cpu, features, targetOptions, llvm::Reloc::PIC_, std::nullopt,
-      llvm::CodeGenOptLevel::Aggressive));
+  std::unique_ptr<llvm::TargetMachine> machine(llvmTarget->createTargetMachine(
+      triple, target.getCpu(), target.getFeatures(), targetOptions, llvm::Reloc::PIC_,
+      std::nullopt, llvm::CodeGenOptLevel::Aggressive));
   if (!machine)
-    return llvm::createStringError("cannot create a target machine for " + cpu);
+    return llvm::createStringError("cannot create a target machine for " +
+                                   target.getCpu() + " (" + triple.str() + ")");
   return std::move(machine);
 }
 
@@ -130,32 +107,47 @@ static void optimize(llvm::Module &module, llvm::TargetMachine &machine,
   builder.buildPerModuleDefaultPipeline(level).run(module, moduleAnalyses);
 }
 
-llvm::Error mlir::falcon::emitHostLibrary(ModuleOp module,
-                                          llvm::StringRef outputPath,
-                                          const HostLibraryOptions &options) {
+llvm::Error mlir::falcon::emitObjectFile(ModuleOp module, llvm::StringRef outputPath,
+                                         const HostLibraryOptions &options) {
   llvm::LLVMContext context;
   auto llvmModule = translate(module, context);
   if (!llvmModule)
     return llvmModule.takeError();
-  auto machine = createTargetMachine(options);
+  auto machine = createTargetMachine(module, options);
   if (!machine)
     return machine.takeError();
   (*llvmModule)->setDataLayout((*machine)->createDataLayout());
   (*llvmModule)->setTargetTriple((*machine)->getTargetTriple());
   optimize(**llvmModule, **machine, options.optLevel);
+  std::error_code ec;
+  llvm::raw_fd_ostream os(outputPath, ec, llvm::sys::fs::OF_None);
+  if (ec)
+    return llvm::createStringError(outputPath + ": " + ec.message());
+  llvm::legacy::PassManager passes;
+  if ((*machine)->addPassesToEmitFile(passes, os, nullptr, llvm::CodeGenFileType::ObjectFile))
+    return llvm::createStringError("the target cannot emit object files");
+  passes.run(**llvmModule);
+  os.flush();
+  if (os.has_error())
+    return llvm::createStringError(outputPath + ": " + os.error().message());
+  return llvm::Error::success();
+}
 
+llvm::Error mlir::falcon::emitHostLibrary(ModuleOp module,
+                                          llvm::StringRef outputPath,
+                                          const HostLibraryOptions &options) {
+  auto target = module->getAttrOfType<CPUTargetAttr>(FalconDialect::kTargetAttrName);
+  if (target && llvm::Triple(target.getTriple()).getArch() !=
+                    llvm::Triple(llvm::sys::getDefaultTargetTriple()).getArch())
+    return llvm::createStringError("a host library for " + target.getTriple() +
+                                   " cannot be linked on this machine (" +
+                                   llvm::sys::getDefaultTargetTriple() +
+                                   "); use --emit=obj to cross-compile");
   // Object file next to the output, removed once linked.
   std::string objectPath = (outputPath + ".o").str();
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(objectPath, ec, llvm::sys::fs::OF_None);
-    if (ec)
-      return llvm::createStringError(objectPath + ": " + ec.message());
-    llvm::legacy::PassManager passes;
-    if ((*machine)->addPassesToEmitFile(passes, os, nullptr,
-                                        llvm::CodeGenFileType::ObjectFile))
-      return llvm::createStringError("the target cannot emit object files");
-    passes.run(**llvmModule);
+  if (llvm::Error error = emitObjectFile(module, objectPath, options)) {
+    llvm::sys::fs::remove(objectPath);
+    return error;
   }
   // Link with the system C compiler driver: it knows where libc/libm live.
   llvm::ErrorOr<std::string> linker = llvm::sys::findProgramByName("cc");

@@ -13,7 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "falcon/Transforms/Passes.h"
+#include "falcon/Codegen/CPU/Passes.h"
 #include "falcon/Conversion/Passes.h"
 
 #include "mlir/IR/PatternMatch.h"
@@ -21,38 +21,11 @@
 
 namespace mlir::falcon {
 #define GEN_PASS_DEF_FALCONCPUPROJECTIONMICROKERNELS
-#include "falcon/Transforms/Passes.h.inc"
+#include "falcon/Codegen/CPU/Passes.h.inc"
 } // namespace mlir::falcon
 
 using namespace mlir;
-
-/// Whether `op` is y[b, s, n] += x[b, s, k] * W[k, n] over loops (b, k, s, n),
-/// with W possibly narrower (bf16/f16 checkpoints), extended in the body.
-static bool isProjection(linalg::GenericOp op) {
-  if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || op.getNumLoops() != 4)
-    return false;
-  if (op.getIndexingMapsArray() != mlir::falcon::getProjectionIndexingMaps(op.getContext()))
-    return false;
-  Block &body = op.getRegion().front();
-  Value in = body.getArgument(0), weight = body.getArgument(1), acc = body.getArgument(2);
-  auto it = body.begin();
-  if (auto extend = dyn_cast<arith::ExtFOp>(*it); extend && extend.getIn() == weight) {
-    weight = extend.getResult();
-    ++it;
-  }
-  if (std::distance(it, body.end()) != 3)
-    return false;
-  auto mul = dyn_cast<arith::MulFOp>(*it);
-  auto add = dyn_cast<arith::AddFOp>(*std::next(it));
-  auto yield = cast<linalg::YieldOp>(body.getTerminator());
-  if (!mul || !add || yield.getValues() != ValueRange{add.getResult()})
-    return false;
-  bool mulOk = (mul.getLhs() == in && mul.getRhs() == weight) ||
-               (mul.getLhs() == weight && mul.getRhs() == in);
-  bool addOk = (add.getLhs() == acc && add.getRhs() == mul) ||
-               (add.getLhs() == mul && add.getRhs() == acc);
-  return mulOk && addOk;
-}
+using namespace mlir::falcon;
 
 namespace {
 struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> {
@@ -60,10 +33,12 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
-    auto tileRows = op->getAttrOfType<IntegerAttr>(mlir::falcon::kMicrokernelAttrName);
-    if (!tileRows || tileRows.getInt() < 1 || !isProjection(op) ||
+    auto config =
+        op->getAttrOfType<LoweringConfigAttr>(FalconDialect::kLoweringConfigAttrName);
+    if (!config || config.getRegisterTile().empty() || !isProjection(op) ||
         !op.hasPureTensorSemantics())
-      return rewriter.notifyMatchFailure(op, "not a tagged projection tile");
+      return rewriter.notifyMatchFailure(op, "not a projection tile with a register tile");
+    int64_t tileRows = config.getRegisterTile()[0];
     Value x = op.getDpsInputs()[0], w = op.getDpsInputs()[1], y = op.getDpsInits()[0];
     auto yType = cast<RankedTensorType>(y.getType());
     int64_t cols = yType.getDimSize(2);
@@ -76,7 +51,7 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
     // the same address). Any other count runs the generic as it was.
     int64_t rows = yType.getDimSize(1);
     if (ShapedType::isDynamic(rows)) {
-      rows = tileRows.getInt();
+      rows = tileRows;
       Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
       Value count = tensor::DimOp::create(rewriter, loc, y, c1);
       Value fits = arith::AndIOp::create(
@@ -87,7 +62,7 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
       auto ifOp = scf::IfOp::create(rewriter, loc, yType, fits, /*withElseRegion=*/true);
       rewriter.setInsertionPointToStart(ifOp.elseBlock());
       Operation *generic = rewriter.clone(*op);
-      generic->removeAttr(mlir::falcon::kMicrokernelAttrName);
+      generic->removeAttr(FalconDialect::kLoweringConfigAttrName);
       scf::YieldOp::create(rewriter, loc, generic->getResults());
       rewriter.setInsertionPointToStart(ifOp.thenBlock());
       Value last = arith::SubIOp::create(rewriter, loc, count, c1);

@@ -7,8 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "falcon/Transforms/Passes.h"
-#include "falcon/Conversion/Passes.h"
+#include "falcon/Codegen/CPU/Passes.h"
 
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
 #include "mlir/Dialect/Tensor/Utils/Utils.h"
@@ -20,10 +19,17 @@
 namespace mlir::falcon {
 #define GEN_PASS_DEF_FALCONCPUTILEPROJECTIONS
 #define GEN_PASS_DEF_FALCONCPUPARALLELHEADS
-#include "falcon/Transforms/Passes.h.inc"
+#include "falcon/Codegen/CPU/Passes.h.inc"
 } // namespace mlir::falcon
 
 using namespace mlir;
+using mlir::falcon::FalconDialect;
+using mlir::falcon::LoweringConfigAttr;
+
+/// The strategy's decision for `op`, if any.
+static LoweringConfigAttr getLoweringConfig(Operation *op) {
+  return op->getAttrOfType<LoweringConfigAttr>(FalconDialect::kLoweringConfigAttrName);
+}
 
 /// Tiles `op` with `sizes` (0 = untiled) as `loopType` loops; returns the
 /// tiled op.
@@ -145,12 +151,12 @@ static LogicalResult tileDecode(RewriterBase &rewriter, linalg::GenericOp op,
 /// loops (batch, K blocks of `depth`, columns by `cols`, rows by `rows`) whose
 /// body is a [rows x cols] register tile. The column and row loops are
 /// peeled, so that every tile of the main loops has exactly that static size
-/// and is tagged for falcon-cpu-projection-microkernels, which also handles
-/// the last (fewer) rows; the last columns (if any) stay generic loops.
+/// and keeps the lowering config for falcon-cpu-projection-microkernels,
+/// which also handles the last (fewer) rows; the last columns (if any) stay
+/// generic loops.
 static LogicalResult tilePrefill(RewriterBase &rewriter, linalg::GenericOp generic,
                                  int64_t chunks, int64_t rows, int64_t cols,
                                  int64_t depth) {
-  generic->setAttr(mlir::falcon::kMicrokernelAttrName, rewriter.getI64IntegerAttr(rows));
   linalg::LinalgOp op = generic;
   int64_t n = op.getStaticLoopRanges()[3];
   if (chunks > 1 && !ShapedType::isDynamic(n)) {
@@ -188,23 +194,22 @@ namespace {
 struct FalconCPUTileProjectionsPass
     : public mlir::falcon::impl::FalconCPUTileProjectionsBase<
           FalconCPUTileProjectionsPass> {
-  using Base::Base;
-
   void runOnOperation() override {
-    if (parallelChunks < 1 || tileRows < 1 || tileCols < 1 || tileDepth < 1) {
-      getOperation().emitError("falcon-cpu-tile-projections: parallel-chunks, "
-                               "tile-rows, tile-cols and tile-depth must be positive");
-      return signalPassFailure();
-    }
     SmallVector<linalg::GenericOp> projections;
     getOperation().walk([&](linalg::GenericOp op) {
-      if (op->hasAttr(mlir::falcon::kProjectionAttrName) && op.getNumLoops() == 4)
+      LoweringConfigAttr config = getLoweringConfig(op);
+      if (config && !config.getRegisterTile().empty() && op.getNumLoops() == 4)
         projections.push_back(op);
     });
     IRRewriter rewriter(&getContext());
     for (linalg::GenericOp op : projections) {
+      LoweringConfigAttr config = getLoweringConfig(op);
+      int64_t parallelChunks = config.getThreads();
+      int64_t tileRows = config.getRegisterTile()[0];
+      int64_t tileCols = config.getRegisterTile()[1];
+      int64_t tileDepth = config.getRegisterTile()[2];
       // One compiled function serves every sequence length: a sequence of at
-      // least `tile-rows` rows takes the register-tiled path, a shorter one
+      // least `rows` rows takes the register-tiled path, a shorter one
       // (decode) the split-K path.
       Location loc = op.getLoc();
       rewriter.setInsertionPoint(op);
@@ -222,6 +227,7 @@ struct FalconCPUTileProjectionsPass
       };
       linalg::GenericOp prefillOp = cloneInto(ifOp.thenBlock());
       linalg::GenericOp decodeOp = cloneInto(ifOp.elseBlock());
+      decodeOp->removeAttr(FalconDialect::kLoweringConfigAttrName);
       rewriter.replaceOp(op, ifOp.getResults());
       if (failed(tilePrefill(rewriter, prefillOp, parallelChunks, tileRows, tileCols,
                              tileDepth)) ||
@@ -235,25 +241,20 @@ struct FalconCPUTileProjectionsPass
 
 struct FalconCPUParallelHeadsPass
     : public mlir::falcon::impl::FalconCPUParallelHeadsBase<FalconCPUParallelHeadsPass> {
-  using Base::Base;
-
   void runOnOperation() override {
-    if (parallelChunks < 1) {
-      getOperation().emitError("falcon-cpu-parallel-heads: parallel-chunks must be positive");
-      return signalPassFailure();
-    }
     SmallVector<linalg::GenericOp> ops;
     getOperation().walk([&](linalg::GenericOp op) {
-      if (op->hasAttr(mlir::falcon::kParallelDimAttrName))
+      if (LoweringConfigAttr config = getLoweringConfig(op); config && config.getThreadDim() >= 0)
         ops.push_back(op);
     });
     IRRewriter rewriter(&getContext());
     for (linalg::GenericOp op : ops) {
-      auto dim = op->getAttrOfType<IntegerAttr>(mlir::falcon::kParallelDimAttrName);
-      int64_t index = dim.getInt();
+      LoweringConfigAttr config = getLoweringConfig(op);
+      int64_t index = config.getThreadDim();
+      int64_t parallelChunks = config.getThreads();
       SmallVector<int64_t> ranges = cast<linalg::LinalgOp>(op.getOperation()).getStaticLoopRanges();
-      if (index < 0 || index >= int64_t(ranges.size()) || ShapedType::isDynamic(ranges[index])) {
-        op.emitOpError("falcon.parallel_dim must name a static loop dimension");
+      if (index >= int64_t(ranges.size()) || ShapedType::isDynamic(ranges[index])) {
+        op.emitOpError("lowering config's thread_dim must name a static loop dimension");
         return signalPassFailure();
       }
       int64_t chunk = llvm::divideCeil(ranges[index], parallelChunks);

@@ -1,13 +1,12 @@
 //===- CPUWeightLayout.cpp - [in, out] projection weights -----------------===//
 
-#include "falcon/Transforms/Passes.h"
-#include "Falcon/IR/FalconOps.h"
+#include "falcon/Codegen/CPU/Passes.h"
 
 #define DEBUG_TYPE "falcon-cpu-weight-layout"
 
 namespace mlir::falcon {
 #define GEN_PASS_DEF_FALCONCPUWEIGHTLAYOUT
-#include "falcon/Transforms/Passes.h.inc"
+#include "falcon/Codegen/CPU/Passes.h.inc"
 } // namespace mlir::falcon
 
 using namespace mlir;

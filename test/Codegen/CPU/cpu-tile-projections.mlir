@@ -1,7 +1,7 @@
-// RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections{parallel-chunks=2 tile-rows=4 tile-cols=16 tile-depth=4},canonicalize))' | FileCheck %s
-// RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections{parallel-chunks=1 tile-rows=4 tile-cols=16 tile-depth=4}))' | FileCheck %s --check-prefix=SERIAL
-// RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections{parallel-chunks=3 tile-rows=4 tile-cols=16 tile-depth=4}))' | FileCheck %s --check-prefix=THREE
-// RUN: not falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections{tile-rows=0}))' 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections,canonicalize))' | FileCheck %s
+// RUN: sed 's/threads = 2/threads = 1/' %s | falcon-opt --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections))' | FileCheck %s --check-prefix=SERIAL
+// RUN: sed 's/threads = 2/threads = 3/' %s | falcon-opt --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections))' | FileCheck %s --check-prefix=THREE
+// RUN: sed 's/register_tile = \[4,/register_tile = [0,/' %s | not falcon-opt --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections))' 2>&1 | FileCheck %s --check-prefix=BAD
 
 #x = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1)>
 #w = affine_map<(d0, d1, d2, d3) -> (d1, d3)>
@@ -21,13 +21,13 @@
 // CHECK:     scf.for %[[B:.*]] = %c0 to %{{.*}} step %c1
 // CHECK:       scf.for %[[K:.*]] = %c0 to %c8 step %c4
 // ... whose column and row loops are peeled: the main loops' tiles are static
-// and tagged for the micro-kernels (with the tile's row count) ...
+// and keep the lowering config for the micro-kernels ...
 // CHECK:         scf.for %{{.*}} step %c16
 // CHECK:           scf.for %{{.*}} step %c4
-// CHECK:             linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x4x4xf32>, tensor<4x16xf32>) outs(%{{.*}} : tensor<1x4x16xf32>) attrs = {falcon.microkernel = 4 : i64
-// ... the last rows (fewer than 4) a tile of dynamic rows, also tagged ...
+// CHECK:             linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x4x4xf32>, tensor<4x16xf32>) outs(%{{.*}} : tensor<1x4x16xf32>) attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [4, 16, 4]>
+// ... the last rows (fewer than 4) a tile of dynamic rows, which keeps it too ...
 // CHECK:           scf.for
-// CHECK:             linalg.generic {{.*}} outs(%{{.*}} : tensor<1x?x16xf32>) attrs = {falcon.microkernel = 4 : i64
+// CHECK:             linalg.generic {{.*}} outs(%{{.*}} : tensor<1x?x16xf32>) attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [4, 16, 4]>
 // ... and the last columns (80 is not a multiple of 16 per thread) dynamic.
 // CHECK:         scf.for
 // CHECK:           scf.for
@@ -61,10 +61,10 @@
 // THREE: tensor.expand_shape {{.*}} into tensor<?x?x2x4xf32>
 // THREE: scf.forall (%{{.*}}) in (2)
 
-// BAD: parallel-chunks, tile-rows, tile-cols and tile-depth must be positive
+// BAD: expects register_tile rows in [1, 64], cols in [1, 1024] and depth in [1, 1048576]
 func.func @projection(%x: tensor<?x?x8xf32>, %w: tensor<8x80xf32>, %init: tensor<?x?x80xf32>) -> tensor<?x?x80xf32> {
   %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
-      ins(%x, %w : tensor<?x?x8xf32>, tensor<8x80xf32>) outs(%init : tensor<?x?x80xf32>) attrs = {falcon.projection} {
+      ins(%x, %w : tensor<?x?x8xf32>, tensor<8x80xf32>) outs(%init : tensor<?x?x80xf32>) attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [4, 16, 4]>} {
   ^bb0(%a: f32, %b: f32, %acc: f32):
     %m = arith.mulf %a, %b : f32
     %s = arith.addf %acc, %m : f32

@@ -1,12 +1,12 @@
-// RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-parallel-heads{parallel-chunks=2}))' | FileCheck %s
-// RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-parallel-heads{parallel-chunks=1}))' | FileCheck %s --check-prefix=SERIAL
-// RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-parallel-heads{parallel-chunks=8}))' | FileCheck %s --check-prefix=EIGHT
+// RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-parallel-heads))' | FileCheck %s
+// RUN: sed 's/threads = 2/threads = 1/' %s | falcon-opt --pass-pipeline='builtin.module(func.func(falcon-cpu-parallel-heads))' | FileCheck %s --check-prefix=SERIAL
+// RUN: sed 's/threads = 2/threads = 8/' %s | falcon-opt --pass-pipeline='builtin.module(func.func(falcon-cpu-parallel-heads))' | FileCheck %s --check-prefix=EIGHT
 
 #in = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 #row = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
 
-// A row maximum over keys (loops b, g, i, t) tagged to run its 5 heads (dim
-// 1) in parallel: 2 blocks of 3 heads (the last one has 2).
+// A row maximum over keys (loops b, g, i, t) configured to run its 5 heads
+// (dim 1) in parallel: 2 blocks of 3 heads (the last one has 2).
 // CHECK-LABEL: func.func @row_max
 // CHECK: scf.forall (%[[H:.*]]) = (0) to (5) step (3) shared_outs(%{{.*}} = %{{.*}}) -> (tensor<?x5x?xf32>)
 // CHECK:   %[[N:.*]] = affine.min
@@ -19,7 +19,7 @@
 // EIGHT: scf.forall (%{{.*}}) in (5)
 func.func @row_max(%s: tensor<?x5x?x?xf32>, %init: tensor<?x5x?xf32>) -> tensor<?x5x?xf32> {
   %0 = linalg.generic {indexing_maps = [#in, #row], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%s : tensor<?x5x?x?xf32>) outs(%init : tensor<?x5x?xf32>) attrs = {falcon.parallel_dim = 1 : i64} {
+      ins(%s : tensor<?x5x?x?xf32>) outs(%init : tensor<?x5x?xf32>) attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 2, thread_dim = 1>} {
   ^bb0(%a: f32, %m: f32):
     %r = arith.maximumf %a, %m : f32
     linalg.yield %r : f32

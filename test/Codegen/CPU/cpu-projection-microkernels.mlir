@@ -31,7 +31,7 @@
 // CHECK-NOT: linalg.generic
 func.func @tile(%x: tensor<1x3x?xf32>, %w: tensor<?x16xf32>, %init: tensor<1x3x16xf32>) -> tensor<1x3x16xf32> {
   %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
-      ins(%x, %w : tensor<1x3x?xf32>, tensor<?x16xf32>) outs(%init : tensor<1x3x16xf32>) attrs = {falcon.microkernel = 8 : i64} {
+      ins(%x, %w : tensor<1x3x?xf32>, tensor<?x16xf32>) outs(%init : tensor<1x3x16xf32>) attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 1, register_tile = [8, 16, 8]>} {
   ^bb0(%a: f32, %b: f32, %acc: f32):
     %m = arith.mulf %a, %b : f32
     %s = arith.addf %acc, %m : f32
@@ -60,11 +60,11 @@ func.func @tile(%x: tensor<1x3x?xf32>, %w: tensor<?x16xf32>, %init: tensor<1x3x1
 // CHECK-COUNT-4: vector.transfer_write
 // CHECK: } else {
 // CHECK:   linalg.generic
-// CHECK-NOT: falcon.microkernel
+// CHECK-NOT: falcon.lowering_config
 // CHECK:   arith.mulf
 func.func @remainder(%x: tensor<1x?x8xf32>, %w: tensor<8x16xf32>, %init: tensor<1x?x16xf32>) -> tensor<1x?x16xf32> {
   %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
-      ins(%x, %w : tensor<1x?x8xf32>, tensor<8x16xf32>) outs(%init : tensor<1x?x16xf32>) attrs = {falcon.microkernel = 4 : i64} {
+      ins(%x, %w : tensor<1x?x8xf32>, tensor<8x16xf32>) outs(%init : tensor<1x?x16xf32>) attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 1, register_tile = [4, 16, 8]>} {
   ^bb0(%a: f32, %b: f32, %acc: f32):
     %m = arith.mulf %a, %b : f32
     %s = arith.addf %acc, %m : f32
@@ -83,7 +83,7 @@ func.func @remainder(%x: tensor<1x?x8xf32>, %w: tensor<8x16xf32>, %init: tensor<
 // CHECK-NOT: linalg.generic
 func.func @bf16_weights(%x: tensor<1x2x8xf32>, %w: tensor<8x16xbf16>, %init: tensor<1x2x16xf32>) -> tensor<1x2x16xf32> {
   %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
-      ins(%x, %w : tensor<1x2x8xf32>, tensor<8x16xbf16>) outs(%init : tensor<1x2x16xf32>) attrs = {falcon.microkernel = 8 : i64} {
+      ins(%x, %w : tensor<1x2x8xf32>, tensor<8x16xbf16>) outs(%init : tensor<1x2x16xf32>) attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 1, register_tile = [8, 16, 8]>} {
   ^bb0(%a: f32, %b: bf16, %acc: f32):
     %e = arith.extf %b : bf16 to f32
     %m = arith.mulf %a, %e : f32
@@ -99,7 +99,7 @@ func.func @bf16_weights(%x: tensor<1x2x8xf32>, %w: tensor<8x16xbf16>, %init: ten
 // CHECK: linalg.generic
 func.func @dynamic_columns(%x: tensor<1x4x8xf32>, %w: tensor<8x?xf32>, %init: tensor<1x4x?xf32>) -> tensor<1x4x?xf32> {
   %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
-      ins(%x, %w : tensor<1x4x8xf32>, tensor<8x?xf32>) outs(%init : tensor<1x4x?xf32>) attrs = {falcon.microkernel = 4 : i64} {
+      ins(%x, %w : tensor<1x4x8xf32>, tensor<8x?xf32>) outs(%init : tensor<1x4x?xf32>) attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 1, register_tile = [4, 16, 8]>} {
   ^bb0(%a: f32, %b: f32, %acc: f32):
     %m = arith.mulf %a, %b : f32
     %s = arith.addf %acc, %m : f32
@@ -128,7 +128,7 @@ func.func @untagged(%x: tensor<1x3x8xf32>, %w: tensor<8x16xf32>, %init: tensor<1
 }
 func.func @not_mac(%x: tensor<1x3x8xf32>, %w: tensor<8x16xf32>, %init: tensor<1x3x16xf32>) -> tensor<1x3x16xf32> {
   %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
-      ins(%x, %w : tensor<1x3x8xf32>, tensor<8x16xf32>) outs(%init : tensor<1x3x16xf32>) attrs = {falcon.microkernel = 8 : i64} {
+      ins(%x, %w : tensor<1x3x8xf32>, tensor<8x16xf32>) outs(%init : tensor<1x3x16xf32>) attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 1, register_tile = [8, 16, 8]>} {
   ^bb0(%a: f32, %b: f32, %acc: f32):
     %m = arith.mulf %a, %b : f32
     %s = arith.maximumf %acc, %m : f32

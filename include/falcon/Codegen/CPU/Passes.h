@@ -1,0 +1,45 @@
+//===- Passes.h - CPU code generation passes --------------------*- C++ -*-===//
+#ifndef FALCON_CODEGEN_CPU_PASSES_H
+#define FALCON_CODEGEN_CPU_PASSES_H
+
+#include "Falcon/IR/FalconOps.h"
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/Pass.h"
+#include "llvm/Support/Error.h"
+
+namespace mlir::falcon {
+
+#define GEN_PASS_DECL
+#include "falcon/Codegen/CPU/Passes.h.inc"
+
+/// Resolves a triple (empty: this machine's), a CPU name ("native": this
+/// machine's CPU and the features it really has), extra features ("+a,-b")
+/// and a thread count (0: this machine's physical cores) into the target
+/// attribute, or an error naming what LLVM does not know. The one place a
+/// CPU target is decided: falcon-cpu-attach-target and falcon-compile's
+/// up-front option check both call it.
+llvm::Expected<CPUTargetAttr> resolveCPUTarget(MLIRContext *context,
+                                               llvm::StringRef triple,
+                                               llvm::StringRef cpu,
+                                               llvm::StringRef features,
+                                               int64_t threads);
+
+/// The module's target, or an error diagnostic on `module` naming the pass
+/// that should have attached it.
+FailureOr<CPUTargetAttr> getCPUTarget(ModuleOp module);
+
+#define GEN_PASS_REGISTRATION
+#include "falcon/Codegen/CPU/Passes.h.inc"
+
+} // namespace mlir::falcon
+
+#endif // FALCON_CODEGEN_CPU_PASSES_H

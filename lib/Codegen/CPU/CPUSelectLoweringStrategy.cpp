@@ -1,0 +1,88 @@
+//===- CPUSelectLoweringStrategy.cpp - the CPU's tiling decisions ---------===//
+//
+// The only CPU pass that reads the target: it sizes register tiles for the
+// target's vector registers and splits work over its threads, and records
+// each decision as a #falcon.lowering_config on the operation it concerns.
+//
+//===----------------------------------------------------------------------===//
+
+#include "falcon/Codegen/CPU/Passes.h"
+#include "falcon/Conversion/Passes.h"
+
+#define DEBUG_TYPE "falcon-cpu-select-lowering-strategy"
+
+namespace mlir::falcon {
+#define GEN_PASS_DEF_FALCONCPUSELECTLOWERINGSTRATEGY
+#include "falcon/Codegen/CPU/Passes.h.inc"
+} // namespace mlir::falcon
+
+using namespace mlir;
+using namespace mlir::falcon;
+
+namespace {
+/// A projection's register tile for `target`: two vectors of f32 lanes per
+/// row, and as many rows as there are registers for accumulators beside the
+/// two weight vectors and the broadcast input (with two registers to spare
+/// for addresses the compiler keeps in vectors): 8 x 32 with AVX-512's 32
+/// zmm registers, 6 x 16 with AVX2's 16 ymm registers (the shape of BLIS's
+/// Haswell kernel), 8 x 8 with NEON's 32 q registers.
+struct RegisterTile {
+  int64_t rows, cols, depth;
+};
+
+RegisterTile chooseRegisterTile(CPUTargetAttr target) {
+  int64_t lanes = target.getVectorBits() / 32;
+  int64_t vectorsPerRow = 2;
+  int64_t spare = 2 /*weights*/ + 1 /*broadcast*/ + 1;
+  int64_t rows = std::min<int64_t>(8, (target.getVectorRegisters() - spare) / vectorsPerRow);
+  return {rows, lanes * vectorsPerRow, 256};
+}
+
+struct FalconCPUSelectLoweringStrategyPass
+    : public mlir::falcon::impl::FalconCPUSelectLoweringStrategyBase<
+          FalconCPUSelectLoweringStrategyPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    FailureOr<CPUTargetAttr> target = getCPUTarget(module);
+    if (failed(target))
+      return signalPassFailure();
+    for (auto [name, value, limit] :
+         {std::tuple<StringRef, int64_t, int64_t>{"tile-rows", tileRows, 64},
+          {"tile-cols", tileCols, 1024},
+          {"tile-depth", tileDepth, 1 << 20}})
+      if (value < 0 || value > limit) {
+        module.emitError() << "falcon-cpu-select-lowering-strategy: " << name
+                           << " must be in [0, " << limit << "], found " << value;
+        return signalPassFailure();
+      }
+    RegisterTile tile = chooseRegisterTile(*target);
+    if (tileRows)
+      tile.rows = tileRows;
+    if (tileCols)
+      tile.cols = tileCols;
+    if (tileDepth)
+      tile.depth = tileDepth;
+    int64_t threads = target->getThreads();
+    MLIRContext *context = &getContext();
+    auto projectionConfig = LoweringConfigAttr::get(
+        context, threads, /*threadDim=*/-1, {tile.rows, tile.cols, tile.depth});
+    module.walk([&](Operation *op) {
+      if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
+        if (isProjection(generic))
+          op->setAttr(FalconDialect::kLoweringConfigAttrName, projectionConfig);
+        return;
+      }
+      if (auto attention = dyn_cast<AttentionOp>(op)) {
+        // Heads run on threads along the KV groups (loop 1 of every
+        // attention generic), or along the query heads of the single group
+        // of a multi-query model (loop 2): each thread reads its own keys.
+        int64_t numKV = cast<RankedTensorType>(attention.getKey().getType()).getShape()[2];
+        op->setAttr(FalconDialect::kLoweringConfigAttrName,
+                    LoweringConfigAttr::get(context, threads, numKV > 1 ? 1 : 2, {}));
+      }
+    });
+  }
+};
+} // namespace

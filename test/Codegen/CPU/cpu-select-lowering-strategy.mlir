@@ -1,0 +1,67 @@
+// The CPU strategy reads the module's target and writes a lowering config on
+// each projection (register tile sized for the vector registers, threads) and
+// each attention (threads along the KV groups, or along the query heads of a
+// single group).
+// RUN: falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v3 threads=4" --falcon-cpu-select-lowering-strategy | FileCheck %s --check-prefix=AVX2
+// RUN: falcon-opt %s --falcon-cpu-attach-target="cpu=znver4 threads=2" --falcon-cpu-select-lowering-strategy | FileCheck %s --check-prefix=AVX512
+// RUN: falcon-opt %s --falcon-cpu-attach-target="triple=aarch64-linux-gnu cpu=neoverse-n1 threads=8" --falcon-cpu-select-lowering-strategy | FileCheck %s --check-prefix=ARM
+// RUN: falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v3 threads=4" --falcon-cpu-select-lowering-strategy="tile-rows=4 tile-depth=64" | FileCheck %s --check-prefix=OVERRIDE
+// RUN: not falcon-opt %s --falcon-cpu-select-lowering-strategy 2>&1 | FileCheck %s --check-prefix=NOTARGET
+// RUN: not falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v3" --falcon-cpu-select-lowering-strategy="tile-rows=100" 2>&1 | FileCheck %s --check-prefix=BIG
+
+#x = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1)>
+#w = affine_map<(d0, d1, d2, d3) -> (d1, d3)>
+#y = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
+
+// AVX2-LABEL: func.func @projection
+// AVX2: linalg.generic {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 4, register_tile = [6, 16, 256]>}
+// AVX512-LABEL: func.func @projection
+// AVX512: linalg.generic {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [8, 32, 256]>}
+// ARM-LABEL: func.func @projection
+// ARM: linalg.generic {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 8, register_tile = [8, 8, 256]>}
+// OVERRIDE: linalg.generic {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 4, register_tile = [4, 16, 64]>}
+// NOTARGET: error: expects a #falcon.cpu_target as 'falcon.target' on the module (run falcon-cpu-attach-target)
+// BIG: error: falcon-cpu-select-lowering-strategy: tile-rows must be in [0, 64], found 100
+func.func @projection(%x: tensor<?x?x8xf32>, %w: tensor<8x80xbf16>, %init: tensor<?x?x80xf32>) -> tensor<?x?x80xf32> {
+  %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+      ins(%x, %w : tensor<?x?x8xf32>, tensor<8x80xbf16>) outs(%init : tensor<?x?x80xf32>) {
+  ^bb0(%a: f32, %b: bf16, %acc: f32):
+    %e = arith.extf %b : bf16 to f32
+    %m = arith.mulf %a, %e : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<?x?x80xf32>
+  return %0 : tensor<?x?x80xf32>
+}
+
+// Not a projection (the weight is read [out, in]): no decision.
+// AVX2-LABEL: func.func @other
+// AVX2-NOT: falcon.lowering_config
+// AVX2: return
+func.func @other(%x: tensor<?x?x8xf32>, %w: tensor<80x8xf32>, %init: tensor<?x?x80xf32>) -> tensor<?x?x80xf32> {
+  %0 = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>, affine_map<(d0, d1, d2, d3) -> (d2, d3)>, affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : tensor<?x?x8xf32>, tensor<80x8xf32>) outs(%init : tensor<?x?x80xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<?x?x80xf32>
+  return %0 : tensor<?x?x80xf32>
+}
+
+// Grouped KV (2 groups): the groups (loop 1) on threads; multi-query (1
+// group): the query heads of the group (loop 2).
+// AVX2-LABEL: func.func @attention
+// AVX2: falcon.attention {{.*}} {falcon.lowering_config = #falcon.lowering_config<threads = 4, thread_dim = 1>}
+// AVX2: falcon.attention {{.*}} {falcon.lowering_config = #falcon.lowering_config<threads = 4, thread_dim = 2>}
+func.func @attention(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x2x16xf32>, %kc: tensor<?x2x?x16xf32>,
+                     %k1: tensor<?x?x1x16xf32>, %kc1: tensor<?x1x?x16xf32>, %past: index)
+    -> (tensor<?x?x64xf32>, tensor<?x?x64xf32>) {
+  %o, %nk, %nv = falcon.attention %q, %k, %k, %kc, %kc, %past
+      : (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, index)
+      -> (tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
+  %o1, %nk1, %nv1 = falcon.attention %q, %k1, %k1, %kc1, %kc1, %past
+      : (tensor<?x?x4x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>, tensor<?x1x?x16xf32>, tensor<?x1x?x16xf32>, index)
+      -> (tensor<?x?x64xf32>, tensor<?x1x?x16xf32>, tensor<?x1x?x16xf32>)
+  return %o, %o1 : tensor<?x?x64xf32>, tensor<?x?x64xf32>
+}
