@@ -104,8 +104,9 @@ typedef struct falcon_model_options_t {
   /* Device to run on. Only "cpu" exists in this build; anything else is
    * FALCON_STATUS_UNAVAILABLE. Default "cpu". The string is copied. */
   const char *device;
-  /* Verify the FNV-1a-64 checksum of weights.bin when opening (reads the
-   * whole file once). Default true; the size is always checked. */
+  /* Verify the checksum of weights.bin (XXH3-64 over 64 MiB chunks, on every
+   * hardware thread) when opening (reads the whole file once). Default true;
+   * the size is always checked. */
   bool verify_checksum;
   /* Threads the compiled code's parallel loops use (OpenMP); 0 (the default)
    * leaves OpenMP's own choice (OMP_NUM_THREADS, else every core). Must be

@@ -5,6 +5,7 @@
 #include "FakeModel.h"
 
 #include "llvm/ADT/SmallString.h"
+#include "llvm/Support/Endian.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -14,6 +15,9 @@
 
 #include <dlfcn.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 using namespace falcon::test;
 namespace json = llvm::json;
 
@@ -21,19 +25,23 @@ namespace json = llvm::json;
 #error "FALCON_FAKE_MODEL_LIBRARY must name the fake host library"
 #endif
 
-uint64_t falcon::test::fnv1a64(const std::vector<uint8_t> &bytes) {
-  uint64_t hash = 14695981039346656037ULL;
-  for (uint8_t byte : bytes) {
-    hash ^= byte;
-    hash *= 1099511628211ULL;
+uint64_t falcon::test::weightsChecksum(const std::vector<uint8_t> &bytes) {
+  // XXH3-64 of the 64 MiB chunks' XXH3-64s as little-endian words.
+  constexpr size_t chunkBytes = size_t(64) << 20;
+  std::vector<uint8_t> words;
+  for (size_t at = 0; at < bytes.size(); at += chunkBytes) {
+    uint8_t word[8];
+    llvm::support::endian::write64le(
+        word, XXH3_64bits(&bytes[at], std::min(chunkBytes, bytes.size() - at)));
+    words.insert(words.end(), word, word + 8);
   }
-  return hash;
+  return XXH3_64bits(words.data(), words.size());
 }
 
 std::string falcon::test::checksumString(uint64_t checksum) {
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << "fnv1a64:" << llvm::format_hex_no_prefix(checksum, 16);
+  os << "xxh3-64x64m:" << llvm::format_hex_no_prefix(checksum, 16);
   return text;
 }
 
@@ -142,7 +150,7 @@ void FakeArtifact::write() {
             llvm::StringRef(reinterpret_cast<const char *>(weightBytes.data()),
                             weightBytes.size()));
   setKey("weights.size", int64_t(weightBytes.size()));
-  setKey("weights.checksum", checksumString(fnv1a64(weightBytes)));
+  setKey("weights.checksum", checksumString(weightsChecksum(weightBytes)));
   writeManifest();
   std::string library = path("libfalcon_model.so");
   llvm::sys::fs::remove(library);

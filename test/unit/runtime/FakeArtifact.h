@@ -21,9 +21,10 @@
 
 namespace falcon::test {
 
-/// FNV-1a 64 over `bytes`, written independently of the runtime's.
-uint64_t fnv1a64(const std::vector<uint8_t> &bytes);
-/// "fnv1a64:" + 16 lower-case hex digits.
+/// The weights checksum of `bytes` (falcon/Support/Checksum.h), computed
+/// from its definition with xxhash.h, independently of the runtime's.
+uint64_t weightsChecksum(const std::vector<uint8_t> &bytes);
+/// "xxh3-64x64m:" + 16 lower-case hex digits.
 std::string checksumString(uint64_t checksum);
 
 class FakeArtifact {

@@ -72,7 +72,7 @@ TEST(RuntimeModel, OpensAndReportsManifest) {
   EXPECT_EQ(info.kv_cache_heads, FAKE_KV_HEADS);
   EXPECT_EQ(info.kv_cache_head_dim, FAKE_HEAD_DIM);
   EXPECT_EQ(info.weights_size, 1000u);
-  EXPECT_EQ(info.weights_checksum, fnv1a64(artifact.weights()));
+  EXPECT_EQ(info.weights_checksum, weightsChecksum(artifact.weights()));
   // Opening loads the library but runs nothing.
   EXPECT_EQ(artifact.counter("fake_model_calls"), 0);
 }
@@ -246,10 +246,14 @@ TEST(RuntimeModel, WrongTypes) {
       {"config", 3, "key 'config' must be an object"},
       {"weights.size", -1, "key 'weights.size' must not be negative, found -1"},
       {"weights.checksum", "crc32:1234",
-       "weights.checksum 'crc32:1234' is not of the form fnv1a64:<16 hex "
+       "weights.checksum 'crc32:1234' is not of the form xxh3-64x64m:<16 hex "
        "digits>"},
-      {"weights.checksum", "fnv1a64:xyz",
-       "weights.checksum 'fnv1a64:xyz' is not of the form"},
+      {"weights.checksum", "xxh3-64x64m:xyz",
+       "weights.checksum 'xxh3-64x64m:xyz' is not of the form"},
+      // The format before XXH3 is refused, not misread.
+      {"weights.checksum", "fnv1a64:0123456789abcdef",
+       "weights.checksum 'fnv1a64:0123456789abcdef' is not of the form "
+       "xxh3-64x64m:"},
       {"weights.tensors", 5, "key 'weights.tensors' must be an array"},
   };
   for (Case &testCase : cases) {
@@ -328,9 +332,9 @@ TEST(RuntimeModel, ModifiedWeights) {
   StatusResult result = openError(artifact);
   EXPECT_EQ(result.code, FALCON_STATUS_DATA_LOSS);
   EXPECT_EQ(result.message, artifact.path("weights.bin") + ": checksum " +
-                                checksumString(fnv1a64(modified)) +
+                                checksumString(weightsChecksum(modified)) +
                                 " does not match the manifest's " +
-                                checksumString(fnv1a64(artifact.weights())));
+                                checksumString(weightsChecksum(artifact.weights())));
 
   // With verification off only the size is checked.
   falcon_model_options_t options;
@@ -343,11 +347,11 @@ TEST(RuntimeModel, ModifiedWeights) {
 
 TEST(RuntimeModel, ChecksumSpellingIsNotCompared) {
   FakeArtifact artifact;
-  std::string upper = checksumString(fnv1a64(artifact.weights()));
+  std::string upper = checksumString(weightsChecksum(artifact.weights()));
+  // Only the digits change: the prefix has no letter a-f.
   for (char &c : upper)
     if (c >= 'a' && c <= 'f')
       c = char(c - 'a' + 'A');
-  upper.replace(0, 8, "fnv1a64:");
   artifact.setKey("weights.checksum", upper);
   artifact.writeManifest();
   ModelPtr model;
