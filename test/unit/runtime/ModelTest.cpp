@@ -17,6 +17,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
+#include <unistd.h>
 
 using namespace falcon::test;
 using ::testing::HasSubstr;
@@ -343,6 +345,57 @@ TEST(RuntimeModel, ModifiedWeights) {
   ModelPtr model;
   StatusResult unverified = open(artifact, model, &options);
   EXPECT_TRUE(unverified.ok()) << unverified.message;
+}
+
+/// Records verify_progress calls and the threads they came on.
+struct ProgressLog {
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  std::vector<std::thread::id> threads;
+
+  static void record(void *userData, uint64_t done, uint64_t total) {
+    auto *log = static_cast<ProgressLog *>(userData);
+    log->calls.emplace_back(done, total);
+    log->threads.push_back(std::this_thread::get_id());
+  }
+};
+
+TEST(RuntimeModel, VerifyProgressOnlyForLargeWeights) {
+  FakeArtifact artifact;
+  ProgressLog log;
+  falcon_model_options_t options;
+  falcon_model_options_initialize(&options);
+  EXPECT_EQ(options.verify_progress, nullptr);
+  EXPECT_EQ(options.verify_progress_user_data, nullptr);
+  options.verify_progress = &ProgressLog::record;
+  options.verify_progress_user_data = &log;
+  ModelPtr model;
+  StatusResult result = open(artifact, model, &options);
+  EXPECT_TRUE(result.ok()) << result.message;
+  EXPECT_TRUE(log.calls.empty());
+
+  // 1 GiB (sparse: reads as zeros, costs no disk), checked against the
+  // small file's checksum: reported throughout, then refused.
+  const uint64_t size = uint64_t(1) << 30;
+  {
+    int fd;
+    ASSERT_FALSE(llvm::sys::fs::openFileForWrite(artifact.path("weights.bin"), fd));
+    EXPECT_FALSE(llvm::sys::fs::resize_file(fd, size));
+    ::close(fd);
+  }
+  artifact.setKey("weights.size", int64_t(size));
+  artifact.writeManifest();
+  model.reset();
+  result = open(artifact, model, &options);
+  EXPECT_EQ(result.code, FALCON_STATUS_DATA_LOSS) << result.message;
+  ASSERT_GE(log.calls.size(), 2u);
+  for (size_t index = 0; index < log.calls.size(); ++index) {
+    EXPECT_EQ(log.calls[index].second, size);
+    EXPECT_EQ(log.threads[index], std::this_thread::get_id());
+    if (index > 0) {
+      EXPECT_GE(log.calls[index].first, log.calls[index - 1].first);
+    }
+  }
+  EXPECT_EQ(log.calls.back().first, size);
 }
 
 TEST(RuntimeModel, ChecksumSpellingIsNotCompared) {
