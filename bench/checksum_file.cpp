@@ -39,14 +39,16 @@ int main(int argc, char **argv) {
       path = nullptr, index = argc;
   }
   if (!path) {
-    std::fprintf(stderr, "usage: falcon-checksum-file FILE [--threads N] [--time]\n");
+    std::fprintf(stderr,
+                 "usage: falcon-checksum-file FILE [--threads N] [--time]\n");
     return 2;
   }
   auto start = std::chrono::steady_clock::now();
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   struct stat info;
   if (fd < 0 || fstat(fd, &info) != 0) {
-    std::fprintf(stderr, "falcon-checksum-file: %s: %s\n", path, std::strerror(errno));
+    std::fprintf(stderr, "falcon-checksum-file: %s: %s\n", path,
+                 std::strerror(errno));
     return 1;
   }
   uint64_t size = uint64_t(info.st_size);
@@ -65,7 +67,8 @@ int main(int argc, char **argv) {
   uint64_t checksum = falcon::computeChecksum(data, size, threads);
   if (size > 0)
     munmap(const_cast<uint8_t *>(data), size);
-  std::chrono::duration<double> seconds = std::chrono::steady_clock::now() - start;
+  std::chrono::duration<double> seconds =
+      std::chrono::steady_clock::now() - start;
   std::printf("%s\n", falcon::formatChecksum(checksum).c_str());
   if (time)
     std::printf("%.6f\n", seconds.count());

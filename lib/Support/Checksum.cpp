@@ -107,15 +107,18 @@ uint64_t falcon::computeChecksum(const uint8_t *data, uint64_t size,
   queue.numChunks = llvm::divideCeil(size, kChecksumChunkBytes);
   queue.digests.resize(queue.numChunks);
 
-  uint64_t threads = maxThreads ? maxThreads : std::thread::hardware_concurrency();
-  threads = std::clamp<uint64_t>(threads, 1, std::max<uint64_t>(queue.numChunks, 1));
+  uint64_t threads =
+      maxThreads ? maxThreads : std::thread::hardware_concurrency();
+  threads =
+      std::clamp<uint64_t>(threads, 1, std::max<uint64_t>(queue.numChunks, 1));
   // pthread rather than std::thread: with -fno-exceptions, std::thread's
   // failure to start would terminate the process; here it only means fewer
   // helpers.
   std::vector<pthread_t> helpers;
   for (uint64_t index = 1; index < threads; ++index) {
     pthread_t thread;
-    if (pthread_create(&thread, nullptr, &ChunkQueue::drainOnThread, &queue) != 0)
+    if (pthread_create(&thread, nullptr, &ChunkQueue::drainOnThread, &queue) !=
+        0)
       break;
     helpers.push_back(thread);
   }

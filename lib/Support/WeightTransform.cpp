@@ -28,8 +28,8 @@ WeightTransformStep WeightTransformStep::slice(int64_t dim, int64_t begin,
   return step;
 }
 
-WeightTransformStep WeightTransformStep::gather(int64_t dim,
-                                                llvm::ArrayRef<int64_t> indices) {
+WeightTransformStep
+WeightTransformStep::gather(int64_t dim, llvm::ArrayRef<int64_t> indices) {
   WeightTransformStep step{Kind::Gather};
   step.dim = dim;
   step.indices.assign(indices.begin(), indices.end());
@@ -153,9 +153,9 @@ composeSteps(const WeightTransform &transform) {
                              llvm::Twine(step.dim) + " exceeds its size " +
                              llvm::Twine(dim.size));
       if (dim.gathered)
-        dim.table = std::vector<int64_t>(
-            dim.table.begin() + step.begin,
-            dim.table.begin() + step.begin + step.size);
+        dim.table =
+            std::vector<int64_t>(dim.table.begin() + step.begin,
+                                 dim.table.begin() + step.begin + step.size);
       else
         dim.offset += step.begin;
       dim.size = step.size;
@@ -231,21 +231,18 @@ falcon::getResultBytes(const WeightTransform &transform) {
   return checkedBytes(transform, *shape, "result");
 }
 
-llvm::Error
-falcon::applyWeightTransform(const WeightTransform &transform,
-                             llvm::ArrayRef<uint8_t> source,
-                             uint64_t resultOffset,
-                             llvm::MutableArrayRef<uint8_t> destination) {
+llvm::Error falcon::applyWeightTransform(
+    const WeightTransform &transform, llvm::ArrayRef<uint8_t> source,
+    uint64_t resultOffset, llvm::MutableArrayRef<uint8_t> destination) {
   llvm::Expected<std::vector<ResultDim>> composed = composeSteps(transform);
   if (!composed)
     return composed.takeError();
   std::vector<ResultDim> dims = std::move(*composed);
   uint64_t sourceBytes = *getSourceBytes(transform);
   if (source.size() != sourceBytes)
-    return transformError(transform,
-                          "source holds " + llvm::Twine(source.size()) +
-                              " bytes, its shape needs " +
-                              llvm::Twine(sourceBytes));
+    return transformError(
+        transform, "source holds " + llvm::Twine(source.size()) +
+                       " bytes, its shape needs " + llvm::Twine(sourceBytes));
   llvm::SmallVector<int64_t, 4> shape;
   for (const ResultDim &dim : dims)
     shape.push_back(dim.size);
@@ -254,12 +251,12 @@ falcon::applyWeightTransform(const WeightTransform &transform,
   if (resultOffset % width != 0 || destination.size() % width != 0 ||
       resultOffset > resultBytes ||
       destination.size() > resultBytes - resultOffset)
-    return transformError(
-        transform, "bytes [" + llvm::Twine(resultOffset) + ", +" +
-                       llvm::Twine(destination.size()) +
-                       ") are not whole elements of " + llvm::Twine(width) +
-                       " bytes within the " + llvm::Twine(resultBytes) +
-                       "-byte result");
+    return transformError(transform,
+                          "bytes [" + llvm::Twine(resultOffset) + ", +" +
+                              llvm::Twine(destination.size()) +
+                              ") are not whole elements of " +
+                              llvm::Twine(width) + " bytes within the " +
+                              llvm::Twine(resultBytes) + "-byte result");
   uint64_t remaining = destination.size() / width;
   if (remaining == 0)
     return llvm::Error::success();
@@ -297,8 +294,9 @@ falcon::applyWeightTransform(const WeightTransform &transform,
     int64_t base = 0;
     for (size_t dim = 0; dim + 1 < rank; ++dim)
       base += strides[dim] * dims[dim].sourceIndex(position[dim]);
-    int64_t run = std::min<int64_t>(inner.size - position.back(),
-                                    int64_t(std::min<uint64_t>(remaining, INT64_MAX)));
+    int64_t run =
+        std::min<int64_t>(inner.size - position.back(),
+                          int64_t(std::min<uint64_t>(remaining, INT64_MAX)));
     if (innerContiguous) {
       size_t bytes = size_t(run) * width;
       std::memcpy(out,
@@ -337,8 +335,8 @@ falcon::layoutWeightFiles(llvm::ArrayRef<WeightPlacementRequest> requests,
   layout.fileBytes.assign(numRanks, 0);
   for (const WeightPlacementRequest &request : requests) {
     auto fail = [&](const llvm::Twine &message) {
-      return llvm::createStringError("weight '" + request.name + "': " +
-                                     message);
+      return llvm::createStringError("weight '" + request.name +
+                                     "': " + message);
     };
     if (request.rank >= numRanks)
       return fail("rank " + llvm::Twine(request.rank) + " is out of range (" +
@@ -348,7 +346,8 @@ falcon::layoutWeightFiles(llvm::ArrayRef<WeightPlacementRequest> requests,
     std::optional<uint64_t> padded =
         llvm::checkedAddUnsigned<uint64_t>(request.bytes, alignment - 1);
     if (!padded)
-      return fail(llvm::Twine(request.bytes) + " bytes overflow 64 bits when aligned");
+      return fail(llvm::Twine(request.bytes) +
+                  " bytes overflow 64 bits when aligned");
     WeightPlacement placement;
     placement.rank = request.rank;
     placement.bytes = request.bytes;

@@ -1,38 +1,24 @@
 //===- ChecksumTest.cpp - the checksum of an artifact's weight files ------===//
 //
-// The expected values come from the definition in Checksum.h, computed here
-// with xxhash.h directly, and from one fixed known answer that pins the
-// definition (a change to it is a change to the artifact format).
+// The expected values come from the definition in Checksum.h, computed with
+// xxhash.h directly (ReferenceChecksum.h), and from one fixed known answer
+// that pins the definition (a change to it is a change to the artifact
+// format).
 //
 //===----------------------------------------------------------------------===//
 
 #include "falcon/Support/Checksum.h"
+#include "ReferenceChecksum.h"
 
-#include "llvm/Support/Endian.h"
 #include "gtest/gtest.h"
 
 #include <thread>
 #include <vector>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 using namespace falcon;
+using falcon::test::referenceChecksum;
 
 namespace {
-
-/// Checksum.h's definition, spelled out: XXH3-64 of the chunks' XXH3-64s as
-/// little-endian words.
-uint64_t referenceChecksum(const std::vector<uint8_t> &bytes) {
-  std::vector<uint8_t> words;
-  for (uint64_t at = 0; at < bytes.size(); at += kChecksumChunkBytes) {
-    uint64_t length = std::min<uint64_t>(kChecksumChunkBytes, bytes.size() - at);
-    uint8_t word[8];
-    llvm::support::endian::write64le(word, XXH3_64bits(&bytes[at], length));
-    words.insert(words.end(), word, word + 8);
-  }
-  return XXH3_64bits(words.data(), words.size());
-}
 
 std::vector<uint8_t> patternBytes(uint64_t size) {
   std::vector<uint8_t> bytes(size);
@@ -110,9 +96,9 @@ TEST(Checksum, ReportsProgressOnTheCallingThread) {
     EXPECT_TRUE(std::is_sorted(reported.begin(), reported.end()));
     EXPECT_EQ(reported.back(), bytes.size());
     if (threads == 1) {
-      EXPECT_EQ(reported, (std::vector<uint64_t>{
-                              kChecksumChunkBytes, 2 * kChecksumChunkBytes,
-                              bytes.size(), bytes.size()}));
+      EXPECT_EQ(reported, (std::vector<uint64_t>{kChecksumChunkBytes,
+                                                 2 * kChecksumChunkBytes,
+                                                 bytes.size(), bytes.size()}));
     }
   }
 }
@@ -121,15 +107,16 @@ TEST(Checksum, FormatAndParse) {
   EXPECT_EQ(formatChecksum(0x0123456789abcdefULL),
             "xxh3-64x64m:0123456789abcdef");
   EXPECT_EQ(formatChecksum(0), "xxh3-64x64m:0000000000000000");
-  llvm::Expected<uint64_t> parsed = parseChecksum("xxh3-64x64m:0123456789ABCDEF");
+  llvm::Expected<uint64_t> parsed =
+      parseChecksum("xxh3-64x64m:0123456789ABCDEF");
   ASSERT_TRUE(bool(parsed)) << llvm::toString(parsed.takeError());
   EXPECT_EQ(*parsed, 0x0123456789abcdefULL);
   parsed = parseChecksum("xxh3-64x64m:f");
   ASSERT_TRUE(bool(parsed)) << llvm::toString(parsed.takeError());
   EXPECT_EQ(*parsed, 15u);
-  for (const char *bad :
-       {"fnv1a64:0123456789abcdef", "xxh3-64x64m:", "xxh3-64x64m:xyz",
-        "xxh3-64x64m:0123456789abcdef0", "xxh3-64x64m:+1", "0123456789abcdef"}) {
+  for (const char *bad : {"fnv1a64:0123456789abcdef", "xxh3-64x64m:",
+                          "xxh3-64x64m:xyz", "xxh3-64x64m:0123456789abcdef0",
+                          "xxh3-64x64m:+1", "0123456789abcdef"}) {
     llvm::Expected<uint64_t> value = parseChecksum(bad);
     ASSERT_FALSE(bool(value)) << bad;
     EXPECT_EQ(llvm::toString(value.takeError()),

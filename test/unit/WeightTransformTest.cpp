@@ -66,8 +66,7 @@ llvm::SmallVector<int64_t, 4> shapeOf(const WeightTransform &transform) {
   return shape ? *shape : llvm::SmallVector<int64_t, 4>{};
 }
 
-template <typename T>
-std::string errorOf(llvm::Expected<T> value) {
+template <typename T> std::string errorOf(llvm::Expected<T> value) {
   if (value)
     return "<no error>";
   return llvm::toString(value.takeError());
@@ -182,10 +181,9 @@ TEST(WeightTransform, GatherColumnsInAnyOrderWithRepeats) {
 TEST(WeightTransform, SliceTransposeGather) {
   // Rows 1..4 of a [6, 4] matrix, transposed to [4 columns, 4 rows], then
   // rows 3 and 0 of that (source rows 4 and 1).
-  WeightTransform transform =
-      makeTransform(4, {6, 4},
-                    {Step::slice(0, 1, 4), Step::permute({1, 0}),
-                     Step::gather(1, {3, 0})});
+  WeightTransform transform = makeTransform(
+      4, {6, 4},
+      {Step::slice(0, 1, 4), Step::permute({1, 0}), Step::gather(1, {3, 0})});
   EXPECT_EQ(shapeOf(transform), (Shape{4, 2}));
   std::vector<uint32_t> values = applyToIota<uint32_t>(transform);
   const int64_t sourceRows[] = {4, 1};
@@ -204,10 +202,9 @@ TEST(WeightTransform, GatherOfGatherAndSliceOfGather) {
   EXPECT_EQ(shapeOf(transform), (Shape{1, 2}));
   EXPECT_EQ(applyToIota<uint16_t>(transform), (std::vector<uint16_t>{10, 11}));
   // A slice, then a gather of it: indices count from the slice's start.
-  WeightTransform sliced = makeTransform(
-      2, {6, 2}, {Step::slice(0, 2, 3), Step::gather(0, {2, 0})});
-  EXPECT_EQ(applyToIota<uint16_t>(sliced),
-            (std::vector<uint16_t>{8, 9, 4, 5}));
+  WeightTransform sliced =
+      makeTransform(2, {6, 2}, {Step::slice(0, 2, 3), Step::gather(0, {2, 0})});
+  EXPECT_EQ(applyToIota<uint16_t>(sliced), (std::vector<uint16_t>{8, 9, 4, 5}));
 }
 
 TEST(WeightTransform, ScalarAndOddWidth) {
@@ -220,15 +217,15 @@ TEST(WeightTransform, ScalarAndOddWidth) {
   std::vector<uint8_t> result(12);
   EXPECT_EQ(errorOf(applyWeightTransform(odd, source, 0, result)),
             "<no error>");
-  EXPECT_EQ(result, (std::vector<uint8_t>{1, 2, 3, 7, 8, 9, 4, 5, 6, 10, 11,
-                                          12}));
+  EXPECT_EQ(result,
+            (std::vector<uint8_t>{1, 2, 3, 7, 8, 9, 4, 5, 6, 10, 11, 12}));
 }
 
 TEST(WeightTransform, ChunkedWritesMatchOneWrite) {
-  WeightTransform transform = makeTransform(
-      2, {5, 6, 7},
-      {Step::permute({2, 0, 1}), Step::gather(1, {4, 1, 3}),
-       Step::slice(2, 1, 4)});
+  WeightTransform transform =
+      makeTransform(2, {5, 6, 7},
+                    {Step::permute({2, 0, 1}), Step::gather(1, {4, 1, 3}),
+                     Step::slice(2, 1, 4)});
   std::vector<uint8_t> source = iotaBytes<uint16_t>(transform.sourceShape);
   uint64_t bytes = *getResultBytes(transform);
   ASSERT_EQ(bytes, 7u * 3 * 4 * 2);
@@ -250,27 +247,26 @@ TEST(WeightTransform, ChunkedWritesMatchOneWrite) {
 }
 
 TEST(WeightTransform, RejectsOutOfRangeSteps) {
-  EXPECT_EQ(errorOf(getResultShape(
-                makeTransform(4, {4, 5}, {Step::slice(1, 3, 3)}))),
-            "weight 'w': step 0 (slice): [3, +3) of dimension 1 exceeds its "
-            "size 5");
+  EXPECT_EQ(
+      errorOf(getResultShape(makeTransform(4, {4, 5}, {Step::slice(1, 3, 3)}))),
+      "weight 'w': step 0 (slice): [3, +3) of dimension 1 exceeds its "
+      "size 5");
   EXPECT_EQ(errorOf(getResultShape(
                 makeTransform(4, {4, 5}, {Step::slice(0, -1, 2)}))),
             "weight 'w': step 0 (slice): [-1, +2) of dimension 0 exceeds its "
             "size 4");
   EXPECT_EQ(errorOf(getResultShape(makeTransform(
-                4, {4, 5},
-                {Step::slice(0, 0, 2), Step::gather(0, {0, 2})}))),
+                4, {4, 5}, {Step::slice(0, 0, 2), Step::gather(0, {0, 2})}))),
             "weight 'w': step 1 (gather): index 2 of dimension 0 is out of "
             "range [0, 2)");
   EXPECT_EQ(errorOf(getResultShape(
                 makeTransform(4, {4, 5}, {Step::gather(1, {-1})}))),
             "weight 'w': step 0 (gather): index -1 of dimension 1 is out of "
             "range [0, 5)");
-  EXPECT_EQ(errorOf(getResultShape(
-                makeTransform(4, {4, 5}, {Step::slice(2, 0, 1)}))),
-            "weight 'w': step 0 (slice): dimension 2 is out of range for a "
-            "rank-2 tensor");
+  EXPECT_EQ(
+      errorOf(getResultShape(makeTransform(4, {4, 5}, {Step::slice(2, 0, 1)}))),
+      "weight 'w': step 0 (slice): dimension 2 is out of range for a "
+      "rank-2 tensor");
 }
 
 TEST(WeightTransform, RejectsRankMismatchAndBadPermutations) {
@@ -292,8 +288,8 @@ TEST(WeightTransform, RejectsLyingShapes) {
   const int64_t huge = int64_t(1) << 40;
   EXPECT_EQ(errorOf(getSourceBytes(makeTransform(4, {huge, huge}, {}))),
             "weight 'w': source size overflows 64 bits of bytes");
-  EXPECT_EQ(errorOf(getResultShape(makeTransform(
-                4, {std::numeric_limits<int64_t>::max()}, {}))),
+  EXPECT_EQ(errorOf(getResultShape(
+                makeTransform(4, {std::numeric_limits<int64_t>::max()}, {}))),
             "weight 'w': source size overflows 64 bits of bytes");
   EXPECT_EQ(errorOf(getSourceBytes(makeTransform(4, {3, -2}, {}))),
             "weight 'w': source shape has a negative size (-2)");
@@ -301,13 +297,13 @@ TEST(WeightTransform, RejectsLyingShapes) {
             "weight 'w': element byte width must be positive");
   // Repeated gather indices can grow a tensor past 64 bits.
   std::vector<int64_t> many(1 << 16, 0);
-  EXPECT_EQ(errorOf(getResultBytes(makeTransform(
-                4, {1, int64_t(1) << 31, int64_t(1) << 15, 0},
-                {Step::slice(3, 0, 0)}))),
+  EXPECT_EQ(errorOf(getResultBytes(
+                makeTransform(4, {1, int64_t(1) << 31, int64_t(1) << 15, 0},
+                              {Step::slice(3, 0, 0)}))),
             "<no error>");
-  EXPECT_EQ(errorOf(getResultBytes(makeTransform(
-                1, {1, int64_t(1) << 31, int64_t(1) << 30},
-                {Step::gather(0, many)}))),
+  EXPECT_EQ(errorOf(getResultBytes(
+                makeTransform(1, {1, int64_t(1) << 31, int64_t(1) << 30},
+                              {Step::gather(0, many)}))),
             "weight 'w': result size overflows 64 bits of bytes");
 }
 
@@ -318,17 +314,15 @@ TEST(WeightTransform, RejectsBadBuffers) {
   EXPECT_EQ(errorOf(applyWeightTransform(
                 transform, llvm::ArrayRef(source).drop_back(4), 0, result)),
             "weight 'w': source holds 56 bytes, its shape needs 60");
-  EXPECT_EQ(errorOf(applyWeightTransform(
-                transform, source, 2,
-                llvm::MutableArrayRef(result).take_front(4))),
-            "weight 'w': bytes [2, +4) are not whole elements of 4 bytes "
-            "within the 60-byte result");
-  EXPECT_EQ(errorOf(applyWeightTransform(
-                transform, source, 8, result)),
+  EXPECT_EQ(
+      errorOf(applyWeightTransform(
+          transform, source, 2, llvm::MutableArrayRef(result).take_front(4))),
+      "weight 'w': bytes [2, +4) are not whole elements of 4 bytes "
+      "within the 60-byte result");
+  EXPECT_EQ(errorOf(applyWeightTransform(transform, source, 8, result)),
             "weight 'w': bytes [8, +60) are not whole elements of 4 bytes "
             "within the 60-byte result");
-  EXPECT_EQ(errorOf(applyWeightTransform(
-                transform, source, 64, {})),
+  EXPECT_EQ(errorOf(applyWeightTransform(transform, source, 64, {})),
             "weight 'w': bytes [64, +0) are not whole elements of 4 bytes "
             "within the 60-byte result");
 }

@@ -49,7 +49,8 @@ struct WeightTransformStep {
 
   static WeightTransformStep permute(llvm::ArrayRef<int64_t> permutation);
   static WeightTransformStep slice(int64_t dim, int64_t begin, int64_t size);
-  static WeightTransformStep gather(int64_t dim, llvm::ArrayRef<int64_t> indices);
+  static WeightTransformStep gather(int64_t dim,
+                                    llvm::ArrayRef<int64_t> indices);
 };
 
 /// A checkpoint tensor and the steps that turn it into what a kernel reads.

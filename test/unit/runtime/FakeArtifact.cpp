@@ -5,7 +5,6 @@
 #include "FakeModel.h"
 
 #include "llvm/ADT/SmallString.h"
-#include "llvm/Support/Endian.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -15,28 +14,12 @@
 
 #include <dlfcn.h>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 using namespace falcon::test;
 namespace json = llvm::json;
 
 #ifndef FALCON_FAKE_MODEL_LIBRARY
 #error "FALCON_FAKE_MODEL_LIBRARY must name the fake host library"
 #endif
-
-uint64_t falcon::test::weightsChecksum(const std::vector<uint8_t> &bytes) {
-  // XXH3-64 of the 64 MiB chunks' XXH3-64s as little-endian words.
-  constexpr size_t chunkBytes = size_t(64) << 20;
-  std::vector<uint8_t> words;
-  for (size_t at = 0; at < bytes.size(); at += chunkBytes) {
-    uint8_t word[8];
-    llvm::support::endian::write64le(
-        word, XXH3_64bits(&bytes[at], std::min(chunkBytes, bytes.size() - at)));
-    words.insert(words.end(), word, word + 8);
-  }
-  return XXH3_64bits(words.data(), words.size());
-}
 
 std::string falcon::test::checksumString(uint64_t checksum) {
   std::string text;
@@ -150,7 +133,7 @@ void FakeArtifact::write() {
             llvm::StringRef(reinterpret_cast<const char *>(weightBytes.data()),
                             weightBytes.size()));
   setKey("weights.size", int64_t(weightBytes.size()));
-  setKey("weights.checksum", checksumString(weightsChecksum(weightBytes)));
+  setKey("weights.checksum", checksumString(referenceChecksum(weightBytes)));
   writeManifest();
   std::string library = path("libfalcon_model.so");
   llvm::sys::fs::remove(library);

@@ -9,6 +9,7 @@
 #ifndef FALCON_TEST_UNIT_RUNTIME_FAKEARTIFACT_H
 #define FALCON_TEST_UNIT_RUNTIME_FAKEARTIFACT_H
 
+#include "../ReferenceChecksum.h"
 #include "falcon/runtime.h"
 
 #include "llvm/ADT/StringRef.h"
@@ -21,9 +22,6 @@
 
 namespace falcon::test {
 
-/// The weights checksum of `bytes` (falcon/Support/Checksum.h), computed
-/// from its definition with xxhash.h, independently of the runtime's.
-uint64_t weightsChecksum(const std::vector<uint8_t> &bytes);
 /// "xxh3-64x64m:" + 16 lower-case hex digits.
 std::string checksumString(uint64_t checksum);
 

@@ -74,7 +74,7 @@ TEST(RuntimeModel, OpensAndReportsManifest) {
   EXPECT_EQ(info.kv_cache_heads, FAKE_KV_HEADS);
   EXPECT_EQ(info.kv_cache_head_dim, FAKE_HEAD_DIM);
   EXPECT_EQ(info.weights_size, 1000u);
-  EXPECT_EQ(info.weights_checksum, weightsChecksum(artifact.weights()));
+  EXPECT_EQ(info.weights_checksum, referenceChecksum(artifact.weights()));
   // Opening loads the library but runs nothing.
   EXPECT_EQ(artifact.counter("fake_model_calls"), 0);
 }
@@ -334,9 +334,9 @@ TEST(RuntimeModel, ModifiedWeights) {
   StatusResult result = openError(artifact);
   EXPECT_EQ(result.code, FALCON_STATUS_DATA_LOSS);
   EXPECT_EQ(result.message, artifact.path("weights.bin") + ": checksum " +
-                                checksumString(weightsChecksum(modified)) +
+                                checksumString(referenceChecksum(modified)) +
                                 " does not match the manifest's " +
-                                checksumString(weightsChecksum(artifact.weights())));
+                                checksumString(referenceChecksum(artifact.weights())));
 
   // With verification off only the size is checked.
   falcon_model_options_t options;
@@ -400,7 +400,7 @@ TEST(RuntimeModel, VerifyProgressOnlyForLargeWeights) {
 
 TEST(RuntimeModel, ChecksumSpellingIsNotCompared) {
   FakeArtifact artifact;
-  std::string upper = checksumString(weightsChecksum(artifact.weights()));
+  std::string upper = checksumString(referenceChecksum(artifact.weights()));
   // Only the digits change: the prefix has no letter a-f.
   for (char &c : upper)
     if (c >= 'a' && c <= 'f')
