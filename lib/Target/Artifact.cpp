@@ -1,6 +1,7 @@
 //===- Artifact.cpp - the artifact directory falcon-run executes ----------===//
 
 #include "falcon/Target/Artifact.h"
+#include "falcon/Support/Checksum.h"
 #include "falcon/Support/Json.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -24,13 +25,6 @@
 
 using namespace mlir;
 using namespace mlir::falcon;
-
-void Fnv1a64::update(llvm::ArrayRef<uint8_t> bytes) {
-  for (uint8_t byte : bytes) {
-    hash ^= byte;
-    hash *= 0x100000001b3ull;
-  }
-}
 
 static llvm::StringRef dtypeName(Type type) {
   if (type.isF32())
@@ -168,7 +162,7 @@ private:
   const WeightLayout &layout;
   const ProgressFn &progress;
   llvm::StringMap<std::unique_ptr<llvm::MemoryBuffer>> mapped;
-  Fnv1a64 hash;
+  ::falcon::ChecksumBuilder hash;
   uint64_t written = 0;
   int lastPercent = 0;
 };
@@ -377,7 +371,7 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
        llvm::json::Object{
            {"file", kWeightsFileName},
            {"size", int64_t(layout.totalBytes)},
-           {"checksum", llvm::formatv("fnv1a64:{0:x-16}", packer.checksum()).str()},
+           {"checksum", ::falcon::formatChecksum(packer.checksum())},
            {"alignment", int64_t(kWeightAlignment)},
            {"tensors", std::move(tensorTable)}}}};
   {

@@ -90,6 +90,20 @@ int fail(const Twine &message) {
   return 1;
 }
 
+/// The runtime's verify_progress: "verifying weights.bin: 40% (...)" on
+/// stderr at every tenth (only files of 1 GiB or more report).
+void printVerifyProgress(void *userData, uint64_t doneBytes,
+                         uint64_t totalBytes) {
+  int &lastTenth = *static_cast<int *>(userData);
+  int tenth = totalBytes ? int(10.0 * double(doneBytes) / double(totalBytes)) : 10;
+  if (tenth <= lastTenth)
+    return;
+  lastTenth = tenth;
+  errs() << "falcon-run: verifying weights.bin: " << tenth * 10 << "% ("
+         << format("%.1f", doneBytes / 1073741824.0) << " of "
+         << format("%.1f", totalBytes / 1073741824.0) << " GiB)\n";
+}
+
 /// Frees a status when it goes out of scope.
 struct StatusDeleter {
   void operator()(falcon_status_object_t *status) const {
@@ -257,6 +271,9 @@ int run() {
   falcon_model_options_initialize(&modelOptions);
   modelOptions.verify_checksum = verifyChecksum;
   modelOptions.num_threads = numThreads;
+  int verifiedTenths = 0;
+  modelOptions.verify_progress = &printVerifyProgress;
+  modelOptions.verify_progress_user_data = &verifiedTenths;
   falcon_model_t *rawModel = nullptr;
   if (StatusPtr status{
           falcon_model_open(artifactDir.c_str(), &modelOptions, &rawModel)})

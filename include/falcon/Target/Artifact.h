@@ -23,16 +23,6 @@ inline constexpr llvm::StringLiteral kHostLibraryName = "libfalcon_model.so";
 inline constexpr llvm::StringLiteral kWeightsFileName = "weights.bin";
 inline constexpr llvm::StringLiteral kEntryPoint = "_mlir_ciface_forward";
 
-/// FNV-1a, 64 bit: the checksum of weights.bin.
-class Fnv1a64 {
-public:
-  void update(llvm::ArrayRef<uint8_t> bytes);
-  uint64_t digest() const { return hash; }
-
-private:
-  uint64_t hash = 0xcbf29ce484222325ull;
-};
-
 /// Progress messages (stage names, percentages) for long work.
 using ProgressFn = std::function<void(llvm::StringRef)>;
 

@@ -104,8 +104,9 @@ typedef struct falcon_model_options_t {
   /* Device to run on. Only "cpu" exists in this build; anything else is
    * FALCON_STATUS_UNAVAILABLE. Default "cpu". The string is copied. */
   const char *device;
-  /* Verify the FNV-1a-64 checksum of weights.bin when opening (reads the
-   * whole file once). Default true; the size is always checked. */
+  /* Verify the checksum of weights.bin (XXH3-64 over 64 MiB chunks, on every
+   * hardware thread) when opening (reads the whole file once). Default true;
+   * the size is always checked. */
   bool verify_checksum;
   /* Threads the compiled code's parallel loops use (OpenMP); 0 (the default)
    * leaves OpenMP's own choice (OMP_NUM_THREADS, else every core). Must be
@@ -113,6 +114,14 @@ typedef struct falcon_model_options_t {
    * comma-separated list of counts in [1, FALCON_MAX_THREADS] (OpenMP would
    * abort the process on other values). */
   int32_t num_threads;
+  /* Called while the checksum of a weights.bin of 1 GiB or more is
+   * verified, with the bytes verified so far and the file size (the last
+   * call has both equal), on the thread that called falcon_model_open; the
+   * runtime itself never prints. NULL (the default): no calls. */
+  void (*verify_progress)(void *user_data, uint64_t done_bytes,
+                          uint64_t total_bytes);
+  /* Passed to verify_progress. Default NULL. */
+  void *verify_progress_user_data;
 } falcon_model_options_t;
 
 FALCON_API_EXPORT void

@@ -9,15 +9,13 @@
 #include "core/Manifest.h"
 
 #include "core/Status.h"
+#include "falcon/Support/Checksum.h"
 #include "falcon/Support/Json.h"
 
-#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/ErrorOr.h"
-#include "llvm/Support/Format.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/raw_ostream.h"
 
 #include <system_error>
 
@@ -25,8 +23,6 @@ using namespace falcon::runtime;
 namespace json = llvm::json;
 
 namespace {
-
-constexpr llvm::StringLiteral kChecksumPrefix = "fnv1a64:";
 
 /// Looks up keys of one JSON object and turns every problem into a status
 /// that names the file and the full dotted key.
@@ -121,15 +117,11 @@ public:
 
 falcon_status_t parseChecksum(const ObjectReader &reader, llvm::StringRef text,
                               uint64_t &out) {
-  llvm::StringRef digits = text;
-  // Accept 1..16 digits of either case; the compiler writes 16 lower-case
-  // ones, and the value, not its spelling, is what gets compared.
-  if (!digits.consume_front(kChecksumPrefix) || digits.empty() ||
-      digits.size() > 16 || !llvm::all_of(digits, llvm::isHexDigit) ||
-      digits.getAsInteger(16, out))
+  llvm::Expected<uint64_t> value = falcon::parseChecksum(text);
+  if (!value)
     return reader.error(FALCON_STATUS_FAILED_PRECONDITION,
-                        "weights.checksum '" + text +
-                            "' is not of the form fnv1a64:<16 hex digits>");
+                        "weights.checksum " + llvm::toString(value.takeError()));
+  out = *value;
   return nullptr;
 }
 
@@ -169,13 +161,6 @@ falcon_status_t checkTensorTable(const ObjectReader &weights,
 }
 
 } // namespace
-
-std::string falcon::runtime::formatChecksum(uint64_t checksum) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  os << kChecksumPrefix << llvm::format_hex_no_prefix(checksum, 16);
-  return text;
-}
 
 falcon_status_t falcon::runtime::parseManifest(llvm::StringRef text,
                                                llvm::StringRef path,

@@ -55,9 +55,6 @@ falcon_status_t parseManifest(llvm::StringRef text, llvm::StringRef path,
 /// Reads and parses the file at `path`.
 falcon_status_t readManifest(llvm::StringRef path, Manifest &outManifest);
 
-/// Formats a checksum as the manifest writes it: "fnv1a64:" + 16 hex digits.
-std::string formatChecksum(uint64_t checksum);
-
 } // namespace falcon::runtime
 
 #endif // FALCON_RUNTIME_CORE_MANIFEST_H

@@ -51,6 +51,8 @@ void falcon_model_options_initialize(falcon_model_options_t *out_options) {
   out_options->device = "cpu";
   out_options->verify_checksum = true;
   out_options->num_threads = 0;
+  out_options->verify_progress = nullptr;
+  out_options->verify_progress_user_data = nullptr;
 }
 
 /// The compiled code has the model's geometry built in; the runtime sizes
@@ -157,9 +159,14 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
       readManifest(resolve(dir, "manifest.json"), model->manifest));
   const Manifest &manifest = model->manifest;
 
+  auto verifyProgress = [options](uint64_t done, uint64_t total) {
+    options->verify_progress(options->verify_progress_user_data, done, total);
+  };
   FALCON_RETURN_IF_ERROR(WeightStore::open(
       resolve(dir, manifest.weightsFile), manifest.weightsSize,
-      manifest.weightsChecksum, options->verify_checksum, model->weights));
+      manifest.weightsChecksum, options->verify_checksum, model->weights,
+      options->verify_progress ? falcon::ChecksumProgressFn(verifyProgress)
+                               : falcon::ChecksumProgressFn()));
 
   FALCON_RETURN_IF_ERROR(hal::createDevice(options->device, &model->device));
   falcon_hal_device_t *device = model->device;

@@ -32,20 +32,11 @@ struct FileDescriptor {
 };
 } // namespace
 
-uint64_t falcon::runtime::fnv1a64(const void *data, size_t size,
-                                  uint64_t hash) {
-  const auto *bytes = static_cast<const uint8_t *>(data);
-  for (size_t index = 0; index < size; ++index) {
-    hash ^= bytes[index];
-    hash *= 0x100000001b3ULL;
-  }
-  return hash;
-}
-
 falcon_status_t WeightStore::open(llvm::StringRef path, uint64_t expectedSize,
                                   uint64_t expectedChecksum,
                                   bool verifyChecksum,
-                                  std::unique_ptr<WeightStore> &outStore) {
+                                  std::unique_ptr<WeightStore> &outStore,
+                                  ChecksumProgressFn progress) {
   outStore.reset();
   std::string pathString = path.str();
   FileDescriptor file{::open(pathString.c_str(), O_RDONLY | O_CLOEXEC)};
@@ -95,17 +86,20 @@ falcon_status_t WeightStore::open(llvm::StringRef path, uint64_t expectedSize,
   }
 
   if (verifyChecksum) {
-    // One sequential pass; tell the kernel so it reads ahead.
+    // One sequential pass per thread; tell the kernel so it reads ahead.
     if (mapped)
       madvise(const_cast<uint8_t *>(data), size_t(actualSize), MADV_SEQUENTIAL);
-    uint64_t actualChecksum = fnv1a64(data, size_t(actualSize));
+    uint64_t actualChecksum = computeChecksum(
+        data, actualSize, /*maxThreads=*/0,
+        actualSize >= kChecksumProgressMinBytes ? progress : nullptr);
     if (mapped)
       madvise(const_cast<uint8_t *>(data), size_t(actualSize), MADV_NORMAL);
     if (actualChecksum != expectedChecksum)
       return makeStatus(FALCON_STATUS_DATA_LOSS,
-                        path + ": checksum " + formatChecksum(actualChecksum) +
+                        path + ": checksum " +
+                            falcon::formatChecksum(actualChecksum) +
                             " does not match the manifest's " +
-                            formatChecksum(expectedChecksum));
+                            falcon::formatChecksum(expectedChecksum));
   }
   outStore = std::move(store);
   return nullptr;

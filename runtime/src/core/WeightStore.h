@@ -8,6 +8,7 @@
 #ifndef FALCON_RUNTIME_CORE_WEIGHTSTORE_H
 #define FALCON_RUNTIME_CORE_WEIGHTSTORE_H
 
+#include "falcon/Support/Checksum.h"
 #include "falcon/runtime.h"
 
 #include "llvm/ADT/StringRef.h"
@@ -18,18 +19,17 @@
 
 namespace falcon::runtime {
 
-/// FNV-1a, 64-bit, over `size` bytes, continuing from `hash`.
-uint64_t fnv1a64(const void *data, size_t size,
-                 uint64_t hash = 0xcbf29ce484222325ULL);
-
 class WeightStore {
 public:
   /// Maps `path` read-only after checking that it is exactly `expectedSize`
-  /// bytes; with `verifyChecksum`, also that its FNV-1a-64 is
-  /// `expectedChecksum`.
+  /// bytes; with `verifyChecksum`, also that its checksum
+  /// (falcon/Support/Checksum.h, on all hardware threads) is
+  /// `expectedChecksum`. A file of kChecksumProgressMinBytes or more reports
+  /// its verification to `progress`, if given; the runtime never prints.
   static falcon_status_t open(llvm::StringRef path, uint64_t expectedSize,
                               uint64_t expectedChecksum, bool verifyChecksum,
-                              std::unique_ptr<WeightStore> &outStore);
+                              std::unique_ptr<WeightStore> &outStore,
+                              ChecksumProgressFn progress = nullptr);
 
   ~WeightStore();
   WeightStore(const WeightStore &) = delete;

@@ -12,7 +12,9 @@
   fake_artifact.py assert-empty DIR
       Fails unless DIR has no entries (no partial or temporary outputs).
 
-The fake's math mirrors test/unit/runtime/FakeModel.h.
+The fake's math mirrors test/unit/runtime/FakeModel.h. The weights checksum
+comes from falcon-checksum-file (bench/checksum_file.cpp, on the lit PATH):
+the test Python has no xxhash module.
 """
 
 import ast
@@ -20,6 +22,7 @@ import json
 import os
 import shutil
 import struct
+import subprocess
 import sys
 
 VOCAB, LAYERS, KV_HEADS, HEAD_DIM, MAX_POSITIONS = 256, 2, 2, 4, 64
@@ -27,11 +30,13 @@ WEIGHTS = bytes(((i * 37 + 11) & 0xFF) for i in range(1000))
 SALT = WEIGHTS[0] + WEIGHTS[-1]
 
 
-def fnv1a64(data):
-    value = 0xCBF29CE484222325
-    for byte in data:
-        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return value
+def checksum(path):
+    """The manifest spelling of the weights checksum of the file at path."""
+    tool = shutil.which("falcon-checksum-file")
+    if tool is None:
+        sys.exit("falcon-checksum-file is not on PATH (build falcon-test-depends)")
+    return subprocess.run([tool, path], check=True, capture_output=True,
+                          text=True).stdout.strip()
 
 
 def next_token(tokens):
@@ -50,6 +55,10 @@ def parse_ids(text):
 
 def make(args):
     out, library = args[0], args[1]
+    os.makedirs(out, exist_ok=True)
+    weights_path = os.path.join(out, "weights.bin")
+    with open(weights_path, "wb") as f:
+        f.write(WEIGHTS)
     manifest = {
         "format_version": 2,
         "model": "fake-tiny",
@@ -62,7 +71,7 @@ def make(args):
         "kv_cache": {"layers": LAYERS, "kv_heads": KV_HEADS,
                      "head_dim": HEAD_DIM, "dtype": "f32"},
         "weights": {"file": "weights.bin", "size": len(WEIGHTS),
-                    "checksum": "fnv1a64:%016x" % fnv1a64(WEIGHTS),
+                    "checksum": checksum(weights_path),
                     "alignment": 64, "tensors": []},
     }
     weights = bytearray(WEIGHTS)
@@ -83,10 +92,9 @@ def make(args):
             node[last] = json.loads(raw)
         else:
             sys.exit("unknown flag " + flag)
-    os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
-    with open(os.path.join(out, "weights.bin"), "wb") as f:
+    with open(weights_path, "wb") as f:
         f.write(weights)
     shutil.copyfile(library, os.path.join(out, "libfalcon_model.so"))
 

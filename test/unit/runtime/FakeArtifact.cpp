@@ -21,19 +21,10 @@ namespace json = llvm::json;
 #error "FALCON_FAKE_MODEL_LIBRARY must name the fake host library"
 #endif
 
-uint64_t falcon::test::fnv1a64(const std::vector<uint8_t> &bytes) {
-  uint64_t hash = 14695981039346656037ULL;
-  for (uint8_t byte : bytes) {
-    hash ^= byte;
-    hash *= 1099511628211ULL;
-  }
-  return hash;
-}
-
 std::string falcon::test::checksumString(uint64_t checksum) {
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << "fnv1a64:" << llvm::format_hex_no_prefix(checksum, 16);
+  os << "xxh3-64x64m:" << llvm::format_hex_no_prefix(checksum, 16);
   return text;
 }
 
@@ -142,7 +133,7 @@ void FakeArtifact::write() {
             llvm::StringRef(reinterpret_cast<const char *>(weightBytes.data()),
                             weightBytes.size()));
   setKey("weights.size", int64_t(weightBytes.size()));
-  setKey("weights.checksum", checksumString(fnv1a64(weightBytes)));
+  setKey("weights.checksum", checksumString(referenceChecksum(weightBytes)));
   writeManifest();
   std::string library = path("libfalcon_model.so");
   llvm::sys::fs::remove(library);

@@ -9,6 +9,7 @@
 #ifndef FALCON_TEST_UNIT_RUNTIME_FAKEARTIFACT_H
 #define FALCON_TEST_UNIT_RUNTIME_FAKEARTIFACT_H
 
+#include "../ReferenceChecksum.h"
 #include "falcon/runtime.h"
 
 #include "llvm/ADT/StringRef.h"
@@ -21,9 +22,7 @@
 
 namespace falcon::test {
 
-/// FNV-1a 64 over `bytes`, written independently of the runtime's.
-uint64_t fnv1a64(const std::vector<uint8_t> &bytes);
-/// "fnv1a64:" + 16 lower-case hex digits.
+/// "xxh3-64x64m:" + 16 lower-case hex digits.
 std::string checksumString(uint64_t checksum);
 
 class FakeArtifact {

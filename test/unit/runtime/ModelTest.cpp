@@ -17,6 +17,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
+#include <unistd.h>
 
 using namespace falcon::test;
 using ::testing::HasSubstr;
@@ -72,7 +74,7 @@ TEST(RuntimeModel, OpensAndReportsManifest) {
   EXPECT_EQ(info.kv_cache_heads, FAKE_KV_HEADS);
   EXPECT_EQ(info.kv_cache_head_dim, FAKE_HEAD_DIM);
   EXPECT_EQ(info.weights_size, 1000u);
-  EXPECT_EQ(info.weights_checksum, fnv1a64(artifact.weights()));
+  EXPECT_EQ(info.weights_checksum, referenceChecksum(artifact.weights()));
   // Opening loads the library but runs nothing.
   EXPECT_EQ(artifact.counter("fake_model_calls"), 0);
 }
@@ -246,10 +248,14 @@ TEST(RuntimeModel, WrongTypes) {
       {"config", 3, "key 'config' must be an object"},
       {"weights.size", -1, "key 'weights.size' must not be negative, found -1"},
       {"weights.checksum", "crc32:1234",
-       "weights.checksum 'crc32:1234' is not of the form fnv1a64:<16 hex "
+       "weights.checksum 'crc32:1234' is not of the form xxh3-64x64m:<16 hex "
        "digits>"},
-      {"weights.checksum", "fnv1a64:xyz",
-       "weights.checksum 'fnv1a64:xyz' is not of the form"},
+      {"weights.checksum", "xxh3-64x64m:xyz",
+       "weights.checksum 'xxh3-64x64m:xyz' is not of the form"},
+      // The format before XXH3 is refused, not misread.
+      {"weights.checksum", "fnv1a64:0123456789abcdef",
+       "weights.checksum 'fnv1a64:0123456789abcdef' is not of the form "
+       "xxh3-64x64m:"},
       {"weights.tensors", 5, "key 'weights.tensors' must be an array"},
   };
   for (Case &testCase : cases) {
@@ -328,9 +334,9 @@ TEST(RuntimeModel, ModifiedWeights) {
   StatusResult result = openError(artifact);
   EXPECT_EQ(result.code, FALCON_STATUS_DATA_LOSS);
   EXPECT_EQ(result.message, artifact.path("weights.bin") + ": checksum " +
-                                checksumString(fnv1a64(modified)) +
+                                checksumString(referenceChecksum(modified)) +
                                 " does not match the manifest's " +
-                                checksumString(fnv1a64(artifact.weights())));
+                                checksumString(referenceChecksum(artifact.weights())));
 
   // With verification off only the size is checked.
   falcon_model_options_t options;
@@ -341,13 +347,64 @@ TEST(RuntimeModel, ModifiedWeights) {
   EXPECT_TRUE(unverified.ok()) << unverified.message;
 }
 
+/// Records verify_progress calls and the threads they came on.
+struct ProgressLog {
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  std::vector<std::thread::id> threads;
+
+  static void record(void *userData, uint64_t done, uint64_t total) {
+    auto *log = static_cast<ProgressLog *>(userData);
+    log->calls.emplace_back(done, total);
+    log->threads.push_back(std::this_thread::get_id());
+  }
+};
+
+TEST(RuntimeModel, VerifyProgressOnlyForLargeWeights) {
+  FakeArtifact artifact;
+  ProgressLog log;
+  falcon_model_options_t options;
+  falcon_model_options_initialize(&options);
+  EXPECT_EQ(options.verify_progress, nullptr);
+  EXPECT_EQ(options.verify_progress_user_data, nullptr);
+  options.verify_progress = &ProgressLog::record;
+  options.verify_progress_user_data = &log;
+  ModelPtr model;
+  StatusResult result = open(artifact, model, &options);
+  EXPECT_TRUE(result.ok()) << result.message;
+  EXPECT_TRUE(log.calls.empty());
+
+  // 1 GiB (sparse: reads as zeros, costs no disk), checked against the
+  // small file's checksum: reported throughout, then refused.
+  const uint64_t size = uint64_t(1) << 30;
+  {
+    int fd;
+    ASSERT_FALSE(llvm::sys::fs::openFileForWrite(artifact.path("weights.bin"), fd));
+    EXPECT_FALSE(llvm::sys::fs::resize_file(fd, size));
+    ::close(fd);
+  }
+  artifact.setKey("weights.size", int64_t(size));
+  artifact.writeManifest();
+  model.reset();
+  result = open(artifact, model, &options);
+  EXPECT_EQ(result.code, FALCON_STATUS_DATA_LOSS) << result.message;
+  ASSERT_GE(log.calls.size(), 2u);
+  for (size_t index = 0; index < log.calls.size(); ++index) {
+    EXPECT_EQ(log.calls[index].second, size);
+    EXPECT_EQ(log.threads[index], std::this_thread::get_id());
+    if (index > 0) {
+      EXPECT_GE(log.calls[index].first, log.calls[index - 1].first);
+    }
+  }
+  EXPECT_EQ(log.calls.back().first, size);
+}
+
 TEST(RuntimeModel, ChecksumSpellingIsNotCompared) {
   FakeArtifact artifact;
-  std::string upper = checksumString(fnv1a64(artifact.weights()));
+  std::string upper = checksumString(referenceChecksum(artifact.weights()));
+  // Only the digits change: the prefix has no letter a-f.
   for (char &c : upper)
     if (c >= 'a' && c <= 'f')
       c = char(c - 'a' + 'A');
-  upper.replace(0, 8, "fnv1a64:");
   artifact.setKey("weights.checksum", upper);
   artifact.writeManifest();
   ModelPtr model;

@@ -1,0 +1,131 @@
+//===- WeightTransform.h - checkpoint tensors to kernel bytes ---*- C++ -*-===//
+//
+// How a checkpoint tensor (row-major, as safetensors stores it) becomes the
+// bytes a compiled kernel reads: an ordered list of steps (permutation,
+// contiguous slice, row gather), where the packed weight files place the
+// results (64-byte aligned, one file per rank, per-layer copies at
+// offset + layer * stride), and the copy itself. The compiler uses it for the
+// offsets it compiles in and for the files it writes; it is plain C++ and
+// LLVM Support (no MLIR) so that the runtime can use it too.
+//
+// Shapes and byte counts come from files that may lie: every product and sum
+// is overflow-checked and every index range-checked, and a problem is an
+// llvm::Error naming the tensor, the step and what was wrong.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FALCON_SUPPORT_WEIGHTTRANSFORM_H
+#define FALCON_SUPPORT_WEIGHTTRANSFORM_H
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace falcon {
+
+/// One step of a WeightTransform, applied to the shape the previous steps
+/// produced.
+struct WeightTransformStep {
+  enum class Kind {
+    /// Result dimension i is input dimension `permutation[i]` (a transpose
+    /// of any rank).
+    Permute,
+    /// Indices [begin, begin + size) of dimension `dim`.
+    Slice,
+    /// Indices `indices` of dimension `dim`, in that order (repeats allowed):
+    /// an uneven tensor-parallel shard, e.g. falcon-7b's 71 query heads'
+    /// rows split over ranks.
+    Gather,
+  };
+  Kind kind;
+  llvm::SmallVector<int64_t, 4> permutation;
+  int64_t dim = 0;
+  int64_t begin = 0;
+  int64_t size = 0;
+  std::vector<int64_t> indices;
+
+  static WeightTransformStep permute(llvm::ArrayRef<int64_t> permutation);
+  static WeightTransformStep slice(int64_t dim, int64_t begin, int64_t size);
+  static WeightTransformStep gather(int64_t dim,
+                                    llvm::ArrayRef<int64_t> indices);
+};
+
+/// A checkpoint tensor and the steps that turn it into what a kernel reads.
+struct WeightTransform {
+  /// The tensor's name, for error messages.
+  std::string name;
+  /// Bytes per element (4 for f32, 2 for bf16/f16, 1 for i8).
+  unsigned elementBytes = 0;
+  /// The checkpoint tensor's shape (row-major).
+  llvm::SmallVector<int64_t, 4> sourceShape;
+  std::vector<WeightTransformStep> steps;
+};
+
+/// The bytes of the checkpoint tensor (elementBytes * its element count).
+llvm::Expected<uint64_t> getSourceBytes(const WeightTransform &transform);
+/// The shape after all steps.
+llvm::Expected<llvm::SmallVector<int64_t, 4>>
+getResultShape(const WeightTransform &transform);
+/// The bytes of the result.
+llvm::Expected<uint64_t> getResultBytes(const WeightTransform &transform);
+
+/// Writes bytes [resultOffset, resultOffset + destination.size()) of the
+/// transformed tensor into `destination`, reading `source`, the checkpoint
+/// tensor's bytes (exactly getSourceBytes of them, e.g. a region of a mapped
+/// safetensors file). A large tensor can so be written in file-sized chunks
+/// without holding the whole result; the range must lie within the result
+/// and start and end on element boundaries.
+llvm::Error applyWeightTransform(const WeightTransform &transform,
+                                 llvm::ArrayRef<uint8_t> source,
+                                 uint64_t resultOffset,
+                                 llvm::MutableArrayRef<uint8_t> destination);
+
+/// Alignment of every tensor (and of every per-layer copy) in a weight file.
+inline constexpr uint64_t kWeightFileAlignment = 64;
+
+/// A tensor to place in a rank's weight file.
+struct WeightPlacementRequest {
+  /// For error messages.
+  std::string name;
+  /// The file (one per rank) it goes to.
+  unsigned rank = 0;
+  /// Bytes of one copy (getResultBytes of its transform).
+  uint64_t bytes = 0;
+  /// Per-layer weights have one copy per layer, otherwise 1.
+  uint64_t copies = 1;
+};
+
+/// Where one request landed.
+struct WeightPlacement {
+  unsigned rank = 0;
+  /// Byte offset of copy 0.
+  uint64_t offset = 0;
+  /// Distance between consecutive copies (bytes rounded up to the alignment).
+  uint64_t stride = 0;
+  uint64_t bytes = 0;
+  uint64_t copies = 1;
+
+  /// Byte offset of copy `copy` (< copies; no overflow: checked when placed).
+  uint64_t copyOffset(uint64_t copy) const { return offset + copy * stride; }
+};
+
+struct WeightFileLayout {
+  /// One per request, in request order.
+  std::vector<WeightPlacement> placements;
+  /// Size of each rank's file (a multiple of the alignment).
+  std::vector<uint64_t> fileBytes;
+};
+
+/// Places `requests` in `numRanks` files: each file holds its rank's
+/// requests in request order, every copy starting at a multiple of
+/// `alignment` (a power of two) and zero padding in between.
+llvm::Expected<WeightFileLayout>
+layoutWeightFiles(llvm::ArrayRef<WeightPlacementRequest> requests,
+                  unsigned numRanks, uint64_t alignment = kWeightFileAlignment);
+
+} // namespace falcon
+
+#endif // FALCON_SUPPORT_WEIGHTTRANSFORM_H

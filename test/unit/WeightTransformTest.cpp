@@ -1,0 +1,433 @@
+//===- WeightTransformTest.cpp - checkpoint tensors to kernel bytes -------===//
+//
+// Every source element holds its own row-major index, so the expected result
+// of each transform is written out directly from the index arithmetic.
+//
+//===----------------------------------------------------------------------===//
+
+#include "falcon/Support/WeightTransform.h"
+
+#include "gtest/gtest.h"
+
+#include <cstring>
+#include <limits>
+
+using namespace falcon;
+using Step = WeightTransformStep;
+
+namespace {
+
+/// A tensor of `shape` whose elements (of type T) are their linear index.
+template <typename T>
+std::vector<uint8_t> iotaBytes(llvm::ArrayRef<int64_t> shape) {
+  int64_t count = 1;
+  for (int64_t size : shape)
+    count *= size;
+  std::vector<uint8_t> bytes(size_t(count) * sizeof(T));
+  for (int64_t index = 0; index < count; ++index) {
+    T value = T(index);
+    std::memcpy(&bytes[size_t(index) * sizeof(T)], &value, sizeof(T));
+  }
+  return bytes;
+}
+
+WeightTransform makeTransform(unsigned elementBytes,
+                              llvm::ArrayRef<int64_t> shape,
+                              std::vector<Step> steps) {
+  WeightTransform transform;
+  transform.name = "w";
+  transform.elementBytes = elementBytes;
+  transform.sourceShape.assign(shape.begin(), shape.end());
+  transform.steps = std::move(steps);
+  return transform;
+}
+
+/// Applies `transform` to an iota source of T and returns the result as
+/// values.
+template <typename T>
+std::vector<T> applyToIota(const WeightTransform &transform) {
+  std::vector<uint8_t> source = iotaBytes<T>(transform.sourceShape);
+  llvm::Expected<uint64_t> bytes = getResultBytes(transform);
+  EXPECT_TRUE(bool(bytes)) << llvm::toString(bytes.takeError());
+  if (!bytes)
+    return {};
+  std::vector<uint8_t> result(*bytes, 0xee);
+  llvm::Error error = applyWeightTransform(transform, source, 0, result);
+  EXPECT_FALSE(bool(error)) << llvm::toString(std::move(error));
+  std::vector<T> values(result.size() / sizeof(T));
+  std::memcpy(values.data(), result.data(), result.size());
+  return values;
+}
+
+llvm::SmallVector<int64_t, 4> shapeOf(const WeightTransform &transform) {
+  llvm::Expected<llvm::SmallVector<int64_t, 4>> shape =
+      getResultShape(transform);
+  EXPECT_TRUE(bool(shape)) << llvm::toString(shape.takeError());
+  return shape ? *shape : llvm::SmallVector<int64_t, 4>{};
+}
+
+template <typename T> std::string errorOf(llvm::Expected<T> value) {
+  if (value)
+    return "<no error>";
+  return llvm::toString(value.takeError());
+}
+
+std::string errorOf(llvm::Error error) {
+  return error ? llvm::toString(std::move(error)) : "<no error>";
+}
+
+using Shape = llvm::SmallVector<int64_t, 4>;
+
+TEST(WeightTransform, NoStepsCopiesTheTensor) {
+  WeightTransform transform = makeTransform(4, {3, 5}, {});
+  EXPECT_EQ(shapeOf(transform), (Shape{3, 5}));
+  EXPECT_EQ(*getSourceBytes(transform), 60u);
+  EXPECT_EQ(*getResultBytes(transform), 60u);
+  std::vector<uint32_t> values = applyToIota<uint32_t>(transform);
+  for (uint32_t index = 0; index < 15; ++index)
+    EXPECT_EQ(values[index], index);
+}
+
+TEST(WeightTransform, Transpose2DWidth4) {
+  WeightTransform transform = makeTransform(4, {3, 5}, {Step::permute({1, 0})});
+  EXPECT_EQ(shapeOf(transform), (Shape{5, 3}));
+  std::vector<uint32_t> values = applyToIota<uint32_t>(transform);
+  for (int64_t column = 0; column < 5; ++column)
+    for (int64_t row = 0; row < 3; ++row)
+      EXPECT_EQ(values[column * 3 + row], row * 5 + column);
+}
+
+TEST(WeightTransform, Transpose2DWidth2) {
+  WeightTransform transform = makeTransform(2, {4, 7}, {Step::permute({1, 0})});
+  EXPECT_EQ(*getResultBytes(transform), 56u);
+  std::vector<uint16_t> values = applyToIota<uint16_t>(transform);
+  for (int64_t column = 0; column < 7; ++column)
+    for (int64_t row = 0; row < 4; ++row)
+      EXPECT_EQ(values[column * 4 + row], row * 7 + column);
+}
+
+TEST(WeightTransform, Transpose3D) {
+  // Result dims: (source 2, source 0, source 1).
+  WeightTransform transform =
+      makeTransform(2, {2, 3, 4}, {Step::permute({2, 0, 1})});
+  EXPECT_EQ(shapeOf(transform), (Shape{4, 2, 3}));
+  std::vector<uint16_t> values = applyToIota<uint16_t>(transform);
+  for (int64_t a = 0; a < 4; ++a)
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t c = 0; c < 3; ++c)
+        EXPECT_EQ(values[(a * 2 + b) * 3 + c], (b * 3 + c) * 4 + a);
+}
+
+TEST(WeightTransform, SliceEachDimension) {
+  const Shape source = {4, 5, 6};
+  for (int64_t dim = 0; dim < 3; ++dim) {
+    WeightTransform transform =
+        makeTransform(4, source, {Step::slice(dim, 1, 2)});
+    Shape expected = source;
+    expected[dim] = 2;
+    EXPECT_EQ(shapeOf(transform), expected);
+    std::vector<uint32_t> values = applyToIota<uint32_t>(transform);
+    size_t at = 0;
+    for (int64_t i = 0; i < expected[0]; ++i)
+      for (int64_t j = 0; j < expected[1]; ++j)
+        for (int64_t k = 0; k < expected[2]; ++k) {
+          int64_t index[3] = {i, j, k};
+          index[dim] += 1;
+          EXPECT_EQ(values[at++], (index[0] * 5 + index[1]) * 6 + index[2])
+              << "slice of dimension " << dim;
+        }
+  }
+}
+
+TEST(WeightTransform, EmptySliceHasNoBytes) {
+  WeightTransform transform = makeTransform(4, {4, 5}, {Step::slice(1, 5, 0)});
+  EXPECT_EQ(shapeOf(transform), (Shape{4, 0}));
+  EXPECT_EQ(*getResultBytes(transform), 0u);
+  std::vector<uint8_t> source = iotaBytes<uint32_t>({4, 5});
+  EXPECT_EQ(errorOf(applyWeightTransform(transform, source, 0, {})),
+            "<no error>");
+}
+
+TEST(WeightTransform, GatherUnevenShards) {
+  // 7 heads of 3 rows over two ranks: 4 and 3 heads (like falcon-7b's 71
+  // query heads, which no rank count but 71 divides).
+  const Shape source = {7 * 3, 2};
+  std::vector<int64_t> rank0, rank1;
+  for (int64_t head = 0; head < 7; ++head)
+    for (int64_t row = 0; row < 3; ++row)
+      (head < 4 ? rank0 : rank1).push_back(head * 3 + row);
+  for (const std::vector<int64_t> *indices : {&rank0, &rank1}) {
+    WeightTransform transform =
+        makeTransform(2, source, {Step::gather(0, *indices)});
+    EXPECT_EQ(shapeOf(transform), (Shape{int64_t(indices->size()), 2}));
+    std::vector<uint16_t> values = applyToIota<uint16_t>(transform);
+    for (size_t row = 0; row < indices->size(); ++row)
+      for (int64_t column = 0; column < 2; ++column)
+        EXPECT_EQ(values[row * 2 + column], (*indices)[row] * 2 + column);
+  }
+}
+
+TEST(WeightTransform, GatherColumnsInAnyOrderWithRepeats) {
+  WeightTransform transform =
+      makeTransform(4, {3, 5}, {Step::gather(1, {4, 0, 4, 2})});
+  EXPECT_EQ(shapeOf(transform), (Shape{3, 4}));
+  std::vector<uint32_t> values = applyToIota<uint32_t>(transform);
+  const int64_t columns[] = {4, 0, 4, 2};
+  for (int64_t row = 0; row < 3; ++row)
+    for (int64_t at = 0; at < 4; ++at)
+      EXPECT_EQ(values[row * 4 + at], row * 5 + columns[at]);
+}
+
+TEST(WeightTransform, SliceTransposeGather) {
+  // Rows 1..4 of a [6, 4] matrix, transposed to [4 columns, 4 rows], then
+  // rows 3 and 0 of that (source rows 4 and 1).
+  WeightTransform transform = makeTransform(
+      4, {6, 4},
+      {Step::slice(0, 1, 4), Step::permute({1, 0}), Step::gather(1, {3, 0})});
+  EXPECT_EQ(shapeOf(transform), (Shape{4, 2}));
+  std::vector<uint32_t> values = applyToIota<uint32_t>(transform);
+  const int64_t sourceRows[] = {4, 1};
+  for (int64_t column = 0; column < 4; ++column)
+    for (int64_t at = 0; at < 2; ++at)
+      EXPECT_EQ(values[column * 2 + at], sourceRows[at] * 4 + column);
+}
+
+TEST(WeightTransform, GatherOfGatherAndSliceOfGather) {
+  // Rows {5, 3, 1, 0} of [6, 2], then rows {2, 0} of that ({1, 5}), then
+  // the second row only ({5}).
+  WeightTransform transform =
+      makeTransform(2, {6, 2},
+                    {Step::gather(0, {5, 3, 1, 0}), Step::gather(0, {2, 0}),
+                     Step::slice(0, 1, 1)});
+  EXPECT_EQ(shapeOf(transform), (Shape{1, 2}));
+  EXPECT_EQ(applyToIota<uint16_t>(transform), (std::vector<uint16_t>{10, 11}));
+  // A slice, then a gather of it: indices count from the slice's start.
+  WeightTransform sliced =
+      makeTransform(2, {6, 2}, {Step::slice(0, 2, 3), Step::gather(0, {2, 0})});
+  EXPECT_EQ(applyToIota<uint16_t>(sliced), (std::vector<uint16_t>{8, 9, 4, 5}));
+}
+
+TEST(WeightTransform, ScalarAndOddWidth) {
+  WeightTransform scalar = makeTransform(4, {}, {Step::permute({})});
+  EXPECT_EQ(shapeOf(scalar), Shape{});
+  EXPECT_EQ(applyToIota<uint32_t>(scalar), (std::vector<uint32_t>{0}));
+  // 3-byte elements take the generic copy.
+  WeightTransform odd = makeTransform(3, {2, 2}, {Step::permute({1, 0})});
+  std::vector<uint8_t> source = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  std::vector<uint8_t> result(12);
+  EXPECT_EQ(errorOf(applyWeightTransform(odd, source, 0, result)),
+            "<no error>");
+  EXPECT_EQ(result,
+            (std::vector<uint8_t>{1, 2, 3, 7, 8, 9, 4, 5, 6, 10, 11, 12}));
+}
+
+TEST(WeightTransform, ChunkedWritesMatchOneWrite) {
+  WeightTransform transform =
+      makeTransform(2, {5, 6, 7},
+                    {Step::permute({2, 0, 1}), Step::gather(1, {4, 1, 3}),
+                     Step::slice(2, 1, 4)});
+  std::vector<uint8_t> source = iotaBytes<uint16_t>(transform.sourceShape);
+  uint64_t bytes = *getResultBytes(transform);
+  ASSERT_EQ(bytes, 7u * 3 * 4 * 2);
+  std::vector<uint8_t> whole(bytes);
+  ASSERT_EQ(errorOf(applyWeightTransform(transform, source, 0, whole)),
+            "<no error>");
+  // Chunks that start and end mid-row.
+  for (uint64_t chunk : {2u, 6u, 10u, 22u}) {
+    std::vector<uint8_t> pieces(bytes, 0xee);
+    for (uint64_t at = 0; at < bytes; at += chunk) {
+      uint64_t length = std::min(chunk, bytes - at);
+      ASSERT_EQ(errorOf(applyWeightTransform(
+                    transform, source, at,
+                    llvm::MutableArrayRef<uint8_t>(&pieces[at], length))),
+                "<no error>");
+    }
+    EXPECT_EQ(pieces, whole) << "chunks of " << chunk << " bytes";
+  }
+}
+
+TEST(WeightTransform, RejectsOutOfRangeSteps) {
+  EXPECT_EQ(
+      errorOf(getResultShape(makeTransform(4, {4, 5}, {Step::slice(1, 3, 3)}))),
+      "weight 'w': step 0 (slice): [3, +3) of dimension 1 exceeds its "
+      "size 5");
+  EXPECT_EQ(errorOf(getResultShape(
+                makeTransform(4, {4, 5}, {Step::slice(0, -1, 2)}))),
+            "weight 'w': step 0 (slice): [-1, +2) of dimension 0 exceeds its "
+            "size 4");
+  EXPECT_EQ(errorOf(getResultShape(makeTransform(
+                4, {4, 5}, {Step::slice(0, 0, 2), Step::gather(0, {0, 2})}))),
+            "weight 'w': step 1 (gather): index 2 of dimension 0 is out of "
+            "range [0, 2)");
+  EXPECT_EQ(errorOf(getResultShape(
+                makeTransform(4, {4, 5}, {Step::gather(1, {-1})}))),
+            "weight 'w': step 0 (gather): index -1 of dimension 1 is out of "
+            "range [0, 5)");
+  EXPECT_EQ(
+      errorOf(getResultShape(makeTransform(4, {4, 5}, {Step::slice(2, 0, 1)}))),
+      "weight 'w': step 0 (slice): dimension 2 is out of range for a "
+      "rank-2 tensor");
+}
+
+TEST(WeightTransform, RejectsRankMismatchAndBadPermutations) {
+  EXPECT_EQ(errorOf(getResultShape(
+                makeTransform(4, {4, 5}, {Step::permute({2, 0, 1})}))),
+            "weight 'w': step 0 (permute): permutation of 3 dimensions "
+            "applied to a rank-2 tensor");
+  EXPECT_EQ(errorOf(getResultShape(
+                makeTransform(4, {4, 5, 6}, {Step::permute({0, 0, 1})}))),
+            "weight 'w': step 0 (permute): permutation entry 0 is out of "
+            "range or repeated (rank 3)");
+  EXPECT_EQ(errorOf(getResultShape(
+                makeTransform(4, {4, 5}, {Step::permute({0, 2})}))),
+            "weight 'w': step 0 (permute): permutation entry 2 is out of "
+            "range or repeated (rank 2)");
+}
+
+TEST(WeightTransform, RejectsLyingShapes) {
+  const int64_t huge = int64_t(1) << 40;
+  EXPECT_EQ(errorOf(getSourceBytes(makeTransform(4, {huge, huge}, {}))),
+            "weight 'w': source size overflows 64 bits of bytes");
+  EXPECT_EQ(errorOf(getResultShape(
+                makeTransform(4, {std::numeric_limits<int64_t>::max()}, {}))),
+            "weight 'w': source size overflows 64 bits of bytes");
+  EXPECT_EQ(errorOf(getSourceBytes(makeTransform(4, {3, -2}, {}))),
+            "weight 'w': source shape has a negative size (-2)");
+  EXPECT_EQ(errorOf(getSourceBytes(makeTransform(0, {3}, {}))),
+            "weight 'w': element byte width must be positive");
+  // Repeated gather indices can grow a tensor past 64 bits.
+  std::vector<int64_t> many(1 << 16, 0);
+  EXPECT_EQ(errorOf(getResultBytes(
+                makeTransform(4, {1, int64_t(1) << 31, int64_t(1) << 15, 0},
+                              {Step::slice(3, 0, 0)}))),
+            "<no error>");
+  EXPECT_EQ(errorOf(getResultBytes(
+                makeTransform(1, {1, int64_t(1) << 31, int64_t(1) << 30},
+                              {Step::gather(0, many)}))),
+            "weight 'w': result size overflows 64 bits of bytes");
+}
+
+TEST(WeightTransform, RejectsBadBuffers) {
+  WeightTransform transform = makeTransform(4, {3, 5}, {Step::permute({1, 0})});
+  std::vector<uint8_t> source = iotaBytes<uint32_t>({3, 5});
+  std::vector<uint8_t> result(60);
+  EXPECT_EQ(errorOf(applyWeightTransform(
+                transform, llvm::ArrayRef(source).drop_back(4), 0, result)),
+            "weight 'w': source holds 56 bytes, its shape needs 60");
+  EXPECT_EQ(
+      errorOf(applyWeightTransform(
+          transform, source, 2, llvm::MutableArrayRef(result).take_front(4))),
+      "weight 'w': bytes [2, +4) are not whole elements of 4 bytes "
+      "within the 60-byte result");
+  EXPECT_EQ(errorOf(applyWeightTransform(transform, source, 8, result)),
+            "weight 'w': bytes [8, +60) are not whole elements of 4 bytes "
+            "within the 60-byte result");
+  EXPECT_EQ(errorOf(applyWeightTransform(transform, source, 64, {})),
+            "weight 'w': bytes [64, +0) are not whole elements of 4 bytes "
+            "within the 60-byte result");
+}
+
+TEST(WeightFileLayout, PlacesTensorsPerRankAligned) {
+  std::vector<WeightPlacementRequest> requests = {
+      {"h.{}.qkv", /*rank=*/0, /*bytes=*/100, /*copies=*/3},
+      {"embed", /*rank=*/1, /*bytes=*/64, /*copies=*/1},
+      {"ln_f", /*rank=*/0, /*bytes=*/1, /*copies=*/1},
+      {"h.{}.dense", /*rank=*/1, /*bytes=*/65, /*copies=*/2}};
+  llvm::Expected<WeightFileLayout> layout = layoutWeightFiles(requests, 3);
+  ASSERT_TRUE(bool(layout)) << llvm::toString(layout.takeError());
+  ASSERT_EQ(layout->placements.size(), 4u);
+  const WeightPlacement &qkv = layout->placements[0];
+  EXPECT_EQ(qkv.offset, 0u);
+  EXPECT_EQ(qkv.stride, 128u);
+  EXPECT_EQ(qkv.copyOffset(2), 256u);
+  EXPECT_EQ(layout->placements[1].offset, 0u);
+  EXPECT_EQ(layout->placements[1].stride, 64u);
+  EXPECT_EQ(layout->placements[2].offset, 384u);
+  EXPECT_EQ(layout->placements[2].stride, 64u);
+  EXPECT_EQ(layout->placements[3].offset, 64u);
+  EXPECT_EQ(layout->placements[3].copyOffset(1), 192u);
+  EXPECT_EQ(layout->fileBytes, (std::vector<uint64_t>{448, 320, 0}));
+
+  llvm::Expected<WeightFileLayout> pages =
+      layoutWeightFiles(requests, 2, /*alignment=*/4096);
+  ASSERT_TRUE(bool(pages)) << llvm::toString(pages.takeError());
+  EXPECT_EQ(pages->placements[2].offset, 3u * 4096);
+  EXPECT_EQ(pages->fileBytes, (std::vector<uint64_t>{4 * 4096, 3 * 4096}));
+}
+
+TEST(WeightFileLayout, RejectsBadRequests) {
+  EXPECT_EQ(errorOf(layoutWeightFiles({{"a", 2, 8, 1}}, 2)),
+            "weight 'a': rank 2 is out of range (2 ranks)");
+  EXPECT_EQ(errorOf(layoutWeightFiles({{"a", 0, 8, 0}}, 1)),
+            "weight 'a': needs at least one copy");
+  EXPECT_EQ(errorOf(layoutWeightFiles({{"a", 0, 8, 1}}, 1, 48)),
+            "weight file alignment 48 is not a power of two");
+  EXPECT_EQ(errorOf(layoutWeightFiles({{"a", 0, 8, 1}}, 1, 0)),
+            "weight file alignment 0 is not a power of two");
+  const uint64_t max = std::numeric_limits<uint64_t>::max();
+  EXPECT_EQ(errorOf(layoutWeightFiles({{"a", 0, max - 10, 1}}, 1)),
+            "weight 'a': 18446744073709551605 bytes overflow 64 bits when "
+            "aligned");
+  EXPECT_EQ(errorOf(layoutWeightFiles({{"a", 0, 64, max / 32}}, 1)),
+            "weight 'a': 576460752303423487 copies of 64 bytes at offset 0 "
+            "overflow 64 bits");
+  EXPECT_EQ(errorOf(layoutWeightFiles(
+                {{"a", 0, max / 2, 1}, {"b", 0, max / 2, 1}}, 1)),
+            "weight 'b': 1 copies of 9223372036854775807 bytes at offset "
+            "9223372036854775808 overflow 64 bits");
+}
+
+TEST(WeightFileLayout, WritesRankFilesWithTransforms) {
+  // A [4, 6] matrix column-split over two ranks (transposed for the kernel)
+  // and a per-layer [3] vector on rank 1: the bytes land at the placements'
+  // offsets with zero padding in between.
+  std::vector<WeightTransform> transforms = {
+      makeTransform(4, {4, 6}, {Step::slice(1, 0, 3), Step::permute({1, 0})}),
+      makeTransform(4, {4, 6}, {Step::slice(1, 3, 3), Step::permute({1, 0})}),
+      makeTransform(2, {3}, {})};
+  std::vector<WeightPlacementRequest> requests;
+  const unsigned ranks[] = {0, 1, 1};
+  const uint64_t copies[] = {1, 1, 2};
+  for (size_t index = 0; index < transforms.size(); ++index)
+    requests.push_back({"t" + std::to_string(index), ranks[index],
+                        *getResultBytes(transforms[index]), copies[index]});
+  llvm::Expected<WeightFileLayout> layout = layoutWeightFiles(requests, 2);
+  ASSERT_TRUE(bool(layout)) << llvm::toString(layout.takeError());
+  std::vector<std::vector<uint8_t>> files;
+  for (uint64_t bytes : layout->fileBytes)
+    files.emplace_back(bytes, 0);
+  for (size_t index = 0; index < transforms.size(); ++index) {
+    const WeightPlacement &placement = layout->placements[index];
+    std::vector<uint8_t> source =
+        transforms[index].elementBytes == 4
+            ? iotaBytes<uint32_t>(transforms[index].sourceShape)
+            : iotaBytes<uint16_t>(transforms[index].sourceShape);
+    for (uint64_t copy = 0; copy < placement.copies; ++copy)
+      ASSERT_EQ(errorOf(applyWeightTransform(
+                    transforms[index], source, 0,
+                    llvm::MutableArrayRef<uint8_t>(
+                        &files[placement.rank][placement.copyOffset(copy)],
+                        placement.bytes))),
+                "<no error>");
+  }
+  EXPECT_EQ(layout->fileBytes, (std::vector<uint64_t>{64, 192}));
+  auto word = [&](unsigned rank, uint64_t offset) {
+    uint32_t value;
+    std::memcpy(&value, &files[rank][offset], 4);
+    return value;
+  };
+  // Rank r's matrix: column 3 * r + c of source row `row` at [c][row].
+  for (uint32_t column = 0; column < 3; ++column)
+    for (uint32_t row = 0; row < 4; ++row) {
+      EXPECT_EQ(word(0, (column * 4 + row) * 4), row * 6 + column);
+      EXPECT_EQ(word(1, (column * 4 + row) * 4), row * 6 + 3 + column);
+    }
+  EXPECT_EQ(files[0][48], 0);
+  for (uint64_t layerOffset : {64u, 128u}) {
+    EXPECT_EQ(files[1][layerOffset + 2], 1);
+    EXPECT_EQ(files[1][layerOffset + 4], 2);
+    EXPECT_EQ(files[1][layerOffset + 6], 0);
+  }
+}
+
+} // namespace
