@@ -1,24 +1,24 @@
-/*===- RuntimeImports.h - what a host library imports from the runtime -*- C -*-===*\
-|*                                                                              *|
-|* The compiled host library does not call malloc/free (or trace, or reduce)    *|
-|* itself: it calls through a table the runtime fills when it loads the         *|
-|* library, so the runtime can account for, limit and later place the           *|
-|* library's workspace. Shared by the compiler, which emits the table and the   *|
-|* calls, and the runtime, which fills it; plain C, no LLVM.                    *|
-|*                                                                              *|
-|* The library defines                                                          *|
-|*   falcon_runtime_imports_t falcon_runtime_imports;   (zero-initialized)      *|
-|* and exports it. A library loaded by a runtime that fills the table sees      *|
-|* `version` != 0; one that finds it zero (loaded some other way) may fall      *|
-|* back to malloc/free. A library without the symbol loads as before.          *|
-|*                                                                              *|
-|* Contract for the runtime: the callbacks are thread-safe (the library calls   *|
-|* them from its parallel loops) and `context` stays valid while the library    *|
-|* is loaded. Contract for the library: a buffer it returns to the runtime (a   *|
-|* result memref) was allocated through `alloc`, and the runtime releases it    *|
-|* through `free`.                                                              *|
-|*                                                                              *|
-\*===--------------------------------------------------------------------------===*/
+/*===- RuntimeImports.h - what a host library imports ------------*- C -*-===*\
+|*                                                                          *|
+|* The compiled host library does not call malloc/free (or trace, or        *|
+|* reduce) itself: it calls through a table the runtime fills when it loads *|
+|* the library, so the runtime can account for, limit and later place the   *|
+|* library's workspace. Shared by the compiler, which emits the table and   *|
+|* the calls, and the runtime, which fills it; plain C, no LLVM.            *|
+|*                                                                          *|
+|* The library defines and exports                                          *|
+|*   falcon_runtime_imports_t falcon_runtime_imports;  (zero-initialized)   *|
+|* A library loaded by a runtime that fills the table sees `version` != 0;  *|
+|* one that finds it zero (loaded some other way) may fall back to          *|
+|* malloc/free. A library without the symbol loads as before.               *|
+|*                                                                          *|
+|* Contract for the runtime: the callbacks are thread-safe (the library     *|
+|* calls them from its parallel loops) and `context` stays valid while the  *|
+|* library is loaded. Contract for the library: a buffer it returns to the  *|
+|* runtime (a result memref) was allocated through `alloc`, and the runtime *|
+|* releases it through `free`.                                              *|
+|*                                                                          *|
+\*===----------------------------------------------------------------------===*/
 
 #ifndef FALCON_SUPPORT_RUNTIMEIMPORTS_H
 #define FALCON_SUPPORT_RUNTIMEIMPORTS_H

@@ -16,9 +16,8 @@ falcon_status_t falcon::runtime::comm::checkCount(const char *operation,
   return nullptr;
 }
 
-falcon_status_t
-falcon::runtime::comm::checkReducibleType(const char *operation,
-                                          falcon_hal_element_type_t elementType) {
+falcon_status_t falcon::runtime::comm::checkReducibleType(
+    const char *operation, falcon_hal_element_type_t elementType) {
   switch (elementType) {
   case FALCON_HAL_ELEMENT_TYPE_F32:
   case FALCON_HAL_ELEMENT_TYPE_BF16:
@@ -39,7 +38,8 @@ falcon::runtime::comm::checkRank(const falcon_comm_channel_t *channel,
   if (rank < 0 || rank >= channel->worldSize)
     return makeStatus(FALCON_STATUS_OUT_OF_RANGE,
                       llvm::Twine(operation) + ": " + what + " rank " +
-                          llvm::Twine(rank) + " is out of range for world size " +
+                          llvm::Twine(rank) +
+                          " is out of range for world size " +
                           llvm::Twine(channel->worldSize));
   return nullptr;
 }

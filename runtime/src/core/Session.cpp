@@ -184,9 +184,9 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
   FALCON_RETURN_IF_ERROR(vtable.copyHostToBuffer(
       session->queue, tokenIds, {session->inputIds, 0}, tokenBytes));
   void *mapped = nullptr;
-  FALCON_RETURN_IF_ERROR(vtable.mapBuffer(device, session->positionIds, 0,
-                                       tokenBytes,
-                                       FALCON_HAL_MEMORY_ACCESS_WRITE, &mapped));
+  FALCON_RETURN_IF_ERROR(
+      vtable.mapBuffer(device, session->positionIds, 0, tokenBytes,
+                       FALCON_HAL_MEMORY_ACCESS_WRITE, &mapped));
   auto *positions = static_cast<int64_t *>(mapped);
   for (int64_t row = 0; row < session->batchSize; ++row)
     for (int64_t position = 0; position < sequenceLength; ++position)
@@ -538,8 +538,7 @@ falcon_status_t falcon_session_generate_greedy(
   stats.prefill_tokens = batch_size * prompt_length;
   stats.prefill_seconds = secondsSince(start);
   if (out_prompt_logits)
-    FALCON_RETURN_IF_ERROR(
-        readLogits(session, logitCount, out_prompt_logits));
+    FALCON_RETURN_IF_ERROR(readLogits(session, logitCount, out_prompt_logits));
 
   if (max_new_tokens > 0) {
     const float *logits = nullptr;

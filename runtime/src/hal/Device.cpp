@@ -33,7 +33,8 @@ falcon::runtime::hal::createDevice(const falcon_hal_device_params_t &params,
                         "' is not available in this build (available: cpu)");
 }
 
-size_t falcon::runtime::hal::getElementTypeSize(falcon_hal_element_type_t type) {
+size_t
+falcon::runtime::hal::getElementTypeSize(falcon_hal_element_type_t type) {
   switch (type) {
   case FALCON_HAL_ELEMENT_TYPE_F32:
   case FALCON_HAL_ELEMENT_TYPE_I32:
@@ -51,7 +52,8 @@ size_t falcon::runtime::hal::getElementTypeSize(falcon_hal_element_type_t type) 
   return 0;
 }
 
-const char *falcon::runtime::hal::getElementTypeName(falcon_hal_element_type_t type) {
+const char *
+falcon::runtime::hal::getElementTypeName(falcon_hal_element_type_t type) {
   switch (type) {
   case FALCON_HAL_ELEMENT_TYPE_F32:
     return "f32";
@@ -85,7 +87,7 @@ falcon_hal_argument_t falcon::runtime::hal::makeBufferArgument(
 }
 
 falcon_hal_argument_t falcon::runtime::hal::makeInt64Argument(const char *name,
-                                                            int64_t value) {
+                                                              int64_t value) {
   falcon_hal_argument_t argument = {};
   argument.kind = FALCON_HAL_ARGUMENT_INT64;
   argument.name = name;

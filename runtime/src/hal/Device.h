@@ -235,8 +235,7 @@ struct falcon_hal_device_vtable_t {
   // Executables.
 
   falcon_status_t (*loadExecutable)(
-      falcon_hal_device_t *device,
-      const falcon_hal_executable_params_t *params,
+      falcon_hal_device_t *device, const falcon_hal_executable_params_t *params,
       falcon_hal_executable_t **outExecutable);
   /// Unloads an executable; NULL is ignored. No queued work may still use it.
   void (*unloadExecutable)(falcon_hal_device_t *device,
@@ -281,9 +280,8 @@ struct falcon_hal_device_vtable_t {
   /// Repeats the 1, 2, 4 or 8-byte `pattern` over `length` bytes (a multiple
   /// of the pattern's length).
   falcon_status_t (*fillBuffer)(falcon_hal_queue_t *queue,
-                                falcon_hal_buffer_ref_t target,
-                                uint64_t length, const void *pattern,
-                                size_t patternLength);
+                                falcon_hal_buffer_ref_t target, uint64_t length,
+                                const void *pattern, size_t patternLength);
   /// Signals `event` once the queue's work so far is done.
   falcon_status_t (*recordEvent)(falcon_hal_queue_t *queue,
                                  falcon_hal_event_t *event);

@@ -104,7 +104,8 @@ protected:
   falcon_hal_buffer_t *allocate(falcon_hal_memory_type_t memoryType,
                                 uint64_t size) {
     falcon_hal_buffer_t *buffer = nullptr;
-    Result result = check(hal().allocateBuffer(device, memoryType, size, &buffer));
+    Result result =
+        check(hal().allocateBuffer(device, memoryType, size, &buffer));
     EXPECT_TRUE(result.ok()) << result.message;
     if (buffer)
       buffers.push_back(buffer);
@@ -115,7 +116,8 @@ protected:
   std::vector<uint8_t> read(falcon_hal_buffer_t *buffer, uint64_t offset,
                             uint64_t size) {
     std::vector<uint8_t> bytes(size);
-    EXPECT_OK(hal().copyBufferToHost(queue, {buffer, offset}, bytes.data(), size));
+    EXPECT_OK(
+        hal().copyBufferToHost(queue, {buffer, offset}, bytes.data(), size));
     EXPECT_OK(hal().finish(queue));
     return bytes;
   }
@@ -152,10 +154,10 @@ protected:
 
 TEST_P(HALConformance, AllocatesEveryMemoryType) {
   const falcon_hal_memory_type_t memoryTypes[] = {
-      FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL,
-      FALCON_HAL_MEMORY_TYPE_HOST_LOCAL,
+      FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, FALCON_HAL_MEMORY_TYPE_HOST_LOCAL,
       kHostVisible,
-      FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL | FALCON_HAL_MEMORY_TYPE_HOST_VISIBLE};
+      FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL |
+          FALCON_HAL_MEMORY_TYPE_HOST_VISIBLE};
   uint64_t before = statistics().bufferBytes;
   for (falcon_hal_memory_type_t memoryType : memoryTypes) {
     falcon_hal_buffer_t *buffer = allocate(memoryType, 100);
@@ -192,8 +194,8 @@ TEST_P(HALConformance, RefusesBadMemoryTypes) {
   EXPECT_EQ(result.code, FALCON_STATUS_INVALID_ARGUMENT);
   EXPECT_EQ(buffer, nullptr);
   // An absurd size is an error, not an abort.
-  result = check(hal().allocateBuffer(device, FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL,
-                                      UINT64_MAX, &buffer));
+  result = check(hal().allocateBuffer(
+      device, FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, UINT64_MAX, &buffer));
   EXPECT_EQ(result.code, FALCON_STATUS_RESOURCE_EXHAUSTED);
   EXPECT_EQ(buffer, nullptr);
 }
@@ -283,8 +285,10 @@ TEST_P(HALConformance, WrapsHostMemoryWithoutCopying) {
 //===----------------------------------------------------------------------===//
 
 TEST_P(HALConformance, CopyRoundTrip) {
-  falcon_hal_buffer_t *first = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 64);
-  falcon_hal_buffer_t *second = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 64);
+  falcon_hal_buffer_t *first =
+      allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 64);
+  falcon_hal_buffer_t *second =
+      allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 64);
   ASSERT_TRUE(first && second);
   std::vector<uint8_t> source(32);
   std::iota(source.begin(), source.end(), uint8_t(1));
@@ -302,8 +306,10 @@ TEST_P(HALConformance, CopyRoundTrip) {
 }
 
 TEST_P(HALConformance, CopyErrors) {
-  falcon_hal_buffer_t *buffer = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 64);
-  falcon_hal_buffer_t *other = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 16);
+  falcon_hal_buffer_t *buffer =
+      allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 64);
+  falcon_hal_buffer_t *other =
+      allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 16);
   ASSERT_TRUE(buffer && other);
   Result result = check(hal().copyBuffer(queue, {buffer, 0}, {buffer, 8}, 16));
   EXPECT_EQ(result.code, FALCON_STATUS_INVALID_ARGUMENT);
@@ -314,8 +320,9 @@ TEST_P(HALConformance, CopyErrors) {
   EXPECT_EQ(result.message, "copyBuffer: bytes [8, 8 + 16) are outside the "
                             "buffer of 16 bytes");
   uint8_t host[8] = {};
-  EXPECT_EQ(check(hal().copyBufferToHost(queue, {other, UINT64_MAX}, host, 8)).code,
-            FALCON_STATUS_OUT_OF_RANGE);
+  EXPECT_EQ(
+      check(hal().copyBufferToHost(queue, {other, UINT64_MAX}, host, 8)).code,
+      FALCON_STATUS_OUT_OF_RANGE);
   EXPECT_EQ(check(hal().copyHostToBuffer(queue, nullptr, {other, 0}, 8)).code,
             FALCON_STATUS_INVALID_ARGUMENT);
   // Refused work leaves nothing for finish to report.
@@ -323,7 +330,8 @@ TEST_P(HALConformance, CopyErrors) {
 }
 
 TEST_P(HALConformance, FillPatterns) {
-  falcon_hal_buffer_t *buffer = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 40);
+  falcon_hal_buffer_t *buffer =
+      allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 40);
   ASSERT_NE(buffer, nullptr);
   const uint8_t byte = 0xAB;
   const uint16_t half = 0x1234;
@@ -350,7 +358,8 @@ TEST_P(HALConformance, FillPatterns) {
             "fillBuffer: the pattern is 3 bytes; 1, 2, 4 or 8 are supported");
   result = check(hal().fillBuffer(queue, {buffer, 0}, 6, &word, 4));
   EXPECT_EQ(result.code, FALCON_STATUS_INVALID_ARGUMENT);
-  EXPECT_THAT(result.message, HasSubstr("not a multiple of the 4-byte pattern"));
+  EXPECT_THAT(result.message,
+              HasSubstr("not a multiple of the 4-byte pattern"));
   EXPECT_EQ(check(hal().fillBuffer(queue, {buffer, 36}, 8, &word, 4)).code,
             FALCON_STATUS_OUT_OF_RANGE);
 }
@@ -401,8 +410,8 @@ TEST_P(HALConformance, Events) {
 TEST_P(HALConformance, LoadsExecutableAndLooksUpExports) {
   loadFake();
   uint32_t ordinal = 99;
-  ASSERT_OK(hal().lookupExport(device, executable, "_mlir_ciface_forward",
-                               &ordinal));
+  ASSERT_OK(
+      hal().lookupExport(device, executable, "_mlir_ciface_forward", &ordinal));
   EXPECT_EQ(ordinal, 0u);
   ASSERT_OK(hal().lookupExport(device, executable, "_mlir_ciface_fake_scale",
                                &ordinal));
@@ -414,9 +423,9 @@ TEST_P(HALConformance, LoadsExecutableAndLooksUpExports) {
   EXPECT_THAT(result.message, HasSubstr("no export 'fake_model_calls'"));
 
   int64_t geometry[falcon::kGeometryFieldCount] = {};
-  ASSERT_OK(hal().readExecutableConstants(device, executable,
-                                          falcon::kGeometrySymbol.data(),
-                                          geometry, falcon::kGeometryFieldCount));
+  ASSERT_OK(hal().readExecutableConstants(
+      device, executable, falcon::kGeometrySymbol.data(), geometry,
+      falcon::kGeometryFieldCount));
   EXPECT_EQ(geometry[falcon::kGeometryVocabSize], FAKE_VOCAB_SIZE);
   EXPECT_EQ(geometry[falcon::kGeometryHeadDim], FAKE_HEAD_DIM);
   result = check(hal().readExecutableConstants(device, executable,
@@ -426,7 +435,8 @@ TEST_P(HALConformance, LoadsExecutableAndLooksUpExports) {
 }
 
 TEST_P(HALConformance, LoadErrors) {
-  const char *const missingExport[] = {"_mlir_ciface_forward", "no_such_export"};
+  const char *const missingExport[] = {"_mlir_ciface_forward",
+                                       "no_such_export"};
   falcon_hal_executable_params_t params = {FALCON_FAKE_MODEL_LIBRARY,
                                            missingExport, 2};
   falcon_hal_executable_t *loaded = nullptr;
@@ -449,13 +459,12 @@ std::vector<falcon_hal_argument_t> scaleArguments(falcon_hal_buffer_t *result,
                                                   falcon_hal_buffer_t *values,
                                                   int64_t count,
                                                   int64_t factor) {
-  return {hal::makeBufferArgument(FALCON_HAL_ARGUMENT_RESULT, "scaled",
-                                  {result, 0}, FALCON_HAL_ELEMENT_TYPE_F32,
-                                  {count}),
-          hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "values",
-                                  {values, 0}, FALCON_HAL_ELEMENT_TYPE_F32,
-                                  {count}),
-          hal::makeInt64Argument("factor", factor)};
+  return {
+      hal::makeBufferArgument(FALCON_HAL_ARGUMENT_RESULT, "scaled", {result, 0},
+                              FALCON_HAL_ELEMENT_TYPE_F32, {count}),
+      hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "values", {values, 0},
+                              FALCON_HAL_ELEMENT_TYPE_F32, {count}),
+      hal::makeInt64Argument("factor", factor)};
 }
 
 TEST_P(HALConformance, LaunchPassesBuffersAndPlacesResults) {
@@ -463,8 +472,10 @@ TEST_P(HALConformance, LaunchPassesBuffersAndPlacesResults) {
   uint32_t ordinal = 0;
   ASSERT_OK(hal().lookupExport(device, executable, "_mlir_ciface_fake_scale",
                                &ordinal));
-  falcon_hal_buffer_t *values = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 32);
-  falcon_hal_buffer_t *result = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 32);
+  falcon_hal_buffer_t *values =
+      allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 32);
+  falcon_hal_buffer_t *result =
+      allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 32);
   ASSERT_TRUE(values && result);
   const float input[8] = {1, 2, 3, 4, 5, 6, 7, 8};
   ASSERT_OK(hal().copyHostToBuffer(queue, input, {values, 0}, sizeof(input)));
@@ -488,7 +499,8 @@ TEST_P(HALConformance, LaunchPassesBuffersAndPlacesResults) {
 
 TEST_P(HALConformance, LaunchErrors) {
   loadFake();
-  falcon_hal_buffer_t *values = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 32);
+  falcon_hal_buffer_t *values =
+      allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 32);
   falcon_hal_buffer_t *result = allocate(kHostVisible, 32);
   ASSERT_TRUE(values && result);
   std::vector<falcon_hal_argument_t> arguments =
@@ -610,9 +622,9 @@ protected:
         hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "value_cache",
                                 {call.values, 0}, FALCON_HAL_ELEMENT_TYPE_F32,
                                 cacheShape),
-        hal::makeBufferArgument(
-            FALCON_HAL_ARGUMENT_BUFFER, "weights", {call.weights, 0},
-            FALCON_HAL_ELEMENT_TYPE_U8, {int64_t(call.weightBytes.size())})};
+        hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "weights",
+                                {call.weights, 0}, FALCON_HAL_ELEMENT_TYPE_U8,
+                                {int64_t(call.weightBytes.size())})};
     falcon_hal_launch_params_t launch = {executable, 0, arguments,
                                          std::size(arguments)};
     return check(hal().launch(queue, &launch));
@@ -711,8 +723,10 @@ TEST_P(HALForward, SecondDeviceSharesTheLoadedLibrary) {
   hal::destroyDevice(device);
   device = second;
   ASSERT_OK(hal().createQueue(device, &queue));
-  falcon_hal_buffer_t *values = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 8);
-  falcon_hal_buffer_t *result = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 8);
+  falcon_hal_buffer_t *values =
+      allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 8);
+  falcon_hal_buffer_t *result =
+      allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 8);
   std::vector<falcon_hal_argument_t> arguments =
       scaleArguments(result, values, 2, 2);
   falcon_hal_launch_params_t launch = {executable, 1, arguments.data(),
@@ -788,10 +802,9 @@ TEST_P(HALChannel, AllReduceOfOneRankIsTheData) {
                              FALCON_COMM_REDUCTION_SUM));
   EXPECT_EQ(read(source, 0, 2), (std::vector<uint8_t>{1, 2}));
 
-  Result result = check(comm().allReduce(channel, queue, {source, 0},
-                                         {target, 0}, 8,
-                                         FALCON_HAL_ELEMENT_TYPE_I64,
-                                         FALCON_COMM_REDUCTION_SUM));
+  Result result = check(
+      comm().allReduce(channel, queue, {source, 0}, {target, 0}, 8,
+                       FALCON_HAL_ELEMENT_TYPE_I64, FALCON_COMM_REDUCTION_SUM));
   EXPECT_EQ(result.code, FALCON_STATUS_INVALID_ARGUMENT);
   EXPECT_EQ(result.message,
             "allReduce: reductions support f32, bf16 and f16, found i64");
@@ -799,8 +812,8 @@ TEST_P(HALChannel, AllReduceOfOneRankIsTheData) {
                                   FALCON_HAL_ELEMENT_TYPE_F32,
                                   FALCON_COMM_REDUCTION_SUM));
   EXPECT_EQ(result.code, FALCON_STATUS_INVALID_ARGUMENT);
-  EXPECT_EQ(check(comm().allReduce(channel, queue, {source, 0}, {source, 0},
-                                   17, FALCON_HAL_ELEMENT_TYPE_F32,
+  EXPECT_EQ(check(comm().allReduce(channel, queue, {source, 0}, {source, 0}, 17,
+                                   FALCON_HAL_ELEMENT_TYPE_F32,
                                    FALCON_COMM_REDUCTION_SUM))
                 .code,
             FALCON_STATUS_OUT_OF_RANGE);
@@ -810,8 +823,8 @@ TEST_P(HALChannel, AllGatherAndBroadcastOfOneRank) {
   ASSERT_OK(comm().allGather(channel, queue, {source, 8}, {target, 0}, 4,
                              FALCON_HAL_ELEMENT_TYPE_I32));
   EXPECT_EQ(read(target, 0, 17),
-            (std::vector<uint8_t>{9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
-                                  20, 21, 22, 23, 24, 0}));
+            (std::vector<uint8_t>{9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+                                  21, 22, 23, 24, 0}));
   ASSERT_OK(comm().broadcast(channel, queue, {source, 0}, 16,
                              FALCON_HAL_ELEMENT_TYPE_F32, /*root=*/0));
   EXPECT_EQ(read(source, 60, 4), (std::vector<uint8_t>{61, 62, 63, 64}));

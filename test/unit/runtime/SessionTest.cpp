@@ -115,11 +115,11 @@ TEST_F(RuntimeSession, HostLibraryAllocatesThroughTheRuntime) {
   EXPECT_EQ(artifact.counter("fake_model_imports_version"), 1);
   SessionPtr session = createSession(1, 16);
   std::vector<int64_t> ids(4);
-  ASSERT_TRUE(consume(falcon_session_generate_greedy(
-                          session.get(), kPrompt.data(), 1,
-                          int64_t(kPrompt.size()), 4, ids.size(), 0, 0,
-                          ids.data(), nullptr, nullptr, nullptr))
-                  .ok());
+  ASSERT_TRUE(
+      consume(falcon_session_generate_greedy(
+                  session.get(), kPrompt.data(), 1, int64_t(kPrompt.size()), 4,
+                  ids.size(), 0, 0, ids.data(), nullptr, nullptr, nullptr))
+          .ok());
   EXPECT_EQ(ids, fakeGreedy(kPrompt, 4, artifact.salt()));
   EXPECT_EQ(artifact.counter("fake_model_failed_allocations"), 0);
   EXPECT_EQ(artifact.counter("fake_model_last_all_reduce"), 0);

@@ -133,7 +133,8 @@ falcon_status_t send(falcon_comm_channel_t *channel, falcon_hal_queue_t *queue,
                      falcon_hal_buffer_ref_t source, int64_t count,
                      falcon_hal_element_type_t elementType, int32_t peer) {
   uint64_t bytes = 0;
-  FALCON_RETURN_IF_ERROR(getByteCount("send", queue, count, elementType, bytes));
+  FALCON_RETURN_IF_ERROR(
+      getByteCount("send", queue, count, elementType, bytes));
   FALCON_RETURN_IF_ERROR(checkRank(channel, "send", "peer", peer));
   falcon_hal_device_t *device = queue->device;
   falcon_hal_buffer_t *copy = nullptr;
@@ -154,7 +155,8 @@ falcon_status_t recv(falcon_comm_channel_t *channel, falcon_hal_queue_t *queue,
                      falcon_hal_buffer_ref_t target, int64_t count,
                      falcon_hal_element_type_t elementType, int32_t peer) {
   uint64_t bytes = 0;
-  FALCON_RETURN_IF_ERROR(getByteCount("recv", queue, count, elementType, bytes));
+  FALCON_RETURN_IF_ERROR(
+      getByteCount("recv", queue, count, elementType, bytes));
   FALCON_RETURN_IF_ERROR(checkRank(channel, "recv", "peer", peer));
   LocalChannel *local = cast(channel);
   std::lock_guard<std::mutex> lock(local->mutex);
@@ -194,8 +196,8 @@ const falcon_comm_channel_vtable_t localChannelVtable = {
 
 } // namespace
 
-falcon_status_t
-falcon::runtime::comm::local::createLocalChannel(falcon_comm_channel_t **outChannel) {
+falcon_status_t falcon::runtime::comm::local::createLocalChannel(
+    falcon_comm_channel_t **outChannel) {
   *outChannel = nullptr;
   auto *channel = new (std::nothrow) LocalChannel();
   if (!channel)

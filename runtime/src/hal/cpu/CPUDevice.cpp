@@ -36,7 +36,7 @@
 #include <vector>
 
 #if !defined(__x86_64__) && !defined(__aarch64__)
-#error "the CPU device's launch assumes the SysV x86-64 or AAPCS64 calling convention"
+#error "the CPU device's launch assumes the SysV x86-64 or AAPCS64 convention"
 #endif
 
 using namespace falcon::runtime;
@@ -86,8 +86,7 @@ struct CPUExecutable {
 };
 
 struct CPUQueue : falcon_hal_queue_t {
-  explicit CPUQueue(falcon_hal_device_t *device)
-      : falcon_hal_queue_t{device} {}
+  explicit CPUQueue(falcon_hal_device_t *device) : falcon_hal_queue_t{device} {}
   /// The first failure of the work since the last finish.
   falcon_status_t deferredError = nullptr;
 };
@@ -159,8 +158,7 @@ void countBufferBytes(CPUDevice *device, uint64_t size) {
 
 falcon_status_t allocateBuffer(falcon_hal_device_t *device,
                                falcon_hal_memory_type_t memoryType,
-                               uint64_t size,
-                               falcon_hal_buffer_t **outBuffer) {
+                               uint64_t size, falcon_hal_buffer_t **outBuffer) {
   *outBuffer = nullptr;
   if (memoryType == 0 || (memoryType & ~kAllMemoryTypes))
     return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
@@ -261,7 +259,8 @@ falcon_status_t mapBuffer(falcon_hal_device_t *device,
   return nullptr;
 }
 
-falcon_status_t unmapBuffer(falcon_hal_device_t *, falcon_hal_buffer_t *buffer) {
+falcon_status_t unmapBuffer(falcon_hal_device_t *,
+                            falcon_hal_buffer_t *buffer) {
   if (!buffer)
     return makeNullArgumentStatus("unmapBuffer", "buffer");
   CPUBuffer *cpuBuffer = cast(buffer);
@@ -360,7 +359,8 @@ void unbindImports(CPUExecutable &executable) {
   executable.workspace.reset();
 }
 
-void unloadExecutable(falcon_hal_device_t *, falcon_hal_executable_t *executable) {
+void unloadExecutable(falcon_hal_device_t *,
+                      falcon_hal_executable_t *executable) {
   if (!executable)
     return;
   CPUExecutable *cpuExecutable = cast(executable);
@@ -421,8 +421,8 @@ falcon_status_t loadExecutable(falcon_hal_device_t *device,
     executable->exportNames.emplace_back(name);
     executable->exports.push_back(symbol);
   }
-  executable->setNumThreads = reinterpret_cast<void (*)(int)>(
-      dlsym(handle, "omp_set_num_threads"));
+  executable->setNumThreads =
+      reinterpret_cast<void (*)(int)>(dlsym(handle, "omp_set_num_threads"));
   if (falcon_status_t status = bindImports(cast(device), *executable))
     return fail(status);
   *outExecutable =
@@ -535,8 +535,7 @@ falcon_status_t checkTensorArgument(falcon_hal_queue_t *queue,
                                     uint64_t &outBytes) {
   falcon_hal_buffer_t *buffer = argument.buffer.buffer;
   if (!buffer)
-    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
-                      where + " has no buffer");
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT, where + " has no buffer");
   if (buffer->device != queue->device)
     return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
                       where + ": the buffer belongs to another device");
@@ -563,13 +562,12 @@ falcon_status_t checkTensorArgument(falcon_hal_queue_t *queue,
   uint64_t end = 0;
   if (__builtin_add_overflow(argument.buffer.offset, bytes, &end) ||
       end > buffer->size)
-    return makeStatus(
-        FALCON_STATUS_OUT_OF_RANGE,
-        where + ": " + getElementTypeName(argument.elementType) + " " +
-            formatShape(argument.shape, argument.rank) + " needs " +
-            llvm::Twine(bytes) + " bytes at offset " +
-            llvm::Twine(argument.buffer.offset) + " but the buffer has " +
-            llvm::Twine(buffer->size));
+    return makeStatus(FALCON_STATUS_OUT_OF_RANGE,
+                      where + ": " + getElementTypeName(argument.elementType) +
+                          " " + formatShape(argument.shape, argument.rank) +
+                          " needs " + llvm::Twine(bytes) + " bytes at offset " +
+                          llvm::Twine(argument.buffer.offset) +
+                          " but the buffer has " + llvm::Twine(buffer->size));
   outBytes = bytes;
   return nullptr;
 }
@@ -577,9 +575,8 @@ falcon_status_t checkTensorArgument(falcon_hal_queue_t *queue,
 /// A dense row-major descriptor of `argument` over its buffer.
 MemRefDescriptor makeDescriptor(const falcon_hal_argument_t &argument) {
   MemRefDescriptor descriptor = {};
-  char *data =
-      static_cast<char *>(cast(argument.buffer.buffer)->data) +
-      argument.buffer.offset;
+  char *data = static_cast<char *>(cast(argument.buffer.buffer)->data) +
+               argument.buffer.offset;
   descriptor.allocated = data;
   descriptor.aligned = data;
   descriptor.offset = 0;
@@ -647,17 +644,17 @@ falcon_status_t launch(falcon_hal_queue_t *queue,
     return makeNullArgumentStatus("launch", "executable");
   CPUExecutable *executable = cast(params->executable);
   if (params->exportOrdinal >= executable->exports.size())
-    return makeStatus(FALCON_STATUS_NOT_FOUND,
-                      executable->path + ": export ordinal " +
-                          llvm::Twine(params->exportOrdinal) +
-                          " is out of range (" +
-                          llvm::Twine(uint64_t(executable->exports.size())) +
-                          " exports)");
-  const std::string &exportName = executable->exportNames[params->exportOrdinal];
+    return makeStatus(
+        FALCON_STATUS_NOT_FOUND,
+        executable->path + ": export ordinal " +
+            llvm::Twine(params->exportOrdinal) + " is out of range (" +
+            llvm::Twine(uint64_t(executable->exports.size())) + " exports)");
+  const std::string &exportName =
+      executable->exportNames[params->exportOrdinal];
   if (params->argumentCount > kHALMaxArguments)
     return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
-                      "launch of '" + exportName + "': " +
-                          llvm::Twine(uint64_t(params->argumentCount)) +
+                      "launch of '" + exportName +
+                          "': " + llvm::Twine(uint64_t(params->argumentCount)) +
                           " arguments, at most " +
                           llvm::Twine(uint64_t(kHALMaxArguments)) +
                           " are supported");
@@ -677,7 +674,8 @@ falcon_status_t launch(falcon_hal_queue_t *queue,
     case FALCON_HAL_ARGUMENT_BUFFER:
     case FALCON_HAL_ARGUMENT_RESULT: {
       uint64_t bytes = 0;
-      FALCON_RETURN_IF_ERROR(checkTensorArgument(queue, argument, where, bytes));
+      FALCON_RETURN_IF_ERROR(
+          checkTensorArgument(queue, argument, where, bytes));
       // A result starts empty: the export fills it with memory of its own.
       descriptors[index] = argument.kind == FALCON_HAL_ARGUMENT_BUFFER
                                ? makeDescriptor(argument)
@@ -695,8 +693,8 @@ falcon_status_t launch(falcon_hal_queue_t *queue,
   int32_t threadCount = cast(queue->device)->threadCount;
   if (threadCount > 0 && executable->setNumThreads)
     executable->setNumThreads(threadCount);
-  kWordCallers[params->argumentCount](executable->exports[params->exportOrdinal],
-                                      words);
+  kWordCallers[params->argumentCount](
+      executable->exports[params->exportOrdinal], words);
 
   // Every result is taken over and freed, whatever else went wrong.
   CPUQueue *cpuQueue = cast(queue);
@@ -712,15 +710,14 @@ falcon_status_t launch(falcon_hal_queue_t *queue,
     } else {
       std::string name =
           argument.name ? argument.name : "result " + std::to_string(index);
-      deferError(cpuQueue,
-                 makeStatus(FALCON_STATUS_INTERNAL,
-                            "the host library returned " + name +
-                                " of shape " +
-                                formatShape(returned.sizesAndStrides,
-                                            argument.rank) +
-                                ", expected " +
-                                formatShape(argument.shape, argument.rank) +
-                                (returned.aligned ? "" : " (null data)")));
+      deferError(
+          cpuQueue,
+          makeStatus(FALCON_STATUS_INTERNAL,
+                     "the host library returned " + name + " of shape " +
+                         formatShape(returned.sizesAndStrides, argument.rank) +
+                         ", expected " +
+                         formatShape(argument.shape, argument.rank) +
+                         (returned.aligned ? "" : " (null data)")));
     }
     // A library bound to the import table allocates its results through it
     // (falcon/Support/RuntimeImports.h); others malloc them.
@@ -786,13 +783,12 @@ falcon_status_t copyBuffer(falcon_hal_queue_t *queue,
   if (source.buffer == target.buffer &&
       source.offset < target.offset + length &&
       target.offset < source.offset + length)
-    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
-                      "copyBuffer: source bytes [" +
-                          llvm::Twine(source.offset) + ", " +
-                          llvm::Twine(source.offset + length) +
-                          ") overlap target bytes [" +
-                          llvm::Twine(target.offset) + ", " +
-                          llvm::Twine(target.offset + length) + ")");
+    return makeStatus(
+        FALCON_STATUS_INVALID_ARGUMENT,
+        "copyBuffer: source bytes [" + llvm::Twine(source.offset) + ", " +
+            llvm::Twine(source.offset + length) + ") overlap target bytes [" +
+            llvm::Twine(target.offset) + ", " +
+            llvm::Twine(target.offset + length) + ")");
   std::memcpy(addressOf(target), addressOf(source), size_t(length));
   return nullptr;
 }
@@ -880,7 +876,8 @@ falcon_status_t recordEvent(falcon_hal_queue_t *queue,
   return nullptr;
 }
 
-falcon_status_t waitEvent(falcon_hal_queue_t *queue, falcon_hal_event_t *event) {
+falcon_status_t waitEvent(falcon_hal_queue_t *queue,
+                          falcon_hal_event_t *event) {
   FALCON_RETURN_IF_ERROR(checkEvent(queue->device, "waitEvent", event));
   return checkRecorded(event, "waitEvent");
 }
@@ -948,9 +945,8 @@ const falcon_hal_device_vtable_t cpuDeviceVtable = {
 
 } // namespace
 
-falcon_status_t
-falcon::runtime::hal::cpu::createCPUDevice(const falcon_hal_device_params_t &params,
-                                           falcon_hal_device_t **outDevice) {
+falcon_status_t falcon::runtime::hal::cpu::createCPUDevice(
+    const falcon_hal_device_params_t &params, falcon_hal_device_t **outDevice) {
   *outDevice = nullptr;
   auto *device = new (std::nothrow) CPUDevice();
   if (!device)

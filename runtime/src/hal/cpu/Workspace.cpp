@@ -84,8 +84,8 @@ void *Workspace::allocate(uint64_t size, uint64_t alignment) {
     if (__builtin_add_overflow(held, size, &updated) ||
         (cap != 0 && updated > cap))
       return nullptr;
-  } while (!bytes.compare_exchange_weak(held, updated,
-                                        std::memory_order_relaxed));
+  } while (
+      !bytes.compare_exchange_weak(held, updated, std::memory_order_relaxed));
 
   void *block = nullptr;
   if (posix_memalign(&block, size_t(alignment), size_t(blockSize)) != 0) {
@@ -93,9 +93,8 @@ void *Workspace::allocate(uint64_t size, uint64_t alignment) {
     return nullptr;
   }
   uint64_t peak = peakBytes.load(std::memory_order_relaxed);
-  while (updated > peak &&
-         !peakBytes.compare_exchange_weak(peak, updated,
-                                          std::memory_order_relaxed)) {
+  while (updated > peak && !peakBytes.compare_exchange_weak(
+                               peak, updated, std::memory_order_relaxed)) {
   }
   char *pointer = static_cast<char *>(block) + alignment;
   reinterpret_cast<BlockHeader *>(pointer)[-1] = BlockHeader{size, block};
