@@ -740,6 +740,7 @@ TEST_P(HALForward, SecondDeviceSharesTheLoadedLibrary) {
   hal().unloadExecutable(device, executable);
   executable = nullptr;
   loadFake();
+  launch.executable = executable;
   ASSERT_OK(hal().launch(queue, &launch));
   ASSERT_OK(hal().finish(queue));
   EXPECT_GT(statistics().workspacePeakBytes, 0u);
