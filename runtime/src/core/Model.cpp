@@ -23,8 +23,7 @@ using namespace falcon::runtime;
 
 falcon_model_t::~falcon_model_t() {
   if (device) {
-    if (module)
-      device->vtable->unloadModule(device, module);
+    device->vtable->unloadExecutable(device, executable);
     hal::freeBuffer(weightsBuffer);
   }
   weights.reset();
@@ -62,8 +61,9 @@ void falcon_model_options_initialize(falcon_model_options_t *out_options) {
 static falcon_status_t checkGeometry(falcon_model_t &model, llvm::StringRef libraryPath) {
   const Manifest &manifest = model.manifest;
   int64_t compiled[kGeometryFieldCount];
-  falcon_status_t status = model.device->vtable->readModuleConstants(
-      model.device, model.module, kGeometrySymbol.data(), compiled, kGeometryFieldCount);
+  falcon_status_t status = model.device->vtable->readExecutableConstants(
+      model.device, model.executable, kGeometrySymbol.data(), compiled,
+      kGeometryFieldCount);
   if (status) {
     falcon_status_free(status);
     return makeStatus(FALCON_STATUS_FAILED_PRECONDITION,
@@ -154,7 +154,6 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
     return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
                       "cannot allocate a model");
   model->artifactDir = dir.str();
-  model->numThreads = options->num_threads;
   FALCON_RETURN_IF_ERROR(
       readManifest(resolve(dir, "manifest.json"), model->manifest));
   const Manifest &manifest = model->manifest;
@@ -168,7 +167,9 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
       options->verify_progress ? falcon::ChecksumProgressFn(verifyProgress)
                                : falcon::ChecksumProgressFn()));
 
-  FALCON_RETURN_IF_ERROR(hal::createDevice(options->device, &model->device));
+  falcon_hal_device_params_t deviceParams = {options->device,
+                                             options->num_threads};
+  FALCON_RETURN_IF_ERROR(hal::createDevice(deviceParams, &model->device));
   falcon_hal_device_t *device = model->device;
   // The compiled code only reads the weights; the const_cast is for the
   // memref descriptor, whose pointers are not const.
@@ -176,8 +177,14 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
       device, const_cast<uint8_t *>(model->weights->data()),
       model->weights->size(), &model->weightsBuffer));
   std::string libraryPath = resolve(dir, manifest.hostLibrary);
-  FALCON_RETURN_IF_ERROR(device->vtable->loadModule(
-      device, libraryPath.c_str(), manifest.entryPoint.c_str(), &model->module));
+  const char *exportNames[] = {manifest.entryPoint.c_str()};
+  falcon_hal_executable_params_t executableParams = {libraryPath.c_str(),
+                                                     exportNames, 1};
+  FALCON_RETURN_IF_ERROR(device->vtable->loadExecutable(
+      device, &executableParams, &model->executable));
+  FALCON_RETURN_IF_ERROR(device->vtable->lookupExport(
+      device, model->executable, manifest.entryPoint.c_str(),
+      &model->forwardOrdinal));
   FALCON_RETURN_IF_ERROR(checkGeometry(*model, libraryPath));
 
   *out_model = model.release();

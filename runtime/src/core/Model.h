@@ -20,12 +20,13 @@ struct falcon_model_t {
   std::string artifactDir;
   falcon::runtime::Manifest manifest;
   std::unique_ptr<falcon::runtime::WeightStore> weights;
+  /// Created with falcon_model_options_t::device and num_threads.
   falcon_hal_device_t *device = nullptr;
   /// The mapped weights.bin as a device buffer (wraps, does not own).
   falcon_hal_buffer_t *weightsBuffer = nullptr;
-  falcon_hal_module_t *module = nullptr;
-  /// falcon_model_options_t::num_threads (0: OpenMP's default).
-  int32_t numThreads = 0;
+  /// The host library, with the manifest's entry point resolved.
+  falcon_hal_executable_t *executable = nullptr;
+  uint32_t forwardOrdinal = 0;
 
   falcon_model_t() = default;
   falcon_model_t(const falcon_model_t &) = delete;

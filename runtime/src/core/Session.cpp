@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
+#include <iterator>
 #include <memory>
 #include <new>
 #include <string>
@@ -33,10 +34,16 @@ struct falcon_session_t {
   int64_t capacity = 0;
   /// Tokens per row in the cache: the past_len of the next call.
   int64_t length = 0;
+  /// Where this session's forward calls run: sessions of one model run
+  /// concurrently.
+  falcon_hal_queue_t *queue = nullptr;
+  /// Device-local: only the compiled code touches the caches.
   falcon_hal_buffer_t *keyCache = nullptr;
   falcon_hal_buffer_t *valueCache = nullptr;
   /// Scratch for input_ids, position_ids and logits, big enough for
-  /// `scratchTokens` tokens per row; grown on demand, never shrunk.
+  /// `scratchTokens` tokens per row; grown on demand, never shrunk. The ids
+  /// are copied in by the queue, the positions (host-visible) written through
+  /// a mapping, and the logits (host-visible) read through one.
   falcon_hal_buffer_t *inputIds = nullptr;
   falcon_hal_buffer_t *positionIds = nullptr;
   falcon_hal_buffer_t *logits = nullptr;
@@ -49,6 +56,8 @@ struct falcon_session_t {
     for (falcon_hal_buffer_t *buffer :
          {keyCache, valueCache, inputIds, positionIds, logits})
       hal::freeBuffer(buffer);
+    if (queue)
+      queue->device->vtable->destroyQueue(queue->device, queue);
     falcon_model_release(model);
   }
 };
@@ -141,9 +150,13 @@ falcon_status_t ensureScratch(falcon_session_t *session,
   falcon_hal_device_t *device = session->model->device;
   falcon_hal_buffer_t *buffers[3] = {nullptr, nullptr, nullptr};
   const uint64_t sizes[3] = {tokenBytes, tokenBytes, logitBytes};
+  constexpr falcon_hal_memory_type_t kHostVisible =
+      FALCON_HAL_MEMORY_TYPE_HOST_LOCAL | FALCON_HAL_MEMORY_TYPE_HOST_VISIBLE;
+  const falcon_hal_memory_type_t memoryTypes[3] = {
+      FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, kHostVisible, kHostVisible};
   for (int index = 0; index < 3; ++index) {
     if (falcon_status_t status = device->vtable->allocateBuffer(
-            device, size_t(sizes[index]), &buffers[index])) {
+            device, memoryTypes[index], sizes[index], &buffers[index])) {
       for (falcon_hal_buffer_t *buffer : buffers)
         hal::freeBuffer(buffer);
       return status;
@@ -164,38 +177,88 @@ falcon_status_t ensureScratch(falcon_session_t *session,
 falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
                            int64_t sequenceLength) {
   const Manifest &manifest = session->model->manifest;
+  falcon_hal_device_t *device = session->model->device;
+  const falcon_hal_device_vtable_t &vtable = *device->vtable;
   int64_t count = session->batchSize * sequenceLength;
-  auto *ids = static_cast<int64_t *>(session->inputIds->hostData);
-  auto *positions = static_cast<int64_t *>(session->positionIds->hostData);
-  std::memcpy(ids, tokenIds, size_t(count) * sizeof(int64_t));
+  uint64_t tokenBytes = uint64_t(count) * sizeof(int64_t);
+  FALCON_RETURN_IF_ERROR(vtable.copyHostToBuffer(
+      session->queue, tokenIds, {session->inputIds, 0}, tokenBytes));
+  void *mapped = nullptr;
+  FALCON_RETURN_IF_ERROR(
+      vtable.mapBuffer(device, session->positionIds, 0, tokenBytes,
+                       FALCON_HAL_MEMORY_ACCESS_WRITE, &mapped));
+  auto *positions = static_cast<int64_t *>(mapped);
   for (int64_t row = 0; row < session->batchSize; ++row)
     for (int64_t position = 0; position < sequenceLength; ++position)
       positions[row * sequenceLength + position] = session->length + position;
+  FALCON_RETURN_IF_ERROR(vtable.unmapBuffer(device, session->positionIds));
 
-  // The scratch buffers may be larger than this call; the descriptors carry
+  // The scratch buffers may be larger than this call; the arguments carry
   // the exact shape, and the prefix of a buffer is a dense row-major array of
-  // that shape.
-  falcon_hal_forward_args_t args;
-  args.inputIds = session->inputIds;
-  args.positionIds = session->positionIds;
-  args.pastLength = session->length;
-  args.keyCache = session->keyCache;
-  args.valueCache = session->valueCache;
-  args.weights = session->model->weightsBuffer;
-  args.logits = session->logits;
-  args.batchSize = session->batchSize;
-  args.sequenceLength = sequenceLength;
-  args.layers = manifest.cacheLayers;
-  args.kvHeads = manifest.cacheKVHeads;
-  args.cacheCapacity = session->capacity;
-  args.headDim = manifest.cacheHeadDim;
-  args.vocabSize = manifest.vocabSize;
-  args.numThreads = session->model->numThreads;
-  falcon_hal_device_t *device = session->model->device;
-  FALCON_RETURN_IF_ERROR(
-      device->vtable->invokeForward(device, session->model->module, &args));
+  // that shape. The order is the entry point's (docs/artifact-format.md,
+  // "Host ABI").
+  const int64_t batchSize = session->batchSize;
+  const int64_t tokenShape[] = {batchSize, sequenceLength};
+  const int64_t cacheShape[] = {manifest.cacheLayers, batchSize,
+                                manifest.cacheKVHeads, session->capacity,
+                                manifest.cacheHeadDim};
+  const int64_t logitShape[] = {batchSize, sequenceLength, manifest.vocabSize};
+  falcon_hal_buffer_t *weights = session->model->weightsBuffer;
+  const falcon_hal_argument_t arguments[] = {
+      hal::makeBufferArgument(FALCON_HAL_ARGUMENT_RESULT, "logits",
+                              {session->logits, 0}, FALCON_HAL_ELEMENT_TYPE_F32,
+                              logitShape),
+      hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "input_ids",
+                              {session->inputIds, 0},
+                              FALCON_HAL_ELEMENT_TYPE_I64, tokenShape),
+      hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "position_ids",
+                              {session->positionIds, 0},
+                              FALCON_HAL_ELEMENT_TYPE_I64, tokenShape),
+      hal::makeInt64Argument("past_len", session->length),
+      hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "key_cache",
+                              {session->keyCache, 0},
+                              FALCON_HAL_ELEMENT_TYPE_F32, cacheShape),
+      hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "value_cache",
+                              {session->valueCache, 0},
+                              FALCON_HAL_ELEMENT_TYPE_F32, cacheShape),
+      hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "weights",
+                              {weights, 0}, FALCON_HAL_ELEMENT_TYPE_U8,
+                              {int64_t(weights->size)}),
+  };
+  falcon_hal_launch_params_t launch = {session->model->executable,
+                                       session->model->forwardOrdinal,
+                                       arguments, std::size(arguments)};
+  FALCON_RETURN_IF_ERROR(vtable.launch(session->queue, &launch));
+  FALCON_RETURN_IF_ERROR(vtable.finish(session->queue));
   session->length += sequenceLength;
   return nullptr;
+}
+
+/// Maps the first `count` logits of the last forward call for reading; the
+/// caller unmaps them with unmapLogits before the next call.
+falcon_status_t mapLogits(falcon_session_t *session, uint64_t count,
+                          const float **outLogits) {
+  falcon_hal_device_t *device = session->model->device;
+  void *mapped = nullptr;
+  FALCON_RETURN_IF_ERROR(device->vtable->mapBuffer(
+      device, session->logits, 0, count * sizeof(float),
+      FALCON_HAL_MEMORY_ACCESS_READ, &mapped));
+  *outLogits = static_cast<const float *>(mapped);
+  return nullptr;
+}
+
+falcon_status_t unmapLogits(falcon_session_t *session) {
+  falcon_hal_device_t *device = session->model->device;
+  return device->vtable->unmapBuffer(device, session->logits);
+}
+
+/// Copies the first `count` logits of the last forward call to `out`.
+falcon_status_t readLogits(falcon_session_t *session, uint64_t count,
+                           float *out) {
+  const float *logits = nullptr;
+  FALCON_RETURN_IF_ERROR(mapLogits(session, count, &logits));
+  std::memcpy(out, logits, size_t(count) * sizeof(float));
+  return unmapLogits(session);
 }
 
 /// The greedy choice: the largest logit, the lowest id on ties. A NaN wins,
@@ -294,10 +357,13 @@ falcon_status_t falcon_session_create(falcon_model_t *model,
   session->batchSize = options->batch_size;
   session->capacity = capacity;
   falcon_hal_device_t *device = model->device;
+  FALCON_RETURN_IF_ERROR(device->vtable->createQueue(device, &session->queue));
   FALCON_RETURN_IF_ERROR(device->vtable->allocateBuffer(
-      device, size_t(cacheBytes), &session->keyCache));
+      device, FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, cacheBytes,
+      &session->keyCache));
   FALCON_RETURN_IF_ERROR(device->vtable->allocateBuffer(
-      device, size_t(cacheBytes), &session->valueCache));
+      device, FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, cacheBytes,
+      &session->valueCache));
   *out_session = session.release();
   return nullptr;
 }
@@ -366,8 +432,7 @@ falcon_session_prefill(falcon_session_t *session, const int64_t *token_ids,
   FALCON_RETURN_IF_ERROR(ensureScratch(session, sequence_length));
   FALCON_RETURN_IF_ERROR(runForward(session, token_ids, sequence_length));
   if (out_logits)
-    std::memcpy(out_logits, session->logits->hostData,
-                size_t(logitCount) * sizeof(float));
+    return readLogits(session, logitCount, out_logits);
   return nullptr;
 }
 
@@ -395,8 +460,7 @@ falcon_status_t falcon_session_decode(falcon_session_t *session,
   FALCON_RETURN_IF_ERROR(ensureScratch(session, 1));
   FALCON_RETURN_IF_ERROR(runForward(session, token_ids, 1));
   if (out_logits)
-    std::memcpy(out_logits, session->logits->hostData,
-                size_t(logitCount) * sizeof(float));
+    return readLogits(session, logitCount, out_logits);
   return nullptr;
 }
 
@@ -474,13 +538,13 @@ falcon_status_t falcon_session_generate_greedy(
   stats.prefill_tokens = batch_size * prompt_length;
   stats.prefill_seconds = secondsSince(start);
   if (out_prompt_logits)
-    std::memcpy(out_prompt_logits, session->logits->hostData,
-                size_t(logitCount) * sizeof(float));
+    FALCON_RETURN_IF_ERROR(readLogits(session, logitCount, out_prompt_logits));
 
   if (max_new_tokens > 0) {
-    const auto *logits = static_cast<const float *>(session->logits->hostData);
+    const float *logits = nullptr;
     int64_t *tokens = nextTokens.get();
     // The prefill's last position of each row predicts its first new token.
+    FALCON_RETURN_IF_ERROR(mapLogits(session, logitCount, &logits));
     for (int64_t row = 0; row < batch_size; ++row) {
       const float *last =
           logits + (row * prompt_length + prompt_length - 1) * vocabSize;
@@ -488,14 +552,18 @@ falcon_status_t falcon_session_generate_greedy(
       out_ids[row * max_new_tokens] = tokens[row];
       saveStepLogits(row, 0, last);
     }
+    FALCON_RETURN_IF_ERROR(unmapLogits(session));
     start = Clock::now();
     for (int64_t step = 1; step < max_new_tokens; ++step) {
       FALCON_RETURN_IF_ERROR(runForward(session, tokens, 1));
+      FALCON_RETURN_IF_ERROR(
+          mapLogits(session, uint64_t(batch_size * vocabSize), &logits));
       for (int64_t row = 0; row < batch_size; ++row) {
         tokens[row] = argmax(logits + row * vocabSize, vocabSize);
         out_ids[row * max_new_tokens + step] = tokens[row];
         saveStepLogits(row, step, logits + row * vocabSize);
       }
+      FALCON_RETURN_IF_ERROR(unmapLogits(session));
     }
     stats.decode_tokens = batch_size * (max_new_tokens - 1);
     stats.decode_seconds = secondsSince(start);

@@ -146,15 +146,19 @@ int64_t FakeArtifact::salt() const {
   return int64_t(weightBytes.front()) + int64_t(weightBytes.back());
 }
 
-int64_t FakeArtifact::counter(const char *name) const {
-  void *handle =
-      dlopen(path("libfalcon_model.so").c_str(), RTLD_NOW | RTLD_NOLOAD);
+int64_t falcon::test::readFakeCounter(const std::string &libraryPath,
+                                      const char *name) {
+  void *handle = dlopen(libraryPath.c_str(), RTLD_NOW | RTLD_NOLOAD);
   if (!handle)
     return -1;
   auto function = reinterpret_cast<int64_t (*)()>(dlsym(handle, name));
   int64_t value = function ? function() : -1;
   dlclose(handle);
   return value;
+}
+
+int64_t FakeArtifact::counter(const char *name) const {
+  return readFakeCounter(path("libfalcon_model.so"), name);
 }
 
 int64_t falcon::test::fakeNextToken(const std::vector<int64_t> &tokens,

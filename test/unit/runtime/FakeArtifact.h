@@ -66,6 +66,10 @@ private:
   std::vector<uint8_t> weightBytes;
 };
 
+/// Reads a counter exported by the loaded copy of the fake library at
+/// `libraryPath`; -1 when that library is not loaded.
+int64_t readFakeCounter(const std::string &libraryPath, const char *name);
+
 /// The next token the fake predicts after `tokens` (the row so far).
 int64_t fakeNextToken(const std::vector<int64_t> &tokens, int64_t salt);
 /// The fake's logits [vocab] at the last position of `tokens`.

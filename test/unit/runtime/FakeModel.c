@@ -15,11 +15,20 @@
 |*    does not see the prefill's rows gives different logits;            *|
 |*  - the logits come back as a malloc()ed memref whose `aligned` is not *|
 |*    `allocated` and whose `offset` is not 0, so a runtime that frees   *|
-|*    or reads through the wrong pointer fails.                          *|
+|*    or reads through the wrong pointer fails;                          *|
+|*  - when the runtime filled its import table (falcon_runtime_imports), *|
+|*    the logits and a scratch block come from the table's alloc, the    *|
+|*    scratch goes back through its free, and the call is traced and     *|
+|*    all-reduces the scratch, as compiled code will.                    *|
+|*                                                                      *|
+|* A second export, _mlir_ciface_fake_scale, is the HAL conformance      *|
+|* suite's small launch target.                                          *|
 |*                                                                      *|
 \*===------------------------------------------------------------------===*/
 
 #include "FakeModel.h"
+
+#include "falcon/Support/RuntimeImports.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -57,7 +66,38 @@ static int64_t lastCacheCapacity = -1;
 EXPORT const int64_t falcon_model_geometry[7] = {
     FAKE_VOCAB_SIZE, 16, FAKE_LAYERS, 4, FAKE_KV_HEADS, FAKE_HEAD_DIM, 1000};
 
+/* Filled by the runtime when it loads the library; zero otherwise. */
+EXPORT falcon_runtime_imports_t falcon_runtime_imports;
+
+static int64_t failedAllocationCount;
+static int64_t lastAllReduceResult = -1;
+
 EXPORT int64_t fake_model_calls(void) { return callCount; }
+EXPORT int64_t fake_model_imports_version(void) {
+  return falcon_runtime_imports.version;
+}
+EXPORT int64_t fake_model_failed_allocations(void) {
+  return failedAllocationCount;
+}
+EXPORT int64_t fake_model_last_all_reduce(void) { return lastAllReduceResult; }
+
+/* Through the runtime's table when it is filled, as compiled code does. */
+static void *allocate(size_t size) {
+  void *block = falcon_runtime_imports.version
+                    ? falcon_runtime_imports.alloc(
+                          falcon_runtime_imports.context, size, 64)
+                    : malloc(size);
+  if (!block)
+    ++failedAllocationCount;
+  return block;
+}
+
+static void release(void *block) {
+  if (falcon_runtime_imports.version)
+    falcon_runtime_imports.free(falcon_runtime_imports.context, block);
+  else
+    free(block);
+}
 EXPORT int64_t fake_model_abi_errors(void) { return abiErrorCount; }
 
 /* Stands in for the OpenMP runtime a compiled host library links: the
@@ -147,7 +187,7 @@ static int checkArguments(MemRef2 *ids, MemRef2 *positions, int64_t pastLen,
 static int allocateLogits(MemRef3 *logits, int64_t batch, int64_t seq) {
   const int64_t offset = 5;
   size_t count = (size_t)(batch * seq * FAKE_VOCAB_SIZE);
-  char *block = malloc((count + (size_t)offset) * sizeof(float) + 64);
+  char *block = allocate((count + (size_t)offset) * sizeof(float) + 64);
   if (!block)
     return 0;
   logits->allocated = block;
@@ -181,6 +221,25 @@ EXPORT void _mlir_ciface_forward(MemRef3 *logits, MemRef2 *ids,
   }
   if (!allocateLogits(logits, batch, seq))
     return;
+  if (falcon_runtime_imports.version) {
+    /* A workspace block held across the call, as a compiled forward holds
+     * its intermediate tensors. */
+    float *scratch = allocate(FAKE_SCRATCH_BYTES);
+    falcon_runtime_imports.trace_begin(falcon_runtime_imports.context,
+                                       "fake.forward");
+    if (scratch) {
+      for (int64_t i = 0; i < FAKE_SCRATCH_BYTES / (int64_t)sizeof(float); ++i)
+        scratch[i] = (float)i;
+      lastAllReduceResult = falcon_runtime_imports.all_reduce_sum_f32(
+          falcon_runtime_imports.context, scratch,
+          FAKE_SCRATCH_BYTES / (int64_t)sizeof(float));
+      /* At world size 1 the sum over ranks is the data itself. */
+      if (scratch[3] != 3.0f)
+        lastAllReduceResult = -2;
+      release(scratch);
+    }
+    falcon_runtime_imports.trace_end(falcon_runtime_imports.context);
+  }
 
   const uint8_t *weightBytes = (const uint8_t *)weights->aligned;
   int64_t weightSize = weights->sizes[0];
@@ -214,5 +273,26 @@ EXPORT void _mlir_ciface_forward(MemRef3 *logits, MemRef2 *ids,
       for (int64_t v = 0; v < FAKE_VOCAB_SIZE; ++v)
         row[v * logits->strides[2]] = ties ? 0.0f : fakeLogit(v, target);
     }
+  }
+}
+
+/* result = values * factor (f32 [n], returned with stride 2 through the
+ * table or malloc), and values += 1 in place: a launch target with an input
+ * the callee writes and a strided result. */
+EXPORT void _mlir_ciface_fake_scale(MemRef1 *result, MemRef1 *values,
+                                    int64_t factor) {
+  int64_t count = values->sizes[0];
+  float *input = (float *)values->aligned + values->offset;
+  float *block = allocate((size_t)(2 * count + 1) * sizeof(float));
+  result->allocated = block;
+  result->aligned = block;
+  result->offset = 1;
+  result->sizes[0] = count;
+  result->strides[0] = 2;
+  for (int64_t i = 0; i < count; ++i) {
+    float value = input[i * values->strides[0]];
+    if (block)
+      block[1 + 2 * i] = value * (float)factor;
+    input[i * values->strides[0]] = value + 1.0f;
   }
 }

@@ -17,6 +17,10 @@
 #define FAKE_HEAD_DIM 4
 #define FAKE_MAX_POSITIONS 64
 
+/* The workspace block the fake forward allocates and frees through the
+ * runtime import table when it is filled. */
+#define FAKE_SCRATCH_BYTES 4096
+
 /* weights.bin byte 1 set to this makes every logit equal (argmax ties). */
 #define FAKE_TIE_MARKER 0xEE
 /* weights.bin byte 2 set to this makes the fake return logits one column

@@ -109,6 +109,26 @@ TEST_F(RuntimeSession, ThreadCountReachesTheHostLibrary) {
             "falcon_model_open: num_threads must be in [0, 1024], found 1025");
 }
 
+TEST_F(RuntimeSession, HostLibraryAllocatesThroughTheRuntime) {
+  // falcon_model_open filled the library's runtime import table, and the
+  // fake's workspace (its logits and a scratch block) came from it.
+  EXPECT_EQ(artifact.counter("fake_model_imports_version"), 1);
+  SessionPtr session = createSession(1, 16);
+  std::vector<int64_t> ids(4);
+  ASSERT_TRUE(
+      consume(falcon_session_generate_greedy(
+                  session.get(), kPrompt.data(), 1, int64_t(kPrompt.size()), 4,
+                  ids.size(), 0, 0, ids.data(), nullptr, nullptr, nullptr))
+          .ok());
+  EXPECT_EQ(ids, fakeGreedy(kPrompt, 4, artifact.salt()));
+  EXPECT_EQ(artifact.counter("fake_model_failed_allocations"), 0);
+  EXPECT_EQ(artifact.counter("fake_model_last_all_reduce"), 0);
+  // Releasing the last user unloads the library, table and all.
+  model.reset();
+  session.reset();
+  EXPECT_EQ(artifact.counter("fake_model_imports_version"), -1);
+}
+
 TEST_F(RuntimeSession, DefaultOptions) {
   falcon_session_t *raw = nullptr;
   ASSERT_TRUE(consume(falcon_session_create(model.get(), nullptr, &raw)).ok());

@@ -1,8 +1,9 @@
 //===- CPUDevice.h - in-process CPU device ----------------------*- C++ -*-===//
 //
 // Runs the artifact's host library in this process: buffers are aligned host
-// memory, the module is dlopen'ed and the entry point is called with MLIR's
-// C-interface memref descriptors.
+// memory, executables are dlopen'ed shared libraries whose exports are called
+// with MLIR's C-interface memref descriptors, and queues run their work on
+// the calling thread, in order, before the enqueueing call returns.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,7 +14,8 @@
 
 namespace falcon::runtime::hal::cpu {
 
-falcon_status_t createCPUDevice(falcon_hal_device_t **outDevice);
+falcon_status_t createCPUDevice(const falcon_hal_device_params_t &params,
+                                falcon_hal_device_t **outDevice);
 
 } // namespace falcon::runtime::hal::cpu
 
