@@ -130,4 +130,62 @@ def Falcon_LoweringConfigAttr : Falcon_Attr<"LoweringConfig", "lowering_config">
   let genVerifyDecl = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Weight encoding
+//===----------------------------------------------------------------------===//
+
+def Falcon_Quantization : I32EnumAttr<"Quantization", "weight quantization scheme", [
+    I32EnumAttrCase<"None", 0, "none">,
+    I32EnumAttrCase<"Int8", 1, "int8">,
+    I32EnumAttrCase<"Int4", 2, "int4">
+  ]> {
+  let cppNamespace = "::mlir::falcon";
+  let genSpecializedAttr = 0;
+}
+
+def Falcon_WeightEncodingAttr : Falcon_Attr<"WeightEncoding", "weight_encoding"> {
+  let summary = "how a checkpoint tensor becomes the bytes a kernel reads";
+  let description = [{
+    Carried by `falcon.param` as `encoding`. Applied in this order to the
+    checkpoint tensor:
+
+    1. a shard (at most one of the two): `slice = [dim, begin, size]`, a
+       contiguous range of one dimension, or `gather = [dim, i0, i1, ...]`,
+       the listed indices of one dimension in that order (uneven tensor-
+       parallel shards: falcon-7b's 71 query heads split over ranks);
+    2. `permutation`, a transpose of the dimensions (`[1, 0]`: a projection
+       weight packed `[in, out]` for the CPU kernels);
+    3. `quantization` (`int8`, `int4`) in groups of `group_size` values along
+       the last dimension, packed `pack` values per byte (2 for int4).
+
+    The param's result type is the encoded tensor (after shard and
+    permutation). One library, `include/falcon/Support/WeightTransform.h`,
+    turns the encoding into sizes and offsets and writes the bytes.
+
+    ```mlir
+    %w = falcon.param "transformer.h.{}.mlp.dense_4h_to_h.weight"[%i]
+        {encoding = #falcon.weight_encoding<permutation = [1, 0]>} : tensor<18176x4544xbf16>
+    %q = falcon.param "transformer.h.{}.self_attention.query_key_value.weight"[%i]
+        {encoding = #falcon.weight_encoding<slice = [0, 0, 2336]>} : tensor<2336x4544xbf16>
+    ```
+  }];
+  let parameters = (ins Falcon_BracketedI64List:$slice,
+                        Falcon_BracketedI64List:$gather,
+                        Falcon_BracketedI64List:$permutation,
+                        DefaultValuedParameter<"Quantization", "Quantization::None">:$quantization,
+                        DefaultValuedParameter<"int64_t", "0">:$group_size,
+                        DefaultValuedParameter<"int64_t", "1">:$pack);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The encoded shape of a checkpoint tensor of `shape`, or failure (with
+    /// `emitError`'s diagnostic) when the encoding does not apply to it.
+    ::mlir::FailureOr<::llvm::SmallVector<int64_t>>
+    getEncodedShape(::llvm::ArrayRef<int64_t> shape,
+                    ::llvm::function_ref<::mlir::InFlightDiagnostic()> emitError) const;
+    /// A permutation of two dimensions, swapped ([1, 0]).
+    bool isTranspose() const;
+  }];
+}
+
 #endif // FALCON_ATTRS_TD

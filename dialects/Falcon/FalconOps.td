@@ -11,6 +11,7 @@
 
 include "Falcon/FalconBase.td"
 include "Falcon/FalconAttrs.td"
+include "Falcon/FalconInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 
@@ -31,8 +32,9 @@ def Falcon_ParamOp : Falcon_Op<"param", [Pure]> {
     checkpoint tensor it stands for; its type is the stored shape and dtype.
     Per-layer weights use a name with one `{}` placeholder and take the layer
     index as an operand, so that the IR does not grow with the layer count.
-    With `transposed`, the value is the 2-D checkpoint tensor transposed (the
-    compiler packs it that way for the kernels that read it).
+    With an `encoding` (#falcon.weight_encoding), the value is the checkpoint
+    tensor sharded, permuted or quantized as it says (the compiler packs it
+    that way for the kernels that read it).
 
     ```mlir
     %ln_f = falcon.param "transformer.ln_f.weight" : tensor<4544xbf16>
@@ -41,7 +43,7 @@ def Falcon_ParamOp : Falcon_Op<"param", [Pure]> {
     ```
   }];
   let arguments = (ins StrAttr:$name, Optional<Index>:$layer,
-                       UnitAttr:$transposed);
+                       OptionalAttr<Falcon_WeightEncodingAttr>:$encoding);
   let results = (outs AnyStaticShapeTensor:$result);
   let assemblyFormat = "$name (`[` $layer^ `]`)? attr-dict `:` type($result)";
   let hasVerifier = 1;
@@ -87,7 +89,8 @@ def Falcon_LayerNormOp : Falcon_Op<"layer_norm",
   let hasVerifier = 1;
 }
 
-def Falcon_LinearOp : Falcon_Op<"linear", [Pure]> {
+def Falcon_LinearOp : Falcon_Op<"linear", [Pure,
+    DeclareOpInterfaceMethods<Falcon_ProjectionOpInterface, ["getProjectionBias"]>]> {
   let summary = "y = x W^T (+ b), weight stored [out, in]";
   let description = [{
     The `nn.Linear` of Hugging Face with its `[out_features, in_features]`
@@ -137,7 +140,7 @@ def Falcon_AddOp : Falcon_Op<"add", [Pure, SameOperandsAndResultType]> {
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
 }
 
-def Falcon_LMHeadOp : Falcon_Op<"lm_head", [Pure]> {
+def Falcon_LMHeadOp : Falcon_Op<"lm_head", [Pure, Falcon_ProjectionOpInterface]> {
   let summary = "logits = hidden W^T with W [vocab, hidden], no bias";
   let description = [{
     The language-model head. With `tied`, `weight` is the word-embedding

@@ -150,14 +150,15 @@ namespace {
 /// Builds the module of one checkpoint.
 class ModuleBuilder {
 public:
-  ModuleBuilder(MLIRContext *context, const Checkpoint &checkpoint)
+  ModuleBuilder(MLIRContext *context, const Checkpoint &checkpoint, FloatType kvCacheType)
       : context(context), checkpoint(checkpoint), config(checkpoint.config),
         builder(context), loc(FileLineColLoc::get(context, checkpoint.configPath, 0, 0)),
         specs(getWeightSpecs(config)) {
     f32 = builder.getF32Type();
     int64_t dyn = ShapedType::kDynamic;
     tokenType = RankedTensorType::get({dyn, dyn}, builder.getI64Type());
-    cacheType = RankedTensorType::get({dyn, config.kvHeads(), dyn, config.headDim()}, f32);
+    cacheType = RankedTensorType::get({dyn, config.kvHeads(), dyn, config.headDim()},
+                                      kvCacheType ? Type(kvCacheType) : f32);
     for (const WeightSpec &spec : specs)
       weightTypes.push_back(RankedTensorType::get(
           spec.shape, getWeightElementType(context, checkpoint, spec)));
@@ -332,13 +333,14 @@ private:
 
   Value param(unsigned specIndex, Value layer = Value()) {
     return ParamOp::create(builder, loc, weightTypes[specIndex],
-                           builder.getStringAttr(specs[specIndex].name), layer);
+                           builder.getStringAttr(specs[specIndex].name), layer,
+                           /*encoding=*/WeightEncodingAttr());
   }
 
   void buildForwardFunction() {
     int64_t dyn = ShapedType::kDynamic;
     auto allCachesType = RankedTensorType::get(
-        {config.numLayers, dyn, config.kvHeads(), dyn, config.headDim()}, f32);
+        {config.numLayers, dyn, config.kvHeads(), dyn, config.headDim()}, cacheType.getElementType());
     auto funcType = builder.getFunctionType(
         {tokenType, tokenType, builder.getIndexType(), allCachesType, allCachesType},
         {activationType(config.vocabSize), allCachesType, allCachesType});
@@ -441,8 +443,9 @@ private:
 } // namespace
 
 OwningOpRef<ModuleOp> mlir::falcon::importFalconModel(MLIRContext *context,
-                                                      const Checkpoint &checkpoint) {
+                                                      const Checkpoint &checkpoint,
+                                                      FloatType kvCacheType) {
   context->loadDialect<FalconDialect, func::FuncDialect, scf::SCFDialect,
                        tensor::TensorDialect, arith::ArithDialect>();
-  return ModuleBuilder(context, checkpoint).build();
+  return ModuleBuilder(context, checkpoint, kvCacheType).build();
 }

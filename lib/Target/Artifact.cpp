@@ -90,7 +90,17 @@ private:
       return llvm::createStringError(checkpoint.tensors->source + ": missing tensor '" +
                        name + "'");
     const SafetensorsTensor &tensor = found->second;
-    if (tensor.end - tensor.begin != slot.bytes)
+    llvm::Expected<::falcon::WeightTransform> transform =
+        getWeightTransform(slot, name, tensor.shape);
+    if (!transform)
+      return transform.takeError();
+    llvm::Expected<uint64_t> sourceBytes = ::falcon::getSourceBytes(*transform);
+    llvm::Expected<uint64_t> resultBytes = ::falcon::getResultBytes(*transform);
+    if (!sourceBytes)
+      return sourceBytes.takeError();
+    if (!resultBytes)
+      return resultBytes.takeError();
+    if (tensor.end - tensor.begin != *sourceBytes || *resultBytes != slot.bytes)
       return llvm::createStringError(llvm::formatv("{0}: tensor '{1}' holds {2} bytes, the "
                                      "compiled code expects {3}",
                                      tensor.file, name, tensor.end - tensor.begin,
@@ -101,31 +111,21 @@ private:
     if (buffer->getBufferSize() < tensor.end)
       return llvm::createStringError(tensor.file + ": changed while compiling (now " +
                        std::to_string(buffer->getBufferSize()) + " bytes)");
-    const uint8_t *start =
-        reinterpret_cast<const uint8_t *>(buffer->getBufferStart());
-    if (slot.transposed) {
-      emitTransposed(start + tensor.begin, tensor.shape[0], tensor.shape[1],
-                     slot.type.getElementTypeBitWidth() / 8);
-      return llvm::Error::success();
+    llvm::ArrayRef<uint8_t> source(
+        reinterpret_cast<const uint8_t *>(buffer->getBufferStart()) + tensor.begin,
+        *sourceBytes);
+    // The encoding's transform (shard, permutation) in chunks, so that
+    // progress shows on multi-gigabyte tensors and no whole copy is held.
+    constexpr uint64_t chunkBytes = 64ull << 20;
+    uint64_t elementBytes = transform->elementBytes;
+    std::vector<uint8_t> chunk;
+    for (uint64_t at = 0; at < *resultBytes; at += chunk.size()) {
+      chunk.resize(std::min(chunkBytes / elementBytes * elementBytes, *resultBytes - at));
+      if (llvm::Error error = ::falcon::applyWeightTransform(*transform, source, at, chunk))
+        return error;
+      emit(chunk);
     }
-    // Chunked, so that progress shows on multi-gigabyte tensors.
-    constexpr uint64_t chunk = 64ull << 20;
-    for (uint64_t at = tensor.begin; at < tensor.end; at += chunk)
-      emit(llvm::ArrayRef<uint8_t>(start + at, std::min(chunk, tensor.end - at)));
     return llvm::Error::success();
-  }
-
-  /// Writes the [rows, columns] matrix at `source` as [columns, rows], one
-  /// output row at a time.
-  void emitTransposed(const uint8_t *source, int64_t rows, int64_t columns,
-                      unsigned elementSize) {
-    std::vector<uint8_t> line(rows * elementSize);
-    for (int64_t column = 0; column < columns; ++column) {
-      for (int64_t row = 0; row < rows; ++row)
-        std::memcpy(&line[row * elementSize],
-                    source + (row * columns + column) * elementSize, elementSize);
-      emit(line);
-    }
   }
 
   void emit(llvm::ArrayRef<uint8_t> bytes) {
@@ -329,6 +329,8 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
     geometry[::falcon::kGeometryKVHeads] = config.kvHeads();
     geometry[::falcon::kGeometryHeadDim] = config.headDim();
     geometry[::falcon::kGeometryWeightsBytes] = int64_t(layout.totalBytes);
+    geometry[::falcon::kGeometryKVCacheElementBytes] =
+        ::falcon::getKVCacheElementBytes(options.kvCacheDType);
     auto type = RankedTensorType::get({int64_t(geometry.size())}, builder.getI64Type());
     LLVM::GlobalOp::create(builder, llvmModule.getLoc(),
                            LLVM::LLVMArrayType::get(builder.getI64Type(), geometry.size()),
@@ -357,16 +359,43 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
       return fail(llvm::createStringError(weightsPath + ": write failed: " + os.error().message()));
   }
 
+  // The target the code was generated for: the runtime refuses to load it on
+  // a machine that lacks one of its features (instead of dying of SIGILL).
+  namespace keys = ::falcon::manifest;
+  auto target = llvmModule->getAttrOfType<CPUTargetAttr>(FalconDialect::kTargetAttrName);
+  if (!target)
+    return fail(llvm::createStringError("the lowered module has no #falcon.cpu_target"));
+  llvm::json::Array requiredFeatures;
+  for (StringRef feature : target.getRequiredFeatures())
+    requiredFeatures.push_back(feature);
+  // One rank holding every layer: tensor and pipeline parallel plans are
+  // the plan issue's.
+  llvm::json::Array ranks;
+  ranks.push_back(llvm::json::Object{{keys::kRankIndex, 0},
+                                     {keys::kRankStage, 0},
+                                     {keys::kRankSlot, 0},
+                                     {keys::kRankFirstLayer, 0},
+                                     {keys::kRankNumLayers, config.numLayers}});
   llvm::json::Object manifest{
       {"format_version", kArtifactFormatVersion},
       {"model", checkpoint.name},
+      {keys::kTarget, llvm::json::Object{{keys::kTargetKind, "cpu"},
+                                         {keys::kTargetTriple, target.getTriple()},
+                                         {keys::kTargetCPU, target.getCpu()},
+                                         {keys::kTargetFeatures, std::move(requiredFeatures)},
+                                         {keys::kTargetVectorBits, target.getVectorBits()}}},
+      {keys::kActivationDType, "f32"},
+      {keys::kPlan, llvm::json::Object{{keys::kPlanTP, 1},
+                                       {keys::kPlanPP, 1},
+                                       {keys::kPlanThreads, target.getThreads()},
+                                       {keys::kPlanRanks, std::move(ranks)}}},
       {"host_library", kHostLibraryName},
       {"entry_point", kEntryPoint},
       {"config", configJson(config)},
       {"kv_cache", llvm::json::Object{{"layers", config.numLayers},
                                       {"kv_heads", config.kvHeads()},
                                       {"head_dim", config.headDim()},
-                                      {"dtype", "f32"}}},
+                                      {"dtype", options.kvCacheDType}}},
       {"weights",
        llvm::json::Object{
            {"file", kWeightsFileName},

@@ -45,7 +45,7 @@ struct FalconBindWeightsPass
         return signalPassFailure();
       Value buffer = func.getArgument(index);
       for (ParamOp op : params) {
-        const WeightSlot *slot = layout->lookup(op.getName(), op.getTransposed());
+        const WeightSlot *slot = layout->lookup(op.getName(), op.getEncodingAttr());
         OpBuilder builder(op);
         Location loc = op.getLoc();
         Value offset = arith::ConstantIndexOp::create(builder, loc, slot->offset);

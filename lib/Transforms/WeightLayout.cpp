@@ -9,9 +9,9 @@ using namespace mlir;
 using namespace mlir::falcon;
 
 const WeightSlot *WeightLayout::lookup(llvm::StringRef name,
-                                       bool transposed) const {
+                                       WeightEncodingAttr encoding) const {
   for (const WeightSlot &slot : slots)
-    if (slot.name == name && slot.transposed == transposed)
+    if (slot.name == name && slot.encoding == encoding)
       return &slot;
   return nullptr;
 }
@@ -32,7 +32,7 @@ FailureOr<WeightLayout> mlir::falcon::computeWeightLayout(ModuleOp module) {
   WalkResult result = module.walk([&](ParamOp op) -> WalkResult {
     auto type = cast<RankedTensorType>(op.getType());
     if (const WeightSlot *existing =
-            layout.lookup(op.getName(), op.getTransposed())) {
+            layout.lookup(op.getName(), op.getEncodingAttr())) {
       if (existing->type != type)
         return op.emitOpError() << "uses parameter \"" << op.getName()
                                 << "\" with type " << type << ", but it was "
@@ -43,7 +43,7 @@ FailureOr<WeightLayout> mlir::falcon::computeWeightLayout(ModuleOp module) {
     slot.name = op.getName().str();
     slot.type = type;
     slot.perLayer = bool(op.getLayer());
-    slot.transposed = op.getTransposed();
+    slot.encoding = op.getEncodingAttr();
     unsigned bitWidth = type.getElementTypeBitWidth();
     slot.bytes = uint64_t(type.getNumElements()) * bitWidth / 8;
     slot.layerStride = llvm::alignTo(slot.bytes, kWeightAlignment);
@@ -72,8 +72,8 @@ void mlir::falcon::setWeightLayoutAttr(ModuleOp module,
         builder.getNamedAttr("bytes", builder.getI64IntegerAttr(slot.bytes))};
     if (slot.perLayer)
       entries.push_back(builder.getNamedAttr("per_layer", builder.getUnitAttr()));
-    if (slot.transposed)
-      entries.push_back(builder.getNamedAttr("transposed", builder.getUnitAttr()));
+    if (slot.encoding)
+      entries.push_back(builder.getNamedAttr("encoding", slot.encoding));
     slots.push_back(builder.getDictionaryAttr(entries));
   }
   module->setAttr(kWeightLayoutAttrName,
@@ -118,8 +118,33 @@ FailureOr<WeightLayout> mlir::falcon::getWeightLayoutAttr(ModuleOp module) {
     slot.layerStride = stride.getInt();
     slot.bytes = bytes.getInt();
     slot.perLayer = bool(entry.get("per_layer"));
-    slot.transposed = bool(entry.get("transposed"));
+    slot.encoding = dyn_cast_or_null<WeightEncodingAttr>(entry.get("encoding"));
+    if (entry.get("encoding") && !slot.encoding)
+      return fail();
     layout.slots.push_back(std::move(slot));
   }
   return layout;
+}
+
+llvm::Expected<::falcon::WeightTransform>
+mlir::falcon::getWeightTransform(const WeightSlot &slot, llvm::StringRef name,
+                                 llvm::ArrayRef<int64_t> sourceShape) {
+  ::falcon::WeightTransform transform;
+  transform.name = name.str();
+  transform.elementBytes = slot.type.getElementTypeBitWidth() / 8;
+  transform.sourceShape.assign(sourceShape.begin(), sourceShape.end());
+  WeightEncodingAttr encoding = slot.encoding;
+  if (!encoding)
+    return transform;
+  if (encoding.getQuantization() != Quantization::None)
+    return llvm::createStringError("weight '" + name + "': quantized encodings are not "
+                                   "packed by this version");
+  using Step = ::falcon::WeightTransformStep;
+  if (ArrayRef<int64_t> slice = encoding.getSlice(); !slice.empty())
+    transform.steps.push_back(Step::slice(slice[0], slice[1], slice[2]));
+  if (ArrayRef<int64_t> gather = encoding.getGather(); !gather.empty())
+    transform.steps.push_back(Step::gather(gather[0], gather.drop_front()));
+  if (ArrayRef<int64_t> permutation = encoding.getPermutation(); !permutation.empty())
+    transform.steps.push_back(Step::permute(permutation));
+  return transform;
 }

@@ -110,6 +110,11 @@ llvm::cl::opt<int64_t> tileDepth(
     "tile-depth",
     llvm::cl::desc("Input features per block of a register tile's reduction (default 256)"),
     llvm::cl::init(0), llvm::cl::cat(category));
+llvm::cl::opt<std::string> kvCacheDType(
+    "kv-cache-dtype",
+    llvm::cl::desc("Element type of the KV cache: f32 (default), bf16 or f16 (half the "
+                   "memory; keys and values are rounded once when cached)"),
+    llvm::cl::init("f32"), llvm::cl::cat(category));
 llvm::cl::opt<bool> quiet("quiet", llvm::cl::desc("Do not print progress"),
                           llvm::cl::cat(category));
 llvm::cl::opt<bool> printStats(
@@ -162,6 +167,9 @@ int main(int argc, char **argv) {
     outputPath = StringRef(outputPath).rtrim('/').str();
   HostLibraryOptions hostOptions;
   hostOptions.optLevel = llvmOptLevel;
+  hostOptions.kvCacheDType = kvCacheDType;
+  if (::falcon::getKVCacheElementBytes(kvCacheDType) == 0)
+    return fail("--kv-cache-dtype must be f32, bf16 or f16, found '" + kvCacheDType + "'");
   if (llvm::Error error = checkHostLibraryOptions(hostOptions))
     return fail(llvm::toString(std::move(error)));
   if (emit == EmitKind::Object && outputPath == "-")
@@ -208,7 +216,12 @@ int main(int argc, char **argv) {
     if (!opened)
       return fail(llvm::toString(opened.takeError()));
     checkpoint = std::move(*opened);
-    module = importFalconModel(&context, *checkpoint);
+    FloatType cacheType = Float32Type::get(&context);
+    if (kvCacheDType == "bf16")
+      cacheType = BFloat16Type::get(&context);
+    else if (kvCacheDType == "f16")
+      cacheType = Float16Type::get(&context);
+    module = importFalconModel(&context, *checkpoint, cacheType);
   }
   // A .mlir module keeps its own target unless a target option was given.
   bool targetOptionGiven = cpuName.getNumOccurrences() || tripleName.getNumOccurrences() ||

@@ -357,6 +357,11 @@ int run() {
            << formatRate(stats.decode_tokens, stats.decode_seconds) << "\n";
   else
     outs() << "decode: no decode steps\n";
+  // Every byte the model used went through the runtime: its buffers and the
+  // compiled code's workspace.
+  auto mebibytes = [](uint64_t bytes) { return format("%.2f MiB", bytes / 1048576.0); };
+  outs() << "memory: workspace peak " << mebibytes(stats.workspace_peak_bytes)
+         << ", buffers peak " << mebibytes(stats.buffer_peak_bytes) << "\n";
   return 0;
 }
 

@@ -151,3 +151,81 @@ LoweringConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t
   }
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// WeightEncodingAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult WeightEncodingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                         ArrayRef<int64_t> slice, ArrayRef<int64_t> gather,
+                                         ArrayRef<int64_t> permutation,
+                                         Quantization quantization, int64_t groupSize,
+                                         int64_t pack) {
+  if (!slice.empty() && !gather.empty())
+    return emitError() << "expects at most one shard: a slice or a gather";
+  if (!slice.empty() && (slice.size() != 3 || slice[0] < 0 || slice[1] < 0 || slice[2] < 1))
+    return emitError() << "expects slice as [dim, begin, size] with size >= 1";
+  if (!gather.empty() && (gather.size() < 2 || gather[0] < 0 ||
+                          llvm::any_of(gather.drop_front(), [](int64_t i) { return i < 0; })))
+    return emitError() << "expects gather as [dim, index, ...] with non-negative indices";
+  SmallVector<int64_t> sorted(permutation);
+  llvm::sort(sorted);
+  for (auto [position, dim] : llvm::enumerate(sorted))
+    if (dim != int64_t(position))
+      return emitError() << "expects permutation to be a permutation of [0, "
+                         << permutation.size() << ")";
+  bool quantized = quantization != Quantization::None;
+  if (quantized != (groupSize > 0))
+    return emitError() << "expects group_size > 0 exactly when quantized";
+  // Values per byte: one, or two int4 values.
+  int64_t mostPerByte = quantization == Quantization::Int4 ? 2 : 1;
+  if (pack < 1 || pack > mostPerByte)
+    return emitError() << "expects pack in [1, " << mostPerByte << "] values per byte for "
+                       << stringifyQuantization(quantization) << " weights, found " << pack;
+  return success();
+}
+
+bool WeightEncodingAttr::isTranspose() const {
+  ArrayRef<int64_t> permutation = getPermutation();
+  return permutation.size() == 2 && permutation[0] == 1 && permutation[1] == 0;
+}
+
+FailureOr<SmallVector<int64_t>>
+WeightEncodingAttr::getEncodedShape(ArrayRef<int64_t> shape,
+                                    function_ref<InFlightDiagnostic()> emitError) const {
+  SmallVector<int64_t> result(shape);
+  auto checkDim = [&](int64_t dim, StringRef what) -> LogicalResult {
+    if (dim < int64_t(result.size()))
+      return success();
+    return emitError() << "weight encoding " << what << " dimension " << dim
+                       << " is out of range for rank " << result.size();
+  };
+  if (ArrayRef<int64_t> slice = getSlice(); !slice.empty()) {
+    if (failed(checkDim(slice[0], "slice")))
+      return failure();
+    if (slice[1] + slice[2] > result[slice[0]])
+      return emitError() << "weight encoding slice [" << slice[1] << ", +" << slice[2]
+                         << ") exceeds dimension " << slice[0] << " of size "
+                         << result[slice[0]];
+    result[slice[0]] = slice[2];
+  }
+  if (ArrayRef<int64_t> gather = getGather(); !gather.empty()) {
+    if (failed(checkDim(gather[0], "gather")))
+      return failure();
+    for (int64_t index : gather.drop_front())
+      if (index >= result[gather[0]])
+        return emitError() << "weight encoding gathers index " << index << " of dimension "
+                           << gather[0] << " of size " << result[gather[0]];
+    result[gather[0]] = int64_t(gather.size()) - 1;
+  }
+  if (ArrayRef<int64_t> permutation = getPermutation(); !permutation.empty()) {
+    if (permutation.size() != result.size())
+      return emitError() << "weight encoding permutation has " << permutation.size()
+                         << " dimensions, the tensor " << result.size();
+    SmallVector<int64_t> permuted;
+    for (int64_t dim : permutation)
+      permuted.push_back(result[dim]);
+    result = permuted;
+  }
+  return result;
+}

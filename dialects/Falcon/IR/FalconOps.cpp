@@ -74,12 +74,14 @@ static LogicalResult expectSameBatchSeq(Operation *op, Value input,
   return success();
 }
 
-/// Shared by falcon.linear and falcon.lm_head: input [B, S, in],
+/// Every projection (falcon.linear, falcon.lm_head): input [B, S, in],
 /// weight [out, in] (or [in, out] when transposed), optional bias [out],
 /// result [B, S, out].
-static LogicalResult verifyProjection(Operation *op, Value input, Value weight,
-                                      Value bias, Value result,
-                                      bool transposed) {
+static LogicalResult verifyProjection(ProjectionOpInterface projection) {
+  Operation *op = projection.getOperation();
+  Value input = projection.getInput(), weight = projection.getWeightMutable().get();
+  Value bias = projection.getProjectionBias(), result = op->getResult(0);
+  bool transposed = projection.getTransposedWeight();
   unsigned inDim = transposed ? 0 : 1, outDim = transposed ? 1 : 0;
   if (failed(expectFeatureDims(op, weight, "weight", {0, 1})))
     return failure();
@@ -111,9 +113,13 @@ LogicalResult ParamOp::verify() {
     return emitOpError() << "expects a name with exactly one '{}' layer "
                             "placeholder when a layer index is given, found \""
                          << name << "\"";
-  if (getTransposed() && cast<ShapedType>(getType()).getRank() != 2)
-    return emitOpError() << "expects a 2-D result when transposed, found rank "
-                         << cast<ShapedType>(getType()).getRank();
+  if (WeightEncodingAttr encoding = getEncodingAttr()) {
+    int64_t rank = cast<ShapedType>(getType()).getRank();
+    if (!encoding.getPermutation().empty() &&
+        int64_t(encoding.getPermutation().size()) != rank)
+      return emitOpError() << "expects an encoding permutation of the result's rank (" << rank
+                           << "), found " << encoding.getPermutation().size() << " dimensions";
+  }
   if (!getLayer() && placeholders != 0)
     return emitOpError() << "expects a layer index operand for the templated "
                             "name \""
@@ -141,14 +147,14 @@ LogicalResult LayerNormOp::verify() {
   return expectDim(*this, "bias size", features, dim(getBias(), 0));
 }
 
+Value LinearOp::getProjectionBias() { return getBias(); }
+
 LogicalResult LinearOp::verify() {
-  return verifyProjection(*this, getInput(), getWeight(), getBias(),
-                          getResult(), getTransposedWeight());
+  return verifyProjection(cast<ProjectionOpInterface>(getOperation()));
 }
 
 LogicalResult LMHeadOp::verify() {
-  return verifyProjection(*this, getInput(), getWeight(), Value(), getResult(),
-                          getTransposedWeight());
+  return verifyProjection(cast<ProjectionOpInterface>(getOperation()));
 }
 
 LogicalResult QKVSplitOp::verify() {
@@ -260,6 +266,8 @@ LogicalResult AttentionOp::verify() {
                      dim(bias, 0));
   return success();
 }
+
+#include "Falcon/FalconInterfaces.cpp.inc"
 
 #define GET_OP_CLASSES
 #include "Falcon/FalconOps.cpp.inc"

@@ -15,6 +15,8 @@
 #define GET_ATTRDEF_CLASSES
 #include "Falcon/FalconAttrs.h.inc"
 
+#include "Falcon/FalconInterfaces.h.inc"
+
 #define GET_OP_CLASSES
 #include "Falcon/FalconOps.h.inc"
 

@@ -35,9 +35,11 @@ Type getWeightElementType(MLIRContext *context, const Checkpoint &checkpoint,
                           const WeightSpec &spec);
 
 /// Builds the falcon module: one `@decoder_layer` function (all Falcon layers
-/// share one shape) and `@forward`, which loops over the layers.
+/// share one shape) and `@forward`, which loops over the layers. The KV
+/// cache holds `kvCacheType` values (f32 when null; bf16 or f16 halve it).
 OwningOpRef<ModuleOp> importFalconModel(MLIRContext *context,
-                                        const Checkpoint &checkpoint);
+                                        const Checkpoint &checkpoint,
+                                        FloatType kvCacheType = nullptr);
 
 /// Names of the functions the importer creates.
 inline constexpr llvm::StringLiteral kForwardFunctionName = "forward";

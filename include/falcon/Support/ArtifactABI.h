@@ -14,8 +14,34 @@
 
 namespace falcon {
 
-/// manifest.json's format_version: the only one the runtime reads.
-inline constexpr int64_t kArtifactFormatVersion = 2;
+/// manifest.json's format_version: the only one the runtime reads. Version 3
+/// added the target (and the CPU features the code needs), the activation
+/// dtype and the parallel plan.
+inline constexpr int64_t kArtifactFormatVersion = 3;
+
+/// manifest.json's keys that version 3 added, spelled once for the writer
+/// (lib/Target/Artifact.cpp) and the reader (runtime/src/core/Manifest.cpp).
+namespace manifest {
+inline constexpr llvm::StringLiteral kTarget = "target";
+inline constexpr llvm::StringLiteral kTargetKind = "kind"; ///< "cpu"
+inline constexpr llvm::StringLiteral kTargetTriple = "triple";
+inline constexpr llvm::StringLiteral kTargetCPU = "cpu";
+/// The ISA features the code needs (LLVM's names, e.g. "avx2").
+inline constexpr llvm::StringLiteral kTargetFeatures = "required_features";
+inline constexpr llvm::StringLiteral kTargetVectorBits = "vector_bits";
+inline constexpr llvm::StringLiteral kActivationDType = "activation_dtype";
+inline constexpr llvm::StringLiteral kPlan = "plan";
+inline constexpr llvm::StringLiteral kPlanTP = "tp";
+inline constexpr llvm::StringLiteral kPlanPP = "pp";
+/// The blocks the code's parallel loops are split into.
+inline constexpr llvm::StringLiteral kPlanThreads = "threads";
+inline constexpr llvm::StringLiteral kPlanRanks = "ranks";
+inline constexpr llvm::StringLiteral kRankIndex = "rank";
+inline constexpr llvm::StringLiteral kRankStage = "stage";
+inline constexpr llvm::StringLiteral kRankSlot = "slot";
+inline constexpr llvm::StringLiteral kRankFirstLayer = "first_layer";
+inline constexpr llvm::StringLiteral kRankNumLayers = "num_layers";
+} // namespace manifest
 
 /// An int64 array the host library exports with the geometry its code was
 /// compiled for; the runtime compares it with manifest.json, which nothing
@@ -31,8 +57,19 @@ enum GeometryField : unsigned {
   kGeometryKVHeads, ///< of the KV cache
   kGeometryHeadDim, ///< of the KV cache
   kGeometryWeightsBytes,
+  kGeometryKVCacheElementBytes, ///< 4 (f32), 2 (bf16, f16)
   kGeometryFieldCount
 };
+
+/// The KV-cache element types an artifact may have (manifest
+/// "kv_cache.dtype") and their sizes; 0 for any other name.
+inline int64_t getKVCacheElementBytes(llvm::StringRef dtype) {
+  if (dtype == "f32")
+    return 4;
+  if (dtype == "bf16" || dtype == "f16")
+    return 2;
+  return 0;
+}
 
 } // namespace falcon
 

@@ -12,6 +12,9 @@ namespace mlir::falcon {
 struct HostLibraryOptions {
   /// LLVM optimization level of the IR pipeline (0 = codegen only).
   unsigned optLevel = 3;
+  /// Element type of the KV cache the code was compiled for ("f32", "bf16"
+  /// or "f16"): recorded in the manifest and in the exported geometry.
+  std::string kvCacheDType = "f32";
 };
 
 /// Translates an LLVM-dialect module to LLVM IR, optimizes it and emits an

@@ -8,7 +8,8 @@
 #ifndef FALCON_TRANSFORMS_WEIGHTLAYOUT_H
 #define FALCON_TRANSFORMS_WEIGHTLAYOUT_H
 
-#include "Falcon/IR/FalconDialect.h"
+#include "Falcon/IR/FalconOps.h"
+#include "falcon/Support/WeightTransform.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 
@@ -25,9 +26,9 @@ struct WeightSlot {
   std::string name;
   RankedTensorType type;
   bool perLayer = false;
-  /// Packed as the transpose of the 2-D checkpoint tensor (`type` is the
-  /// transposed shape).
-  bool transposed = false;
+  /// How the checkpoint tensor is sharded, permuted or quantized into
+  /// `type` (null: stored as it is).
+  WeightEncodingAttr encoding;
   /// Byte offset of the tensor (of layer 0 for per-layer weights).
   uint64_t offset = 0;
   /// Distance between consecutive layers' copies (per-layer weights).
@@ -41,10 +42,10 @@ struct WeightLayout {
   int64_t numLayers = 0;
   uint64_t totalBytes = 0;
 
-  const WeightSlot *lookup(llvm::StringRef name, bool transposed) const;
+  const WeightSlot *lookup(llvm::StringRef name, WeightEncodingAttr encoding) const;
 };
 
-/// Lays out the distinct falcon.param (name, transposed) pairs of `module` in
+/// Lays out the distinct falcon.param (name, encoding) pairs of `module` in
 /// order of first appearance. Per-layer weights get `numLayers` consecutive copies, taken
 /// from the module's `falcon.config` attribute. Fails (with a diagnostic) if
 /// that attribute is missing or one name is used with two types.
@@ -53,6 +54,13 @@ FailureOr<WeightLayout> computeWeightLayout(ModuleOp module);
 /// Name of the module attribute in which falcon-bind-weights records the
 /// layout it bound, for the artifact writer.
 inline constexpr llvm::StringLiteral kWeightLayoutAttrName = FalconDialect::kWeightLayoutAttrName;
+
+/// The weight-transform library's description of how checkpoint tensor
+/// `name` (of `sourceShape`) becomes `slot`'s bytes: the slot's encoding as
+/// steps (shard, then permutation). Quantized encodings are not packed yet.
+llvm::Expected<::falcon::WeightTransform>
+getWeightTransform(const WeightSlot &slot, llvm::StringRef name,
+                   llvm::ArrayRef<int64_t> sourceShape);
 
 /// Records `layout` on `module` / reads it back.
 void setWeightLayoutAttr(ModuleOp module, const WeightLayout &layout);

@@ -61,6 +61,17 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
     Value numKeys = arith::AddIOp::create(rewriter, loc, pastLen, seqValue);
     SmallVector<OpFoldResult> unitStrides(4, attr(1));
 
+    // The cache may be stored narrower than the activations (bf16/f16):
+    // new rows are rounded once when written, and every read extends them
+    // back (the precision interface's "accumulate in f32" stays true: the
+    // dot products and the weighted sum run in f).
+    Type cacheElement = cacheType.getElementType();
+    // acc + a * extend(cached): the dot products and the weighted sum of
+    // values read the cache in its own type.
+    auto multiplyCachedAccumulate = [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+      Value cached = LinalgBuilder(b, l).castFloat(args[1], f);
+      return multiplyAccumulate(b, l, {args[0], cached, args[2]});
+    };
     // Write the new keys/values ([B, S, K, d] -> [B, K, S, d]) into the caches
     // at rows past_len .. past_len + S - 1.
     auto append = [&](Value heads, Value cache) -> Value {
@@ -69,6 +80,12 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
           linalg::TransposeOp::create(rewriter, loc, heads, init,
                                       ArrayRef<int64_t>{0, 2, 1, 3})
               .getResult()[0];
+      if (cacheElement != f)
+        transposed = lb.elementwise(
+            transposed, RankedTensorType::get({}, cacheElement),
+            [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+              return LinalgBuilder(b, l).castFloat(args[0], cacheElement);
+            });
       return tensor::InsertSliceOp::create(
           rewriter, loc, transposed, cache,
           ArrayRef<OpFoldResult>{attr(0), attr(0), pastLen, attr(0)},
@@ -78,7 +95,7 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
     Value valueCache = append(op.getValue(), op.getValueCache());
     auto visible = [&](Value cache) -> Value {
       auto type = RankedTensorType::get(
-          {cacheType.getShape()[0], numKV, ShapedType::kDynamic, headDim}, f);
+          {cacheType.getShape()[0], numKV, ShapedType::kDynamic, headDim}, cacheElement);
       return tensor::ExtractSliceOp::create(
           rewriter, loc, type, cache,
           ArrayRef<OpFoldResult>{attr(0), attr(0), attr(0), attr(0)},
@@ -117,7 +134,7 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
           {query, keyOperand}, dotsInit,
           {dimsMap(context, 6, {0, 3, 1, 2, 4}), keyMap, dimsMap(context, 6, {0, 1, 2, 3, 5})},
           {kParallel, kParallel, kParallel, kParallel, kReduction, kParallel},
-          multiplyAccumulate);
+          multiplyCachedAccumulate);
       configure(dots);
       scf::YieldOp::create(rewriter, loc, dots);
     };
@@ -130,7 +147,7 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
       rewriter.setInsertionPointToStart(dotsIf.thenBlock());
       Value keysT = linalg::TransposeOp::create(
                         rewriter, loc, keys,
-                        lb.empty({batch, attr(numKV), attr(headDim), numKeys}, f),
+                        lb.empty({batch, attr(numKV), attr(headDim), numKeys}, cacheElement),
                         ArrayRef<int64_t>{0, 1, 3, 2})
                         .getResult()[0];
       dotProducts(keysT, dimsMap(context, 6, {0, 1, 4, 5}));
@@ -210,7 +227,7 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
         {dimsMap(context, 6, {0, 1, 2, 3, 4}), dimsMap(context, 6, {0, 1, 4, 5}),
          dimsMap(context, 6, {0, 3, 1, 2, 5})},
         {kParallel, kParallel, kParallel, kParallel, kReduction, kParallel},
-        multiplyAccumulate);
+        multiplyCachedAccumulate);
     for (Value generic : {scores, rowMax, rowSum, probabilities, contextHeads})
       configure(generic);
     // Heads concatenated head-major: column h * d + e.

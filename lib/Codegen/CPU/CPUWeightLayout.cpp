@@ -12,20 +12,24 @@ namespace mlir::falcon {
 using namespace mlir;
 using namespace mlir::falcon;
 
-/// Makes `op` (a linear or LM head) read its weight parameter transposed.
-static void transposeWeight(Operation *op, OpOperand &weightOperand) {
+/// Makes a projection (a linear or LM head) read its weight parameter
+/// transposed.
+static void transposeWeight(ProjectionOpInterface projection) {
+  OpOperand &weightOperand = projection.getWeightMutable();
   auto param = weightOperand.get().getDefiningOp<ParamOp>();
-  if (!param || param.getTransposed())
+  if (!param || param.getEncodingAttr())
     return;
   auto type = cast<RankedTensorType>(param.getType());
   auto transposedType = RankedTensorType::get(
       {type.getShape()[1], type.getShape()[0]}, type.getElementType());
   OpBuilder builder(param);
+  auto encoding = WeightEncodingAttr::get(builder.getContext(), /*slice=*/{}, /*gather=*/{},
+                                          /*permutation=*/{1, 0}, Quantization::None,
+                                          /*groupSize=*/0, /*pack=*/1);
   auto transposed = ParamOp::create(builder, param.getLoc(), transposedType,
-                                    param.getNameAttr(), param.getLayer(),
-                                    builder.getUnitAttr());
+                                    param.getNameAttr(), param.getLayer(), encoding);
   weightOperand.set(transposed);
-  op->setAttr("transposed_weight", builder.getUnitAttr());
+  projection.setTransposedWeight(true);
   if (param->use_empty())
     param->erase();
 }
@@ -35,12 +39,7 @@ struct FalconCPUWeightLayoutPass
     : public mlir::falcon::impl::FalconCPUWeightLayoutBase<
           FalconCPUWeightLayoutPass> {
   void runOnOperation() override {
-    getOperation().walk([](Operation *op) {
-      if (auto linear = dyn_cast<LinearOp>(op))
-        transposeWeight(op, linear.getWeightMutable());
-      else if (auto head = dyn_cast<LMHeadOp>(op))
-        transposeWeight(op, head.getWeightMutable());
-    });
+    getOperation().walk(transposeWeight);
   }
 };
 } // namespace

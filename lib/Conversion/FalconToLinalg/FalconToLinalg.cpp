@@ -178,27 +178,15 @@ struct LayerNormLowering : OpRewritePattern<LayerNormOp> {
   }
 };
 
-struct LinearLowering : OpRewritePattern<LinearOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(LinearOp op,
+/// Linear layers and the LM head: one contraction (buildProjection).
+struct ProjectionLowering : OpInterfaceRewritePattern<ProjectionOpInterface> {
+  using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
+  LogicalResult matchAndRewrite(ProjectionOpInterface op,
                                 PatternRewriter &rewriter) const override {
-    LinalgBuilder lb(rewriter, op.getLoc());
-    rewriter.replaceOp(op, buildProjection(lb, op.getInput(), op.getWeight(),
-                                           op.getBias(),
-                                           cast<RankedTensorType>(op.getType()),
-                                           op.getTransposedWeight()));
-    return success();
-  }
-};
-
-struct LMHeadLowering : OpRewritePattern<LMHeadOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(LMHeadOp op,
-                                PatternRewriter &rewriter) const override {
-    LinalgBuilder lb(rewriter, op.getLoc());
-    rewriter.replaceOp(op, buildProjection(lb, op.getInput(), op.getWeight(),
-                                           Value(),
-                                           cast<RankedTensorType>(op.getType()),
+    LinalgBuilder lb(rewriter, op->getLoc());
+    rewriter.replaceOp(op, buildProjection(lb, op.getInput(), op.getWeightMutable().get(),
+                                           op.getProjectionBias(),
+                                           cast<RankedTensorType>(op->getResult(0).getType()),
                                            op.getTransposedWeight()));
     return success();
   }
@@ -572,7 +560,7 @@ struct ConvertFalconToLinalgPass
 
 void mlir::falcon::populateFalconToLinalgPatterns(RewritePatternSet &patterns) {
   patterns.add<AddLowering, AlibiLowering, EmbeddingLowering,
-               GeluLowering, LayerNormLowering, LinearLowering, LMHeadLowering,
+               GeluLowering, LayerNormLowering, ProjectionLowering,
                QKVSplitLowering, RotaryLowering>(patterns.getContext());
 }
 

@@ -122,6 +122,11 @@ typedef struct falcon_model_options_t {
                           uint64_t total_bytes);
   /* Passed to verify_progress. Default NULL. */
   void *verify_progress_user_data;
+  /* This process's rank in the artifact's parallel plan and the number of
+   * ranks running it (tp x pp of the manifest's plan). Defaults 0 and 1;
+   * every artifact of this version has a plan of one rank. */
+  int32_t rank;
+  int32_t world_size;
 } falcon_model_options_t;
 
 FALCON_API_EXPORT void
@@ -239,6 +244,12 @@ typedef struct falcon_generate_stats_t {
    * tokens makes N-1 decode steps. */
   int64_t decode_tokens;
   double decode_seconds;
+  /* The most bytes the compiled code held at once through the runtime's
+   * import table (its workspace: activations, attention scores, logits),
+   * and the most bytes of device buffers (KV cache, inputs, outputs), over
+   * the model's life so far. */
+  uint64_t workspace_peak_bytes;
+  uint64_t buffer_peak_bytes;
 } falcon_generate_stats_t;
 
 /* Greedy generation: prefills `prompt_ids` ([batch_size, prompt_length])

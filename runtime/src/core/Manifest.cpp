@@ -106,6 +106,16 @@ public:
     return nullptr;
   }
 
+  falcon_status_t getArray(llvm::StringRef key, const json::Array *&out) const {
+    const json::Value *value = object.get(key);
+    if (!value)
+      return missing(key);
+    out = value->getAsArray();
+    if (!out)
+      return wrongType(key, "an array");
+    return nullptr;
+  }
+
   ObjectReader nested(const json::Object &child, llvm::StringRef key) const {
     return ObjectReader(child, path, qualified(key) + ".");
   }
@@ -114,6 +124,89 @@ public:
   llvm::StringRef path;
   std::string keyPrefix;
 };
+
+namespace keys = falcon::manifest;
+
+/// "target": what the code was generated for.
+falcon_status_t parseTarget(const ObjectReader &reader, Manifest &manifest) {
+  const json::Object *targetObject = nullptr;
+  FALCON_RETURN_IF_ERROR(reader.getObject(keys::kTarget, targetObject));
+  ObjectReader target = reader.nested(*targetObject, keys::kTarget);
+  std::string kind;
+  FALCON_RETURN_IF_ERROR(target.getString(keys::kTargetKind, kind));
+  if (kind != "cpu")
+    return reader.error(FALCON_STATUS_UNIMPLEMENTED,
+                        "target.kind '" + kind + "' is not supported (this runtime runs cpu)");
+  FALCON_RETURN_IF_ERROR(target.getString(keys::kTargetTriple, manifest.targetTriple));
+  FALCON_RETURN_IF_ERROR(target.getString(keys::kTargetCPU, manifest.targetCPU));
+  FALCON_RETURN_IF_ERROR(target.getPositive(keys::kTargetVectorBits, manifest.vectorBits));
+  const json::Array *features = nullptr;
+  FALCON_RETURN_IF_ERROR(target.getArray(keys::kTargetFeatures, features));
+  for (const json::Value &feature : *features) {
+    std::optional<llvm::StringRef> name = feature.getAsString();
+    if (!name || name->empty())
+      return target.wrongType(keys::kTargetFeatures, "an array of feature names");
+    manifest.requiredFeatures.push_back(name->str());
+  }
+  return nullptr;
+}
+
+/// "plan": tp x pp ranks, rank r at stage r / tp and tensor slot r % tp, the
+/// stages holding consecutive runs of layers that cover the model.
+falcon_status_t parsePlan(const ObjectReader &reader, Manifest &manifest) {
+  const json::Object *planObject = nullptr;
+  FALCON_RETURN_IF_ERROR(reader.getObject(keys::kPlan, planObject));
+  ObjectReader plan = reader.nested(*planObject, keys::kPlan);
+  FALCON_RETURN_IF_ERROR(plan.getPositive(keys::kPlanTP, manifest.tensorParallel));
+  FALCON_RETURN_IF_ERROR(plan.getPositive(keys::kPlanPP, manifest.pipelineParallel));
+  FALCON_RETURN_IF_ERROR(plan.getPositive(keys::kPlanThreads, manifest.threads));
+  const json::Array *ranks = nullptr;
+  FALCON_RETURN_IF_ERROR(plan.getArray(keys::kPlanRanks, ranks));
+  int64_t tp = manifest.tensorParallel, pp = manifest.pipelineParallel;
+  if (tp > 4096 || pp > 4096 || int64_t(ranks->size()) != tp * pp)
+    return reader.error(FALCON_STATUS_FAILED_PRECONDITION,
+                        "plan.ranks has " + llvm::Twine(ranks->size()) +
+                            " entries, expected tp x pp = " + llvm::Twine(tp) + " x " +
+                            llvm::Twine(pp));
+  int64_t stageStart = 0;
+  for (auto [index, value] : llvm::enumerate(*ranks)) {
+    std::string key = (keys::kPlanRanks + "[" + llvm::Twine(index) + "]").str();
+    const json::Object *rankObject = value.getAsObject();
+    if (!rankObject)
+      return plan.wrongType(key, "an object");
+    ObjectReader rank = plan.nested(*rankObject, key);
+    ManifestRank entry;
+    int64_t rankIndex = 0;
+    FALCON_RETURN_IF_ERROR(rank.getInteger(keys::kRankIndex, rankIndex));
+    FALCON_RETURN_IF_ERROR(rank.getInteger(keys::kRankStage, entry.stage));
+    FALCON_RETURN_IF_ERROR(rank.getInteger(keys::kRankSlot, entry.slot));
+    FALCON_RETURN_IF_ERROR(rank.getInteger(keys::kRankFirstLayer, entry.firstLayer));
+    FALCON_RETURN_IF_ERROR(rank.getPositive(keys::kRankNumLayers, entry.numLayers));
+    int64_t r = int64_t(index);
+    if (rankIndex != r || entry.stage != r / tp || entry.slot != r % tp)
+      return reader.error(FALCON_STATUS_FAILED_PRECONDITION,
+                          "plan." + key + " must be rank " + llvm::Twine(r) + " at stage " +
+                              llvm::Twine(r / tp) + ", slot " + llvm::Twine(r % tp));
+    if (entry.slot == 0 && entry.stage > 0)
+      stageStart += manifest.ranks.back().numLayers;
+    if (entry.firstLayer != stageStart || entry.numLayers > manifest.numLayers - stageStart)
+      return reader.error(FALCON_STATUS_FAILED_PRECONDITION,
+                          "plan." + key + " holds layers [" + llvm::Twine(entry.firstLayer) +
+                              ", +" + llvm::Twine(entry.numLayers) + "), expected to start at " +
+                              llvm::Twine(stageStart) + " within " +
+                              llvm::Twine(manifest.numLayers) + " layers");
+    if (entry.slot > 0 && entry.numLayers != manifest.ranks.back().numLayers)
+      return reader.error(FALCON_STATUS_FAILED_PRECONDITION,
+                          "plan." + key + " must hold the layers of its stage");
+    manifest.ranks.push_back(entry);
+  }
+  if (stageStart + manifest.ranks.back().numLayers != manifest.numLayers)
+    return reader.error(FALCON_STATUS_FAILED_PRECONDITION,
+                        "plan.ranks cover " +
+                            llvm::Twine(stageStart + manifest.ranks.back().numLayers) +
+                            " of " + llvm::Twine(manifest.numLayers) + " layers");
+  return nullptr;
+}
 
 falcon_status_t parseChecksum(const ObjectReader &reader, llvm::StringRef text,
                               uint64_t &out) {
@@ -182,7 +275,8 @@ falcon_status_t falcon::runtime::parseManifest(llvm::StringRef text,
     return reader.error(FALCON_STATUS_UNIMPLEMENTED,
                         "format_version " + llvm::Twine(formatVersion) +
                             " is not supported (this runtime reads version " +
-                            llvm::Twine(kArtifactFormatVersion) + ")");
+                            llvm::Twine(kArtifactFormatVersion) +
+                            "; recompile the artifact with falcon-compile)");
 
   Manifest manifest;
   if (root->get("model"))
@@ -191,6 +285,13 @@ falcon_status_t falcon::runtime::parseManifest(llvm::StringRef text,
   FALCON_RETURN_IF_ERROR(
       reader.getString("host_library", manifest.hostLibrary));
   FALCON_RETURN_IF_ERROR(reader.getString("entry_point", manifest.entryPoint));
+  FALCON_RETURN_IF_ERROR(parseTarget(reader, manifest));
+  std::string activationDType;
+  FALCON_RETURN_IF_ERROR(reader.getString(keys::kActivationDType, activationDType));
+  if (activationDType != "f32")
+    return reader.error(FALCON_STATUS_UNIMPLEMENTED,
+                        "activation_dtype '" + activationDType +
+                            "' is not supported (this runtime supports f32)");
 
   const json::Object *configObject = nullptr;
   FALCON_RETURN_IF_ERROR(reader.getObject("config", configObject));
@@ -215,13 +316,12 @@ falcon_status_t falcon::runtime::parseManifest(llvm::StringRef text,
   FALCON_RETURN_IF_ERROR(cache.getPositive("layers", manifest.cacheLayers));
   FALCON_RETURN_IF_ERROR(cache.getPositive("kv_heads", manifest.cacheKVHeads));
   FALCON_RETURN_IF_ERROR(cache.getPositive("head_dim", manifest.cacheHeadDim));
-  std::string cacheDType;
-  FALCON_RETURN_IF_ERROR(cache.getString("dtype", cacheDType));
-  // The host ABI passes the caches as float memrefs.
-  if (cacheDType != "f32")
+  FALCON_RETURN_IF_ERROR(cache.getString("dtype", manifest.cacheDType));
+  manifest.cacheElementBytes = getKVCacheElementBytes(manifest.cacheDType);
+  if (manifest.cacheElementBytes == 0)
     return reader.error(FALCON_STATUS_UNIMPLEMENTED,
-                        "kv_cache.dtype '" + cacheDType +
-                            "' is not supported (this runtime supports f32)");
+                        "kv_cache.dtype '" + manifest.cacheDType +
+                            "' is not supported (this runtime supports f32, bf16 and f16)");
 
   const json::Object *weightsObject = nullptr;
   FALCON_RETURN_IF_ERROR(reader.getObject("weights", weightsObject));
@@ -239,6 +339,7 @@ falcon_status_t falcon::runtime::parseManifest(llvm::StringRef text,
   FALCON_RETURN_IF_ERROR(
       parseChecksum(weights, checksum, manifest.weightsChecksum));
   FALCON_RETURN_IF_ERROR(checkTensorTable(weights, manifest.weightsSize));
+  FALCON_RETURN_IF_ERROR(parsePlan(reader, manifest));
 
   outManifest = std::move(manifest);
   return nullptr;

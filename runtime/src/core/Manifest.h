@@ -15,14 +15,36 @@
 #include "falcon/Support/ArtifactABI.h"
 
 #include <string>
+#include <vector>
 
 namespace falcon::runtime {
 
+
+/// One rank of the plan (docs/artifact-format.md, "plan").
+struct ManifestRank {
+  int64_t stage = 0;
+  int64_t slot = 0;
+  int64_t firstLayer = 0;
+  int64_t numLayers = 0;
+};
 
 struct Manifest {
   std::string modelName;
   std::string hostLibrary;
   std::string entryPoint;
+
+  // "target": the machine the code was generated for.
+  std::string targetTriple;
+  std::string targetCPU;
+  /// ISA features the code needs (LLVM's names).
+  std::vector<std::string> requiredFeatures;
+  int64_t vectorBits = 0;
+
+  // "plan".
+  int64_t tensorParallel = 1;
+  int64_t pipelineParallel = 1;
+  int64_t threads = 1;
+  std::vector<ManifestRank> ranks;
 
   // "config": the model hyper-parameters.
   int64_t vocabSize = 0;
@@ -38,6 +60,9 @@ struct Manifest {
   int64_t cacheLayers = 0;
   int64_t cacheKVHeads = 0;
   int64_t cacheHeadDim = 0;
+  /// "f32", "bf16" or "f16", and its size in bytes.
+  std::string cacheDType;
+  int64_t cacheElementBytes = 0;
 
   // "weights".
   std::string weightsFile;

@@ -13,8 +13,11 @@
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/Triple.h"
 
 #include <new>
 
@@ -52,6 +55,46 @@ void falcon_model_options_initialize(falcon_model_options_t *out_options) {
   out_options->num_threads = 0;
   out_options->verify_progress = nullptr;
   out_options->verify_progress_user_data = nullptr;
+  out_options->rank = 0;
+  out_options->world_size = 1;
+}
+
+/// Refuses, before anything of the artifact is loaded, code this machine
+/// cannot run: another architecture, or an ISA feature the CPU lacks (the
+/// code would die of SIGILL at the first such instruction).
+static falcon_status_t checkTarget(const Manifest &manifest, llvm::StringRef dir) {
+  llvm::Triple host(llvm::sys::getProcessTriple());
+  llvm::Triple target(manifest.targetTriple);
+  if (host.getArch() != target.getArch())
+    return makeStatus(FALCON_STATUS_UNAVAILABLE,
+                      dir + ": compiled for " + manifest.targetTriple +
+                          ", but this machine is " + host.str() +
+                          " (recompile with falcon-compile --mtriple)");
+  llvm::StringMap<bool> hostFeatures = llvm::sys::getHostCPUFeatures();
+  std::vector<std::string> missing;
+  for (const std::string &feature : manifest.requiredFeatures)
+    if (!hostFeatures.lookup(feature))
+      missing.push_back(feature);
+  if (!missing.empty())
+    return makeStatus(FALCON_STATUS_UNAVAILABLE,
+                      dir + ": compiled for " + manifest.targetCPU + ", which needs " +
+                          llvm::join(missing, ", ") +
+                          ", that this CPU lacks (recompile with --mcpu=native, or "
+                          "for a CPU this machine has)");
+  return nullptr;
+}
+
+/// The process's place in the plan: the world is the plan's tp x pp ranks.
+static falcon_status_t checkRank(const Manifest &manifest, llvm::StringRef dir,
+                                 const falcon_model_options_t &options) {
+  int64_t ranks = manifest.tensorParallel * manifest.pipelineParallel;
+  if (options.world_size != ranks)
+    return makeStatus(FALCON_STATUS_FAILED_PRECONDITION,
+                      dir + ": the plan has " + llvm::Twine(ranks) + " rank(s) (tp " +
+                          llvm::Twine(manifest.tensorParallel) + " x pp " +
+                          llvm::Twine(manifest.pipelineParallel) + "), but world_size is " +
+                          llvm::Twine(options.world_size));
+  return nullptr;
 }
 
 /// The compiled code has the model's geometry built in; the runtime sizes
@@ -86,7 +129,9 @@ static falcon_status_t checkGeometry(falcon_model_t &model, llvm::StringRef libr
       {"kv_cache.kv_heads", manifest.cacheKVHeads, compiled[kGeometryKVHeads]},
       {"config.head_dim", manifest.headDim, compiled[kGeometryHeadDim]},
       {"kv_cache.head_dim", manifest.cacheHeadDim, compiled[kGeometryHeadDim]},
-      {"weights.size", int64_t(manifest.weightsSize), compiled[kGeometryWeightsBytes]}};
+      {"weights.size", int64_t(manifest.weightsSize), compiled[kGeometryWeightsBytes]},
+      {"kv_cache.dtype's element bytes", manifest.cacheElementBytes,
+       compiled[kGeometryKVCacheElementBytes]}};
   std::string manifestPath = resolve(model.artifactDir, "manifest.json");
   for (const Field &field : fields)
     if (field.found != field.compiled)
@@ -111,6 +156,12 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
   if (!options)
     options = &defaults;
 
+  if (options->world_size < 1 || options->rank < 0 || options->rank >= options->world_size)
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                      "falcon_model_open: rank must be in [0, world_size) with world_size "
+                      ">= 1, found rank " +
+                          llvm::Twine(options->rank) + " of " +
+                          llvm::Twine(options->world_size));
   if (options->num_threads < 0 || options->num_threads > FALCON_MAX_THREADS)
     return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
                       "falcon_model_open: num_threads must be in [0, " +
@@ -157,6 +208,8 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
   FALCON_RETURN_IF_ERROR(
       readManifest(resolve(dir, "manifest.json"), model->manifest));
   const Manifest &manifest = model->manifest;
+  FALCON_RETURN_IF_ERROR(checkRank(manifest, dir, *options));
+  FALCON_RETURN_IF_ERROR(checkTarget(manifest, dir));
 
   auto verifyProgress = [options](uint64_t done, uint64_t total) {
     options->verify_progress(options->verify_progress_user_data, done, total);

@@ -203,6 +203,12 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
                                 manifest.cacheKVHeads, session->capacity,
                                 manifest.cacheHeadDim};
   const int64_t logitShape[] = {batchSize, sequenceLength, manifest.vocabSize};
+  // The caches hold the element type the code was compiled for (the
+  // manifest's kv_cache.dtype, checked against the library's geometry).
+  const falcon_hal_element_type_t cacheElement =
+      manifest.cacheDType == "bf16"  ? FALCON_HAL_ELEMENT_TYPE_BF16
+      : manifest.cacheDType == "f16" ? FALCON_HAL_ELEMENT_TYPE_F16
+                                     : FALCON_HAL_ELEMENT_TYPE_F32;
   falcon_hal_buffer_t *weights = session->model->weightsBuffer;
   const falcon_hal_argument_t arguments[] = {
       hal::makeBufferArgument(FALCON_HAL_ARGUMENT_RESULT, "logits",
@@ -216,11 +222,9 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
                               FALCON_HAL_ELEMENT_TYPE_I64, tokenShape),
       hal::makeInt64Argument("past_len", session->length),
       hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "key_cache",
-                              {session->keyCache, 0},
-                              FALCON_HAL_ELEMENT_TYPE_F32, cacheShape),
+                              {session->keyCache, 0}, cacheElement, cacheShape),
       hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "value_cache",
-                              {session->valueCache, 0},
-                              FALCON_HAL_ELEMENT_TYPE_F32, cacheShape),
+                              {session->valueCache, 0}, cacheElement, cacheShape),
       hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "weights",
                               {weights, 0}, FALCON_HAL_ELEMENT_TYPE_U8,
                               {int64_t(weights->size)}),
@@ -339,7 +343,7 @@ falcon_status_t falcon_session_create(falcon_model_t *model,
   uint64_t cacheBytes = 0;
   if (!checkedProduct({manifest.cacheLayers, options->batch_size,
                        manifest.cacheKVHeads, capacity, manifest.cacheHeadDim,
-                       int64_t(sizeof(float))},
+                       manifest.cacheElementBytes},
                       cacheBytes))
     return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
                       "a KV cache for batch size " +
@@ -568,6 +572,11 @@ falcon_status_t falcon_session_generate_greedy(
     stats.decode_tokens = batch_size * (max_new_tokens - 1);
     stats.decode_seconds = secondsSince(start);
   }
+  falcon_hal_device_t *device = session->model->device;
+  falcon_hal_allocator_statistics_t memory = {};
+  FALCON_RETURN_IF_ERROR(device->vtable->queryAllocatorStatistics(device, &memory));
+  stats.workspace_peak_bytes = memory.workspacePeakBytes;
+  stats.buffer_peak_bytes = memory.bufferPeakBytes;
   if (out_stats)
     *out_stats = stats;
   return nullptr;

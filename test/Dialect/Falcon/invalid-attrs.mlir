@@ -59,3 +59,43 @@ func.func @arg(%a: index {falcon.bogus = "x"}) {
 func.func @arg_name(%a: index {falcon.name = 1}) {
   return
 }
+
+// -----
+
+// expected-error @+2 {{expects at most one shard: a slice or a gather}}
+func.func @two_shards() {
+  %0 = falcon.param "w" {encoding = #falcon.weight_encoding<slice = [0, 0, 2], gather = [0, 1]>} : tensor<2x8xf32>
+  return
+}
+
+// -----
+
+// expected-error @+2 {{expects permutation to be a permutation of [0, 2)}}
+func.func @bad_permutation() {
+  %0 = falcon.param "w" {encoding = #falcon.weight_encoding<permutation = [1, 1]>} : tensor<8x8xf32>
+  return
+}
+
+// -----
+
+// expected-error @+2 {{expects group_size > 0 exactly when quantized}}
+func.func @quantized_without_groups() {
+  %0 = falcon.param "w" {encoding = #falcon.weight_encoding<quantization = int8>} : tensor<8x8xi8>
+  return
+}
+
+// -----
+
+// expected-error @+2 {{expects pack in [1, 1] values per byte for int8 weights, found 2}}
+func.func @int8_packed() {
+  %0 = falcon.param "w" {encoding = #falcon.weight_encoding<quantization = int8, group_size = 32, pack = 2>} : tensor<8x8xi8>
+  return
+}
+
+// -----
+
+// expected-error @+2 {{expects slice as [dim, begin, size] with size >= 1}}
+func.func @empty_slice() {
+  %0 = falcon.param "w" {encoding = #falcon.weight_encoding<slice = [0, 0, 0]>} : tensor<8x8xf32>
+  return
+}

@@ -399,7 +399,7 @@ func.func @attention_dynamic_heads(%q: tensor<?x?x?x8xf32>, %k: tensor<?x?x2x8xf
 // -----
 
 func.func @param_transposed_rank() {
-  // expected-error @+1 {{expects a 2-D result when transposed, found rank 1}}
-  %0 = falcon.param "transformer.ln_f.weight" {transposed} : tensor<8xf32>
+  // expected-error @+1 {{expects an encoding permutation of the result's rank (1), found 2 dimensions}}
+  %0 = falcon.param "transformer.ln_f.weight" {encoding = #falcon.weight_encoding<permutation = [1, 0]>} : tensor<8xf32>
   return
 }

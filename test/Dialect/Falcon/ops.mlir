@@ -74,3 +74,18 @@ func.func @grouped_split(%fused: tensor<?x?x192xf32>) -> tensor<?x?x8x16xf32> {
       : tensor<?x?x192xf32> -> (tensor<?x?x8x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>)
   return %q : tensor<?x?x8x16xf32>
 }
+
+// Weight encodings: a transpose for the CPU kernels, a tensor-parallel shard
+// (slice or row gather), a quantization scheme; defaults are not printed.
+// CHECK-LABEL: func.func @encodings
+func.func @encodings(%i: index) {
+  // CHECK: falcon.param "w.{}"[%{{.*}}] {encoding = #falcon.weight_encoding<permutation = [1, 0]>} : tensor<16x8xbf16>
+  %0 = falcon.param "w.{}"[%i] {encoding = #falcon.weight_encoding<permutation = [1, 0]>} : tensor<16x8xbf16>
+  // CHECK: falcon.param "qkv" {encoding = #falcon.weight_encoding<slice = [0, 4, 4]>} : tensor<4x8xf32>
+  %1 = falcon.param "qkv" {encoding = #falcon.weight_encoding<slice = [0, 4, 4]>} : tensor<4x8xf32>
+  // CHECK: falcon.param "heads" {encoding = #falcon.weight_encoding<gather = [0, 3, 1, 2]>} : tensor<3x8xf32>
+  %2 = falcon.param "heads" {encoding = #falcon.weight_encoding<gather = [0, 3, 1, 2]>} : tensor<3x8xf32>
+  // CHECK: falcon.param "q" {encoding = #falcon.weight_encoding<permutation = [1, 0], quantization = int4, group_size = 128, pack = 2>} : tensor<256x8xi8>
+  %3 = falcon.param "q" {encoding = #falcon.weight_encoding<permutation = [1, 0], quantization = int4, group_size = 128, pack = 2>} : tensor<256x8xi8>
+  return
+}

@@ -20,6 +20,7 @@ the test Python has no xxhash module.
 import ast
 import json
 import os
+import platform
 import shutil
 import struct
 import subprocess
@@ -60,10 +61,19 @@ def make(args):
     with open(weights_path, "wb") as f:
         f.write(WEIGHTS)
     manifest = {
-        "format_version": 2,
+        "format_version": 3,
         "model": "fake-tiny",
         "host_library": "libfalcon_model.so",
         "entry_point": "_mlir_ciface_forward",
+        # This machine, needing no ISA feature: the fake is plain C.
+        "target": {"kind": "cpu",
+                   "triple": platform.machine() + "-unknown-linux-gnu",
+                   "cpu": "generic", "required_features": [],
+                   "vector_bits": 128},
+        "activation_dtype": "f32",
+        "plan": {"tp": 1, "pp": 1, "threads": 1,
+                 "ranks": [{"rank": 0, "stage": 0, "slot": 0,
+                            "first_layer": 0, "num_layers": LAYERS}]},
         "config": {"vocab_size": VOCAB, "hidden_size": 16,
                    "num_hidden_layers": LAYERS, "num_attention_heads": 4,
                    "num_kv_heads": KV_HEADS, "head_dim": HEAD_DIM,

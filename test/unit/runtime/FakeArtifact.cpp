@@ -6,6 +6,7 @@
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/TargetParser/Host.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
@@ -41,10 +42,25 @@ FakeArtifact::FakeArtifact() {
     weightBytes[index] = uint8_t((index * 37 + 11) & 0xff);
 
   manifestObject = json::Object{
-      {"format_version", 2},
+      {"format_version", 3},
       {"model", "fake-tiny"},
       {"host_library", "libfalcon_model.so"},
       {"entry_point", "_mlir_ciface_forward"},
+      // This machine, needing no ISA feature: the fake is plain C.
+      {"target", json::Object{{"kind", "cpu"},
+                              {"triple", llvm::sys::getProcessTriple()},
+                              {"cpu", "generic"},
+                              {"required_features", json::Array{}},
+                              {"vector_bits", 128}}},
+      {"activation_dtype", "f32"},
+      {"plan", json::Object{{"tp", 1},
+                            {"pp", 1},
+                            {"threads", 1},
+                            {"ranks", json::Array{json::Object{{"rank", 0},
+                                                               {"stage", 0},
+                                                               {"slot", 0},
+                                                               {"first_layer", 0},
+                                                               {"num_layers", FAKE_LAYERS}}}}}},
       {"config", json::Object{{"vocab_size", FAKE_VOCAB_SIZE},
                               {"hidden_size", 16},
                               {"num_hidden_layers", FAKE_LAYERS},

@@ -118,6 +118,14 @@ TEST_P(RuntimeModelGeometry, ManifestMustMatchTheHostLibrary) {
   const GeometryCase &param = GetParam();
   FakeArtifact artifact;
   artifact.setKey(param.key, param.value);
+  // Another layer count, with a plan that covers it (the plan is checked
+  // against the config first): only the host library disagrees.
+  if (llvm::StringRef(param.key) == "config.num_hidden_layers")
+    artifact.setKey("plan.ranks", llvm::json::Array{llvm::json::Object{{"rank", 0},
+                                                                       {"stage", 0},
+                                                                       {"slot", 0},
+                                                                       {"first_layer", 0},
+                                                                       {"num_layers", param.value}}});
   artifact.writeManifest();
   ModelPtr model;
   StatusResult result = open(artifact, model);
@@ -218,7 +226,10 @@ TEST(RuntimeModel, MissingKeys) {
        {"format_version", "host_library", "entry_point", "config",
         "config.vocab_size", "config.max_position_embeddings", "config.alibi",
         "kv_cache", "kv_cache.layers", "kv_cache.head_dim", "kv_cache.dtype",
-        "weights", "weights.file", "weights.size", "weights.checksum"}) {
+        "weights", "weights.file", "weights.size", "weights.checksum", "target",
+        "target.kind", "target.triple", "target.cpu", "target.required_features",
+        "target.vector_bits", "activation_dtype", "plan", "plan.tp", "plan.pp",
+        "plan.threads", "plan.ranks"}) {
     SCOPED_TRACE(key);
     FakeArtifact artifact;
     artifact.eraseKey(key);
@@ -257,6 +268,34 @@ TEST(RuntimeModel, WrongTypes) {
        "weights.checksum 'fnv1a64:0123456789abcdef' is not of the form "
        "xxh3-64x64m:"},
       {"weights.tensors", 5, "key 'weights.tensors' must be an array"},
+      {"target.required_features", "avx2",
+       "key 'target.required_features' must be an array"},
+      {"target.required_features", llvm::json::Array{3},
+       "key 'target.required_features' must be an array of feature names"},
+      {"target.kind", "cuda", "target.kind 'cuda' is not supported (this runtime runs cpu)"},
+      {"activation_dtype", "bf16",
+       "activation_dtype 'bf16' is not supported (this runtime supports f32)"},
+      {"plan.tp", 0, "key 'plan.tp' must be a positive integer, found 0"},
+      {"plan.tp", 2, "plan.ranks has 1 entries, expected tp x pp = 2 x 1"},
+      {"plan.ranks", llvm::json::Array{3}, "key 'plan.ranks[0]' must be an object"},
+      {"plan.ranks",
+       llvm::json::Array{llvm::json::Object{{"rank", 0},
+                                            {"stage", 0},
+                                            {"slot", 0},
+                                            {"first_layer", 1},
+                                            {"num_layers", 1}}},
+       "plan.ranks[0] holds layers [1, +1), expected to start at 0 within"},
+      {"plan.ranks",
+       llvm::json::Array{llvm::json::Object{{"rank", 0},
+                                            {"stage", 1},
+                                            {"slot", 0},
+                                            {"first_layer", 0},
+                                            {"num_layers", 1}}},
+       "plan.ranks[0] must be rank 0 at stage 0, slot 0"},
+      {"plan.ranks",
+       llvm::json::Array{llvm::json::Object{
+           {"rank", 0}, {"stage", 0}, {"slot", 0}, {"first_layer", 0}}},
+       "missing required key 'plan.ranks[0].num_layers'"},
   };
   for (Case &testCase : cases) {
     SCOPED_TRACE(testCase.key);
@@ -267,20 +306,22 @@ TEST(RuntimeModel, WrongTypes) {
   }
 }
 
-// Version 1 (before the host library exported its geometry) and any future
-// version are refused, before any other key is looked at.
+// Version 2 (before the target and the plan) and any future version are
+// refused with a "recompile", before any other key is looked at.
 TEST(RuntimeModel, OtherFormatVersions) {
   FakeArtifact old;
-  old.setKey("format_version", 1);
+  old.setKey("format_version", 2);
+  old.eraseKey("target");
   old.writeManifest();
   StatusResult oldResult = openError(old);
   EXPECT_EQ(oldResult.code, FALCON_STATUS_UNIMPLEMENTED);
   EXPECT_EQ(oldResult.message, old.path("manifest.json") +
-                                   ": format_version 1 is not supported (this runtime "
-                                   "reads version 2)");
+                                   ": format_version 2 is not supported (this runtime "
+                                   "reads version 3; recompile the artifact with "
+                                   "falcon-compile)");
 
   FakeArtifact artifact;
-  artifact.setKey("format_version", 3);
+  artifact.setKey("format_version", 4);
   // A future format may rename keys; the version error must come first.
   artifact.eraseKey("config");
   artifact.writeManifest();
@@ -288,19 +329,79 @@ TEST(RuntimeModel, OtherFormatVersions) {
   EXPECT_EQ(result.code, FALCON_STATUS_UNIMPLEMENTED);
   EXPECT_EQ(result.message,
             artifact.path("manifest.json") +
-                ": format_version 3 is not supported (this runtime reads "
-                "version 2)");
+                ": format_version 4 is not supported (this runtime reads "
+                "version 3; recompile the artifact with falcon-compile)");
+}
+
+// Code this machine cannot run is refused before the library is loaded (it
+// would die of SIGILL, or not load at all): a feature the CPU lacks, another
+// architecture.
+TEST(RuntimeModel, RefusesCodeThisMachineCannotRun) {
+  FakeArtifact artifact;
+  artifact.setKey("target.cpu", "imaginary");
+  artifact.setKey("target.required_features",
+                  llvm::json::Array{"sse2", "falcon-imaginary-isa"});
+  artifact.writeManifest();
+  StatusResult result = openError(artifact);
+  EXPECT_EQ(result.code, FALCON_STATUS_UNAVAILABLE);
+  EXPECT_EQ(result.message, artifact.dir() +
+                                ": compiled for imaginary, which needs falcon-imaginary-isa, "
+                                "that this CPU lacks (recompile with --mcpu=native, or for a "
+                                "CPU this machine has)");
+
+  FakeArtifact foreign;
+  foreign.setKey("target.triple", "riscv64-unknown-linux-gnu");
+  foreign.writeManifest();
+  result = openError(foreign);
+  EXPECT_EQ(result.code, FALCON_STATUS_UNAVAILABLE);
+  EXPECT_THAT(result.message,
+              HasSubstr(": compiled for riscv64-unknown-linux-gnu, but this machine is "));
+}
+
+// The process's rank and world size must fit the plan (one rank today).
+TEST(RuntimeModel, RankAndWorldSize) {
+  FakeArtifact artifact;
+  falcon_model_options_t options;
+  falcon_model_options_initialize(&options);
+  EXPECT_EQ(options.rank, 0);
+  EXPECT_EQ(options.world_size, 1);
+  options.world_size = 2;
+  falcon_model_t *model = nullptr;
+  StatusResult result =
+      consume(falcon_model_open(artifact.dir().c_str(), &options, &model));
+  EXPECT_EQ(model, nullptr);
+  EXPECT_EQ(result.code, FALCON_STATUS_FAILED_PRECONDITION);
+  EXPECT_EQ(result.message, artifact.dir() +
+                                ": the plan has 1 rank(s) (tp 1 x pp 1), but world_size is 2");
+  options.world_size = 1;
+  options.rank = 1;
+  result = consume(falcon_model_open(artifact.dir().c_str(), &options, &model));
+  EXPECT_EQ(result.code, FALCON_STATUS_INVALID_ARGUMENT);
+  EXPECT_THAT(result.message, HasSubstr("rank must be in [0, world_size)"));
 }
 
 TEST(RuntimeModel, UnsupportedCacheDType) {
   FakeArtifact artifact;
-  artifact.setKey("kv_cache.dtype", "bf16");
+  artifact.setKey("kv_cache.dtype", "f8");
   artifact.writeManifest();
   StatusResult result = openError(artifact);
   EXPECT_EQ(result.code, FALCON_STATUS_UNIMPLEMENTED);
   EXPECT_THAT(result.message,
-              HasSubstr("kv_cache.dtype 'bf16' is not supported (this runtime "
-                        "supports f32)"));
+              HasSubstr("kv_cache.dtype 'f8' is not supported (this runtime "
+                        "supports f32, bf16 and f16)"));
+}
+
+// A manifest that claims a narrower cache than the code was compiled for
+// would make the runtime allocate half of what the code writes: refused.
+TEST(RuntimeModel, CacheDTypeMustMatchTheHostLibrary) {
+  FakeArtifact artifact;
+  artifact.setKey("kv_cache.dtype", "bf16");
+  artifact.writeManifest();
+  StatusResult result = openError(artifact);
+  EXPECT_EQ(result.code, FALCON_STATUS_FAILED_PRECONDITION);
+  EXPECT_THAT(result.message,
+              HasSubstr("manifest.json: kv_cache.dtype's element bytes is 2 but the host "
+                        "library was compiled for 4"));
 }
 
 TEST(RuntimeModel, TensorOutsideWeights) {

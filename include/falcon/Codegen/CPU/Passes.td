@@ -89,8 +89,9 @@ def FalconCPUWeightLayout : Pass<"falcon-cpu-weight-layout", "ModuleOp"> {
     of `W`; with `W` packed `[in, out]` the innermost loop is a contiguous
     `y[n] += x[k] * W[k, n]` over output features that vectorizes and streams
     each weight once per token. This pass makes every `falcon.linear` and
-    `falcon.lm_head` whose weight is a `falcon.param` read a `transposed`
-    parameter instead; the artifact writer packs those transposed. A tied
+    `falcon.lm_head` whose weight is a `falcon.param` read it with the weight
+    encoding `permutation = [1, 0]` instead; the artifact writer packs those
+    transposed (include/falcon/Support/WeightTransform.h). A tied
     LM head gets its own transposed copy of the embedding table (the
     embedding itself keeps reading rows).
   }];
@@ -169,6 +170,23 @@ def FalconCPUExpandBF16 : Pass<"falcon-cpu-expand-bf16", "func::FuncOp"> {
     the expanded form, and it rounds exactly as the instruction does.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def FalconCPURuntimeImports : Pass<"falcon-cpu-runtime-imports", "ModuleOp"> {
+  let summary = "Route the host code's allocations through the runtime's import table";
+  let description = [{
+    Runs on the LLVM dialect after `finalize-memref-to-llvm{use-generic-functions}`,
+    which calls `_mlir_memref_to_llvm_alloc`, `_mlir_memref_to_llvm_aligned_alloc`
+    and `_mlir_memref_to_llvm_free` instead of malloc/free. This pass adds the
+    exported, zero-initialized table `falcon_runtime_imports`
+    (falcon/Support/RuntimeImports.h) and defines those three functions
+    (internal linkage) to call the table's `alloc`/`free` with its `context`,
+    so that the runtime, which fills the table when it loads the library,
+    owns and counts every byte of workspace. A library whose table was not
+    filled (version 0: loaded by something other than the runtime) uses
+    aligned_alloc/free.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
 #endif // FALCON_CODEGEN_CPU_PASSES_TD

@@ -1,0 +1,126 @@
+//===- CPURuntimeImports.cpp - allocations through the runtime ------------===//
+//
+// The host library's allocation functions, written against the import table
+// of falcon/Support/RuntimeImports.h. They are spelled here as LLVM-dialect
+// source (parsed once per compile) because that is shorter and easier to
+// check against the C header than the equivalent builder calls.
+//
+//===----------------------------------------------------------------------===//
+
+#include "falcon/Codegen/CPU/Passes.h"
+#include "falcon/Support/RuntimeImports.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Parser/Parser.h"
+
+namespace mlir::falcon {
+#define GEN_PASS_DEF_FALCONCPURUNTIMEIMPORTS
+#include "falcon/Codegen/CPU/Passes.h.inc"
+} // namespace mlir::falcon
+
+using namespace mlir;
+
+// falcon_runtime_imports_t: {version, size, context, alloc, free,
+// trace_begin, trace_end, all_reduce_sum_f32}.
+static_assert(FALCON_RUNTIME_IMPORTS_VERSION == 1,
+              "update the table layout below with the header");
+static constexpr llvm::StringLiteral kImportsSource = R"mlir(
+llvm.mlir.global external @falcon_runtime_imports() {alignment = 8 : i64} : !llvm.struct<(i32, i32, ptr, ptr, ptr, ptr, ptr, ptr)> {
+  %0 = llvm.mlir.zero : !llvm.struct<(i32, i32, ptr, ptr, ptr, ptr, ptr, ptr)>
+  llvm.return %0 : !llvm.struct<(i32, i32, ptr, ptr, ptr, ptr, ptr, ptr)>
+}
+llvm.func @aligned_alloc(i64, i64) -> !llvm.ptr
+llvm.func @free(!llvm.ptr)
+
+// `size` bytes aligned to `alignment` from the runtime, or from libc when the
+// table was not filled.
+llvm.func internal @falcon_imported_alloc(%alignment: i64, %size: i64) -> !llvm.ptr {
+  %table = llvm.mlir.addressof @falcon_runtime_imports : !llvm.ptr
+  %version = llvm.load %table : !llvm.ptr -> i32
+  %zero = llvm.mlir.constant(0 : i32) : i32
+  %filled = llvm.icmp "ne" %version, %zero : i32
+  llvm.cond_br %filled, ^runtime, ^libc
+^runtime:
+  %contextSlot = llvm.getelementptr %table[0, 2] : (!llvm.ptr) -> !llvm.ptr, !llvm.struct<(i32, i32, ptr, ptr, ptr, ptr, ptr, ptr)>
+  %context = llvm.load %contextSlot : !llvm.ptr -> !llvm.ptr
+  %allocSlot = llvm.getelementptr %table[0, 3] : (!llvm.ptr) -> !llvm.ptr, !llvm.struct<(i32, i32, ptr, ptr, ptr, ptr, ptr, ptr)>
+  %alloc = llvm.load %allocSlot : !llvm.ptr -> !llvm.ptr
+  %memory = llvm.call %alloc(%context, %size, %alignment) : !llvm.ptr, (!llvm.ptr, i64, i64) -> !llvm.ptr
+  llvm.return %memory : !llvm.ptr
+^libc:
+  // aligned_alloc wants a multiple of the alignment.
+  %one = llvm.mlir.constant(1 : i64) : i64
+  %minusOne = llvm.mlir.constant(-1 : i64) : i64
+  %low = llvm.sub %alignment, %one : i64
+  %padded = llvm.add %size, %low : i64
+  %mask = llvm.xor %low, %minusOne : i64
+  %rounded = llvm.and %padded, %mask : i64
+  %fallback = llvm.call @aligned_alloc(%alignment, %rounded) : (i64, i64) -> !llvm.ptr
+  llvm.return %fallback : !llvm.ptr
+}
+
+llvm.func internal @_mlir_memref_to_llvm_alloc(%size: i64) -> !llvm.ptr {
+  %alignment = llvm.mlir.constant(64 : i64) : i64
+  %memory = llvm.call @falcon_imported_alloc(%alignment, %size) : (i64, i64) -> !llvm.ptr
+  llvm.return %memory : !llvm.ptr
+}
+
+llvm.func internal @_mlir_memref_to_llvm_aligned_alloc(%alignment: i64, %size: i64) -> !llvm.ptr {
+  %memory = llvm.call @falcon_imported_alloc(%alignment, %size) : (i64, i64) -> !llvm.ptr
+  llvm.return %memory : !llvm.ptr
+}
+
+llvm.func internal @_mlir_memref_to_llvm_free(%memory: !llvm.ptr) {
+  %table = llvm.mlir.addressof @falcon_runtime_imports : !llvm.ptr
+  %version = llvm.load %table : !llvm.ptr -> i32
+  %zero = llvm.mlir.constant(0 : i32) : i32
+  %filled = llvm.icmp "ne" %version, %zero : i32
+  llvm.cond_br %filled, ^runtime, ^libc
+^runtime:
+  %contextSlot = llvm.getelementptr %table[0, 2] : (!llvm.ptr) -> !llvm.ptr, !llvm.struct<(i32, i32, ptr, ptr, ptr, ptr, ptr, ptr)>
+  %context = llvm.load %contextSlot : !llvm.ptr -> !llvm.ptr
+  %freeSlot = llvm.getelementptr %table[0, 4] : (!llvm.ptr) -> !llvm.ptr, !llvm.struct<(i32, i32, ptr, ptr, ptr, ptr, ptr, ptr)>
+  %release = llvm.load %freeSlot : !llvm.ptr -> !llvm.ptr
+  llvm.call %release(%context, %memory) : !llvm.ptr, (!llvm.ptr, !llvm.ptr) -> ()
+  llvm.return
+^libc:
+  llvm.call @free(%memory) : (!llvm.ptr) -> ()
+  llvm.return
+}
+)mlir";
+
+namespace {
+struct FalconCPURuntimeImportsPass
+    : public mlir::falcon::impl::FalconCPURuntimeImportsBase<FalconCPURuntimeImportsPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    OwningOpRef<ModuleOp> imports =
+        parseSourceString<ModuleOp>(kImportsSource, ParserConfig(&getContext()));
+    if (!imports) {
+      module.emitError("falcon-cpu-runtime-imports: the built-in import functions do not parse");
+      return signalPassFailure();
+    }
+    SymbolTable symbols(module);
+    OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
+    for (Operation &op : llvm::make_early_inc_range(*imports->getBody())) {
+      StringRef name = SymbolTable::getSymbolName(&op).getValue();
+      if (Operation *existing = symbols.lookup(name)) {
+        // A declaration the memref lowering made (or libc's, already
+        // declared) is replaced by, or kept as, ours; a definition of the
+        // same name would be a clash.
+        auto function = dyn_cast<LLVM::LLVMFuncOp>(existing);
+        if (!function || !function.isExternal()) {
+          existing->emitError() << "falcon-cpu-runtime-imports: '" << name
+                                << "' is already defined";
+          return signalPassFailure();
+        }
+        if (cast<LLVM::LLVMFuncOp>(op).isExternal())
+          continue;
+        existing->erase();
+      }
+      op.moveBefore(builder.getInsertionBlock(), builder.getInsertionPoint());
+    }
+  }
+};
+} // namespace
