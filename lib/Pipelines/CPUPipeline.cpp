@@ -21,10 +21,6 @@ void mlir::falcon::buildFalconToLinalgPipeline(OpPassManager &pm) {
   // One layer function, called from one loop: inlining it costs no code size
   // and lets bufferization update the KV cache in place across the call.
   pm.addPass(createInlinerPass());
-  // The [in, out] packing of projection weights is still decided here,
-  // before the lowering reads falcon.linear's transposed_weight
-  // (docs/design.md, "What is left").
-  pm.addPass(createFalconCPUWeightLayout());
   pm.addPass(createConvertFalconToLinalg());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -32,6 +28,7 @@ void mlir::falcon::buildFalconToLinalgPipeline(OpPassManager &pm) {
 
 void mlir::falcon::buildFalconCPUCodegenPipeline(
     OpPassManager &pm, const FalconCPUSelectLoweringStrategyOptions &strategy) {
+  pm.addPass(createFalconCPUWeightLayout());
   pm.addPass(createFalconCPUSelectLoweringStrategy(strategy));
   pm.addPass(createFalconBindWeights());
   OpPassManager &tiling = pm.nest<func::FuncOp>();

@@ -15,16 +15,21 @@ namespace mlir::falcon {
 #define GEN_PASS_DECL
 #include "falcon/Conversion/Passes.h.inc"
 
-/// The indexing maps of a projection with an [in, out] weight, y[b, s, n] +=
-/// x[b, s, k] * W[k, n] over loops (b, k, s, n): x (d0, d2, d1), W (d1, d3),
-/// y (d0, d2, d3).
-SmallVector<AffineMap> getProjectionIndexingMaps(MLIRContext *context);
+/// The indexing maps of a projection. With an [in, out] weight (the default),
+/// y[b, s, n] += x[b, s, k] * W[k, n] over loops (b, k, s, n): x (d0, d2, d1),
+/// W (d1, d3), y (d0, d2, d3). With an [out, in] weight (the checkpoint's
+/// layout, what the target-neutral lowering emits), y[b, s, n] += x[b, s, k] *
+/// W[n, k] over loops (b, s, n, k).
+SmallVector<AffineMap> getProjectionIndexingMaps(MLIRContext *context,
+                                                 bool weightInOut = true);
+/// Their loop kinds (the reduction over k second, or last).
+SmallVector<utils::IteratorType> getProjectionIteratorTypes(bool weightInOut = true);
 
 /// Whether `op` is such a projection: those maps and the body acc + x * w,
 /// with w possibly narrower (bf16/f16 weights) and extended in the body.
 /// Targets' strategies tile these (a contraction that
 /// linalg::inferContractionDims recognises as well).
-bool isProjection(linalg::GenericOp op);
+bool isProjection(linalg::GenericOp op, bool weightInOut = true);
 
 /// Patterns lowering every falcon compute op to linalg/tensor/arith/math.
 void populateFalconToLinalgPatterns(RewritePatternSet &patterns);

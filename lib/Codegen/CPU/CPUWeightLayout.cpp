@@ -1,6 +1,7 @@
 //===- CPUWeightLayout.cpp - [in, out] projection weights -----------------===//
 
 #include "falcon/Codegen/CPU/Passes.h"
+#include "falcon/Conversion/Passes.h"
 
 #define DEBUG_TYPE "falcon-cpu-weight-layout"
 
@@ -12,10 +13,14 @@ namespace mlir::falcon {
 using namespace mlir;
 using namespace mlir::falcon;
 
-/// Makes a projection (a linear or LM head) read its weight parameter
-/// transposed.
-static void transposeWeight(ProjectionOpInterface projection) {
-  OpOperand &weightOperand = projection.getWeightMutable();
+/// Rewrites a projection that reads a checkpoint-layout [out, in] weight
+/// parameter into one that reads it packed [in, out] (a param with the weight
+/// encoding `permutation = [1, 0]`), loops (b, k, s, n): the same body, the
+/// same sums in the same order per output.
+static void packWeightInOut(linalg::GenericOp op) {
+  if (!isProjection(op, /*weightInOut=*/false))
+    return;
+  OpOperand &weightOperand = op->getOpOperand(1);
   auto param = weightOperand.get().getDefiningOp<ParamOp>();
   if (!param || param.getEncodingAttr())
     return;
@@ -26,10 +31,16 @@ static void transposeWeight(ProjectionOpInterface projection) {
   auto encoding = WeightEncodingAttr::get(builder.getContext(), /*slice=*/{}, /*gather=*/{},
                                           /*permutation=*/{1, 0}, Quantization::None,
                                           /*groupSize=*/0, /*pack=*/1);
-  auto transposed = ParamOp::create(builder, param.getLoc(), transposedType,
-                                    param.getNameAttr(), param.getLayer(), encoding);
-  weightOperand.set(transposed);
-  projection.setTransposedWeight(true);
+  Value packed = ParamOp::create(builder, param.getLoc(), transposedType,
+                                 param.getNameAttr(), param.getLayer(), encoding);
+  builder.setInsertionPoint(op);
+  auto rewritten = linalg::GenericOp::create(
+      builder, op.getLoc(), op.getResultTypes(), ValueRange{op.getDpsInputs()[0], packed},
+      op.getDpsInits(), getProjectionIndexingMaps(op.getContext()),
+      getProjectionIteratorTypes());
+  rewritten.getRegion().takeBody(op.getRegion());
+  op->replaceAllUsesWith(rewritten);
+  op->erase();
   if (param->use_empty())
     param->erase();
 }
@@ -39,7 +50,10 @@ struct FalconCPUWeightLayoutPass
     : public mlir::falcon::impl::FalconCPUWeightLayoutBase<
           FalconCPUWeightLayoutPass> {
   void runOnOperation() override {
-    getOperation().walk(transposeWeight);
+    SmallVector<linalg::GenericOp> generics;
+    getOperation().walk([&](linalg::GenericOp op) { generics.push_back(op); });
+    for (linalg::GenericOp op : generics)
+      packWeightInOut(op);
   }
 };
 } // namespace

@@ -58,18 +58,12 @@ Value buildProjection(LinalgBuilder &lb, Value input, Value weight, Value bias,
   // [in, out]: loops (b, k, s, n): the innermost loop runs along a contiguous
   // weight row and output row, y[s, n] += x[s, k] * W[k, n], and a weight row
   // is reused for every prompt row before the next one is read. Both are
-  // plain contractions (linalg::inferContractionDims); a target's strategy
-  // recognises the second with isProjection().
-  Value product;
-  if (transposed) {
-    product = lb.generic({input, weight}, init, getProjectionIndexingMaps(context),
-                         {kParallel, kReduction, kParallel, kParallel}, body);
-  } else {
-    product = lb.generic({input, weight}, init,
-                         {dimsMap(context, 4, {0, 1, 3}), dimsMap(context, 4, {2, 3}),
-                          dimsMap(context, 4, {0, 1, 2})},
-                         {kParallel, kParallel, kParallel, kReduction}, body);
-  }
+  // plain contractions (linalg::inferContractionDims) that isProjection
+  // recognises; the CPU back end turns the first into the second
+  // (falcon-cpu-weight-layout).
+  Value product = lb.generic({input, weight}, init,
+                             getProjectionIndexingMaps(context, transposed),
+                             getProjectionIteratorTypes(transposed), body);
   if (!bias)
     return product;
   Value biasInit = lb.empty(shape, f);
@@ -564,18 +558,30 @@ void mlir::falcon::populateFalconToLinalgPatterns(RewritePatternSet &patterns) {
                QKVSplitLowering, RotaryLowering>(patterns.getContext());
 }
 
-SmallVector<AffineMap> mlir::falcon::getProjectionIndexingMaps(MLIRContext *context) {
+SmallVector<AffineMap> mlir::falcon::getProjectionIndexingMaps(MLIRContext *context,
+                                                              bool weightInOut) {
+  if (!weightInOut) // loops (b, s, n, k)
+    return {AffineMap::getMultiDimMapWithTargets(4, {0, 1, 3}, context),
+            AffineMap::getMultiDimMapWithTargets(4, {2, 3}, context),
+            AffineMap::getMultiDimMapWithTargets(4, {0, 1, 2}, context)};
+  // loops (b, k, s, n)
   return {AffineMap::getMultiDimMapWithTargets(4, {0, 2, 1}, context),
           AffineMap::getMultiDimMapWithTargets(4, {1, 3}, context),
           AffineMap::getMultiDimMapWithTargets(4, {0, 2, 3}, context)};
 }
 
-/// Whether `op` is y[b, s, n] += x[b, s, k] * W[k, n] over loops (b, k, s, n),
-/// with W possibly narrower (bf16/f16 checkpoints), extended in the body.
-bool mlir::falcon::isProjection(linalg::GenericOp op) {
+SmallVector<utils::IteratorType> mlir::falcon::getProjectionIteratorTypes(bool weightInOut) {
+  if (!weightInOut)
+    return {kParallel, kParallel, kParallel, kReduction};
+  return {kParallel, kReduction, kParallel, kParallel};
+}
+
+/// Whether `op` is such a projection, with W possibly narrower (bf16/f16
+/// checkpoints), extended in the body.
+bool mlir::falcon::isProjection(linalg::GenericOp op, bool weightInOut) {
   if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || op.getNumLoops() != 4)
     return false;
-  if (op.getIndexingMapsArray() != getProjectionIndexingMaps(op.getContext()))
+  if (op.getIndexingMapsArray() != getProjectionIndexingMaps(op.getContext(), weightInOut))
     return false;
   Block &body = op.getRegion().front();
   Value in = body.getArgument(0), weight = body.getArgument(1), acc = body.getArgument(2);

@@ -83,18 +83,21 @@ def FalconCPUDecomposeAttention : Pass<"falcon-cpu-decompose-attention", "func::
 }
 
 def FalconCPUWeightLayout : Pass<"falcon-cpu-weight-layout", "ModuleOp"> {
-  let summary = "Pack Linear and LM-head weights [in, out] for the CPU kernels";
+  let summary = "Pack projection weights [in, out] for the CPU kernels";
   let description = [{
-    A projection `y = x W^T` with `W` stored `[out, in]` reduces along rows
-    of `W`; with `W` packed `[in, out]` the innermost loop is a contiguous
+    A projection `y = x W^T` with `W` stored `[out, in]` (the checkpoint's
+    layout, which the target-neutral lowering reads) reduces along rows of
+    `W`; with `W` packed `[in, out]` the innermost loop is a contiguous
     `y[n] += x[k] * W[k, n]` over output features that vectorizes and streams
-    each weight once per token. This pass makes every `falcon.linear` and
-    `falcon.lm_head` whose weight is a `falcon.param` read it with the weight
-    encoding `permutation = [1, 0]` instead; the artifact writer packs those
-    transposed (include/falcon/Support/WeightTransform.h). A tied
-    LM head gets its own transposed copy of the embedding table (the
-    embedding itself keeps reading rows).
+    each weight once per token. This pass rewrites every projection generic
+    (`isProjection` with an `[out, in]` weight) whose weight is a
+    `falcon.param` into the `[in, out]` form, reading the param with the
+    weight encoding `permutation = [1, 0]`; the artifact writer packs those
+    transposed (include/falcon/Support/WeightTransform.h). A tied LM head
+    gets its own transposed copy of the embedding table (the embedding
+    itself keeps reading rows).
   }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
 def FalconCPUTileProjections : Pass<"falcon-cpu-tile-projections", "func::FuncOp"> {
