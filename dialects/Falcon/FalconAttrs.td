@@ -131,6 +131,41 @@ def Falcon_LoweringConfigAttr : Falcon_Attr<"LoweringConfig", "lowering_config">
 }
 
 //===----------------------------------------------------------------------===//
+// Model configuration
+//===----------------------------------------------------------------------===//
+
+def Falcon_ModelConfigAttr : Falcon_Attr<"ModelConfig", "model_config"> {
+  let summary = "the model's hyper-parameters (config.json), on the module";
+  let description = [{
+    What the importer derived from `config.json` (spec section 2), set on the
+    module as `falcon.config`: sizes, the fused-QKV layout, the block kind,
+    position encoding, biases, tied head, LayerNorm epsilon. Passes that need
+    a model-wide fact (the layer count for the weight layout) read it here.
+
+    ```mlir
+    module attributes {falcon.config = #falcon.model_config<vocab_size = 65024,
+        hidden_size = 4544, num_hidden_layers = 32, num_attention_heads = 71,
+        num_kv_heads = 1, head_dim = 64, ffn_hidden_size = 18176,
+        qkv_layout = <multi_query>, parallel_attn = true,
+        layer_norms_per_block = 1, alibi = false, bias = false,
+        tie_word_embeddings = true, layer_norm_epsilon = 1.000000e-05 : f64,
+        max_position_embeddings = 2048>} {}
+    ```
+  }];
+  let parameters = (ins "int64_t":$vocab_size, "int64_t":$hidden_size,
+                        "int64_t":$num_hidden_layers, "int64_t":$num_attention_heads,
+                        "int64_t":$num_kv_heads, "int64_t":$head_dim,
+                        "int64_t":$ffn_hidden_size, "QKVLayoutAttr":$qkv_layout,
+                        "::mlir::BoolAttr":$parallel_attn, "int64_t":$layer_norms_per_block,
+                        "::mlir::BoolAttr":$alibi, "::mlir::BoolAttr":$bias,
+                        "::mlir::BoolAttr":$tie_word_embeddings,
+                        "::mlir::FloatAttr":$layer_norm_epsilon,
+                        "int64_t":$max_position_embeddings);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Weight encoding
 //===----------------------------------------------------------------------===//
 

@@ -187,27 +187,15 @@ private:
     return RankedTensorType::get({config.numHeads, ShapedType::kDynamic}, f32);
   }
 
-  DictionaryAttr configAttr() {
-    SmallVector<NamedAttribute> entries;
-    auto add = [&](StringRef name, Attribute value) {
-      entries.push_back(builder.getNamedAttr(name, value));
-    };
-    add("vocab_size", builder.getI64IntegerAttr(config.vocabSize));
-    add("hidden_size", builder.getI64IntegerAttr(config.hiddenSize));
-    add("num_hidden_layers", builder.getI64IntegerAttr(config.numLayers));
-    add("num_attention_heads", builder.getI64IntegerAttr(config.numHeads));
-    add("num_kv_heads", builder.getI64IntegerAttr(config.kvHeads()));
-    add("head_dim", builder.getI64IntegerAttr(config.headDim()));
-    add("ffn_hidden_size", builder.getI64IntegerAttr(config.ffnHiddenSize));
-    add("qkv_layout", QKVLayoutAttr::get(context, config.qkvLayout()));
-    add("parallel_attn", builder.getBoolAttr(config.parallelAttn));
-    add("layer_norms_per_block", builder.getI64IntegerAttr(config.layerNormsPerBlock()));
-    add("alibi", builder.getBoolAttr(config.alibi));
-    add("bias", builder.getBoolAttr(config.bias));
-    add("tie_word_embeddings", builder.getBoolAttr(config.tieWordEmbeddings));
-    add("layer_norm_epsilon", builder.getF64FloatAttr(config.layerNormEpsilon));
-    add("max_position_embeddings", builder.getI64IntegerAttr(config.maxPositionEmbeddings));
-    return builder.getDictionaryAttr(entries);
+  ModelConfigAttr configAttr() {
+    return ModelConfigAttr::get(
+        context, config.vocabSize, config.hiddenSize, config.numLayers, config.numHeads,
+        config.kvHeads(), config.headDim(), config.ffnHiddenSize,
+        QKVLayoutAttr::get(context, config.qkvLayout()),
+        builder.getBoolAttr(config.parallelAttn), config.layerNormsPerBlock(),
+        builder.getBoolAttr(config.alibi), builder.getBoolAttr(config.bias),
+        builder.getBoolAttr(config.tieWordEmbeddings),
+        builder.getF64FloatAttr(config.layerNormEpsilon), config.maxPositionEmbeddings);
   }
 
   /// Index of the first weight spec whose name ends in `suffix`, or -1.

@@ -18,16 +18,13 @@ const WeightSlot *WeightLayout::lookup(llvm::StringRef name,
 
 FailureOr<WeightLayout> mlir::falcon::computeWeightLayout(ModuleOp module) {
   WeightLayout layout;
-  auto config = module->getAttrOfType<DictionaryAttr>(FalconDialect::kModelConfigAttrName);
-  auto numLayers =
-      config ? dyn_cast_or_null<IntegerAttr>(config.get("num_hidden_layers"))
-             : IntegerAttr();
+  auto config = module->getAttrOfType<ModelConfigAttr>(FalconDialect::kModelConfigAttrName);
   bool hasLayerParams = false;
   module.walk([&](ParamOp op) { hasLayerParams |= bool(op.getLayer()); });
-  if (hasLayerParams && !numLayers)
-    return module.emitError("expects a 'falcon.config' dictionary with "
-                            "'num_hidden_layers' to lay out per-layer weights");
-  layout.numLayers = numLayers ? numLayers.getInt() : 1;
+  if (hasLayerParams && !config)
+    return module.emitError("expects a '#falcon.model_config' as 'falcon.config' on the "
+                            "module to lay out per-layer weights");
+  layout.numLayers = config ? config.getNumHiddenLayers() : 1;
 
   WalkResult result = module.walk([&](ParamOp op) -> WalkResult {
     auto type = cast<RankedTensorType>(op.getType());

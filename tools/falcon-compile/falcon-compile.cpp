@@ -201,6 +201,10 @@ int main(int argc, char **argv) {
       parallelChunks.getNumOccurrences() ? int64_t(parallelChunks) : 0);
   if (!cpuTarget)
     return fail(llvm::toString(cpuTarget.takeError()));
+  // An artifact is a library linked here: for this machine's architecture.
+  if (buildArtifact)
+    if (llvm::Error error = checkHostLinkable(*cpuTarget))
+      return fail(llvm::toString(std::move(error)));
   OwningOpRef<ModuleOp> module;
   std::optional<Checkpoint> checkpoint;
   if (StringRef(modelPath).ends_with(".mlir")) {

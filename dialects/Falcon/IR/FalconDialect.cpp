@@ -66,8 +66,8 @@ LogicalResult FalconDialect::verifyOperationAttribute(Operation *op,
   if (name == kLoweringConfigAttrName)
     return expect(isa<LoweringConfigAttr>(value), "a #falcon.lowering_config");
   if (name == kModelConfigAttrName)
-    return expect(isa<DictionaryAttr>(value) && isa<ModuleOp>(op),
-                  "a dictionary on a module");
+    return expect(isa<ModelConfigAttr>(value) && isa<ModuleOp>(op),
+                  "a #falcon.model_config on a module");
   if (name == kWeightLayoutAttrName)
     return expect(isa<DictionaryAttr>(value) && isa<ModuleOp>(op),
                   "a dictionary on a module");
@@ -228,4 +228,34 @@ WeightEncodingAttr::getEncodedShape(ArrayRef<int64_t> shape,
     result = permuted;
   }
   return result;
+}
+
+//===----------------------------------------------------------------------===//
+// ModelConfigAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult ModelConfigAttr::verify(
+    function_ref<InFlightDiagnostic()> emitError, int64_t vocabSize, int64_t hiddenSize,
+    int64_t numLayers, int64_t numHeads, int64_t numKVHeads, int64_t headDim,
+    int64_t ffnHiddenSize, QKVLayoutAttr, BoolAttr, int64_t layerNormsPerBlock, BoolAttr,
+    BoolAttr, BoolAttr, FloatAttr layerNormEpsilon, int64_t maxPositionEmbeddings) {
+  for (auto [name, value] : {std::pair<StringRef, int64_t>{"vocab_size", vocabSize},
+                             {"hidden_size", hiddenSize},
+                             {"num_hidden_layers", numLayers},
+                             {"num_attention_heads", numHeads},
+                             {"num_kv_heads", numKVHeads},
+                             {"head_dim", headDim},
+                             {"ffn_hidden_size", ffnHiddenSize},
+                             {"max_position_embeddings", maxPositionEmbeddings}})
+    if (value < 1)
+      return emitError() << "expects " << name << " to be positive, found " << value;
+  if (numHeads % numKVHeads != 0)
+    return emitError() << "expects num_attention_heads (" << numHeads
+                       << ") to be a multiple of num_kv_heads (" << numKVHeads << ")";
+  if (layerNormsPerBlock != 1 && layerNormsPerBlock != 2)
+    return emitError() << "expects layer_norms_per_block to be 1 or 2, found "
+                       << layerNormsPerBlock;
+  if (!layerNormEpsilon || !(layerNormEpsilon.getValueAsDouble() > 0))
+    return emitError() << "expects a positive layer_norm_epsilon";
+  return success();
 }

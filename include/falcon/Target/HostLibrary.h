@@ -2,6 +2,7 @@
 #ifndef FALCON_TARGET_HOSTLIBRARY_H
 #define FALCON_TARGET_HOSTLIBRARY_H
 
+#include "Falcon/IR/FalconOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/Error.h"
 
@@ -27,6 +28,10 @@ llvm::Error emitObjectFile(ModuleOp module, llvm::StringRef outputPath,
 /// of this machine's architecture.
 llvm::Error emitHostLibrary(ModuleOp module, llvm::StringRef outputPath,
                             const HostLibraryOptions &options);
+
+/// Success when a library for `target` can be linked on this machine (the
+/// same architecture); otherwise an error that points to --emit=obj.
+llvm::Error checkHostLinkable(CPUTargetAttr target);
 
 /// Checks `options` before any work: an optimization level in 0-3.
 llvm::Error checkHostLibraryOptions(const HostLibraryOptions &options);

@@ -56,6 +56,15 @@ llvm::Error mlir::falcon::checkHostLibraryOptions(const HostLibraryOptions &opti
   return llvm::Error::success();
 }
 
+llvm::Error mlir::falcon::checkHostLinkable(CPUTargetAttr target) {
+  std::string host = llvm::sys::getDefaultTargetTriple();
+  if (llvm::Triple(target.getTriple()).getArch() == llvm::Triple(host).getArch())
+    return llvm::Error::success();
+  return llvm::createStringError("a host library for " + target.getTriple() +
+                                 " cannot be linked on this machine (" + host +
+                                 "); use --emit=obj to cross-compile");
+}
+
 /// The TargetMachine of the module's #falcon.cpu_target: its triple, CPU and
 /// exactly its features.
 static llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
@@ -137,12 +146,9 @@ llvm::Error mlir::falcon::emitHostLibrary(ModuleOp module,
                                           llvm::StringRef outputPath,
                                           const HostLibraryOptions &options) {
   auto target = module->getAttrOfType<CPUTargetAttr>(FalconDialect::kTargetAttrName);
-  if (target && llvm::Triple(target.getTriple()).getArch() !=
-                    llvm::Triple(llvm::sys::getDefaultTargetTriple()).getArch())
-    return llvm::createStringError("a host library for " + target.getTriple() +
-                                   " cannot be linked on this machine (" +
-                                   llvm::sys::getDefaultTargetTriple() +
-                                   "); use --emit=obj to cross-compile");
+  if (target)
+    if (llvm::Error error = checkHostLinkable(target))
+      return error;
   // Object file next to the output, removed once linked.
   std::string objectPath = (outputPath + ".o").str();
   if (llvm::Error error = emitObjectFile(module, objectPath, options)) {

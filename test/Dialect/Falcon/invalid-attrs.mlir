@@ -99,3 +99,17 @@ func.func @empty_slice() {
   %0 = falcon.param "w" {encoding = #falcon.weight_encoding<slice = [0, 0, 0]>} : tensor<8x8xf32>
   return
 }
+
+// -----
+
+// The model config is typed: a plain dictionary is refused ...
+// expected-error @+1 {{expects 'falcon.config' to be a #falcon.model_config on a module}}
+module attributes {falcon.config = {num_hidden_layers = 2 : i64}} {
+}
+
+// -----
+
+// ... and so are impossible head counts.
+// expected-error @+1 {{expects num_attention_heads (71) to be a multiple of num_kv_heads (2)}}
+module attributes {falcon.config = #falcon.model_config<vocab_size = 16, hidden_size = 8, num_hidden_layers = 2, num_attention_heads = 71, num_kv_heads = 2, head_dim = 4, ffn_hidden_size = 32, qkv_layout = #falcon.qkv_layout<grouped>, parallel_attn = true, layer_norms_per_block = 2, alibi = false, bias = false, tie_word_embeddings = true, layer_norm_epsilon = 1.0e-05 : f64, max_position_embeddings = 2048>} {
+}
