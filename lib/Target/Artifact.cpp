@@ -303,10 +303,12 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
                          std::to_string(llvm::sys::Process::getProcessId()))
                             .str();
   llvm::sys::fs::remove_directories(staging);
+  // The handlers go in before the directory exists: a signal the moment it
+  // appears must still remove it.
+  StagingCleanup cleanup(staging);
   if (std::error_code ec = llvm::sys::fs::create_directories(staging))
     return llvm::createStringError(directory + ": cannot create the artifact: " +
                                    ec.message());
-  StagingCleanup cleanup(staging);
   auto fail = [&](llvm::Error error) {
     llvm::sys::fs::remove_directories(staging);
     return error;
