@@ -31,4 +31,30 @@ def Falcon_ProjectionOpInterface : OpInterface<"ProjectionOpInterface"> {
   ];
 }
 
+def Falcon_PrecisionOpInterface : OpInterface<"PrecisionOpInterface"> {
+  let cppNamespace = "::mlir::falcon";
+  let description = [{
+    The element types an op computes and accumulates in. The compute type is
+    that of its (first) result, the activations; reductions and the residual
+    stream accumulate in f32 whatever the activations are (LayerNorm
+    statistics, the softmax and dot-product sums of attention, projections,
+    residual adds: spec section 10). Lowerings build their sums in the
+    accumulate type and convert to the compute type once.
+  }];
+  let methods = [
+    InterfaceMethod<"The element type the op computes in (its result's).", "::mlir::Type",
+                    "getComputeElementType", (ins), [{}], [{
+      return ::mlir::getElementTypeOrSelf($_op->getResult(0).getType());
+    }]>,
+    InterfaceMethod<"The element type its sums accumulate in.", "::mlir::Type",
+                    "getAccumulateElementType", (ins), [{}], [{
+      return ::mlir::getElementTypeOrSelf($_op->getResult(0).getType());
+    }]>,
+  ];
+}
+
+// Ops whose sums accumulate in f32 whatever the activation type.
+def Falcon_AccumulatesInF32 : DeclareOpInterfaceMethods<Falcon_PrecisionOpInterface,
+                                                        ["getAccumulateElementType"]>;
+
 #endif // FALCON_INTERFACES_TD

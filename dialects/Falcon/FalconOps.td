@@ -53,7 +53,7 @@ def Falcon_ParamOp : Falcon_Op<"param", [Pure]> {
 // Dense building blocks
 //===----------------------------------------------------------------------===//
 
-def Falcon_EmbeddingOp : Falcon_Op<"embedding", [Pure]> {
+def Falcon_EmbeddingOp : Falcon_Op<"embedding", [Pure, Falcon_PrecisionOpInterface]> {
   let summary = "token embedding lookup";
   let description = [{
     `result[b, s, :] = table[ids[b, s], :]` (no scaling, no position table).
@@ -71,7 +71,7 @@ def Falcon_EmbeddingOp : Falcon_Op<"embedding", [Pure]> {
 }
 
 def Falcon_LayerNormOp : Falcon_Op<"layer_norm",
-    [Pure, AllTypesMatch<["input", "result"]>]> {
+    [Pure, AllTypesMatch<["input", "result"]>, Falcon_AccumulatesInF32]> {
   let summary = "LayerNorm over the last dimension (biased variance)";
   let description = [{
     `(x - mean(x)) / sqrt(var(x) + epsilon) * weight + bias`, statistics over
@@ -89,7 +89,7 @@ def Falcon_LayerNormOp : Falcon_Op<"layer_norm",
   let hasVerifier = 1;
 }
 
-def Falcon_LinearOp : Falcon_Op<"linear", [Pure,
+def Falcon_LinearOp : Falcon_Op<"linear", [Pure, Falcon_AccumulatesInF32,
     DeclareOpInterfaceMethods<Falcon_ProjectionOpInterface, ["getProjectionBias"]>]> {
   let summary = "y = x W^T (+ b), weight stored [out, in]";
   let description = [{
@@ -110,7 +110,8 @@ def Falcon_LinearOp : Falcon_Op<"linear", [Pure,
   let hasVerifier = 1;
 }
 
-def Falcon_GeluOp : Falcon_Op<"gelu", [Pure, SameOperandsAndResultType]> {
+def Falcon_GeluOp : Falcon_Op<"gelu", [Pure, SameOperandsAndResultType,
+    Falcon_PrecisionOpInterface]> {
   let summary = "exact (erf) GELU";
   let description = [{
     `0.5 * x * (1 + erf(x / sqrt(2)))`, the `approximate='none'` GELU that
@@ -125,7 +126,8 @@ def Falcon_GeluOp : Falcon_Op<"gelu", [Pure, SameOperandsAndResultType]> {
   let assemblyFormat = "$input attr-dict `:` type($result)";
 }
 
-def Falcon_AddOp : Falcon_Op<"add", [Pure, SameOperandsAndResultType]> {
+def Falcon_AddOp : Falcon_Op<"add", [Pure, SameOperandsAndResultType,
+    Falcon_AccumulatesInF32]> {
   let summary = "elementwise (residual) addition";
   let description = [{
     Residual and branch sums. The order of the adds is that of Hugging Face
@@ -140,7 +142,8 @@ def Falcon_AddOp : Falcon_Op<"add", [Pure, SameOperandsAndResultType]> {
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
 }
 
-def Falcon_LMHeadOp : Falcon_Op<"lm_head", [Pure, Falcon_ProjectionOpInterface]> {
+def Falcon_LMHeadOp : Falcon_Op<"lm_head", [Pure, Falcon_ProjectionOpInterface,
+    Falcon_AccumulatesInF32]> {
   let summary = "logits = hidden W^T with W [vocab, hidden], no bias";
   let description = [{
     The language-model head. With `tied`, `weight` is the word-embedding
@@ -164,7 +167,7 @@ def Falcon_LMHeadOp : Falcon_Op<"lm_head", [Pure, Falcon_ProjectionOpInterface]>
 // Attention
 //===----------------------------------------------------------------------===//
 
-def Falcon_QKVSplitOp : Falcon_Op<"qkv_split", [Pure]> {
+def Falcon_QKVSplitOp : Falcon_Op<"qkv_split", [Pure, Falcon_PrecisionOpInterface]> {
   let summary = "split the fused query_key_value output into q, k and v heads";
   let description = [{
     Interprets the channels of the fused projection according to `layout`
@@ -196,7 +199,8 @@ def Falcon_QKVSplitOp : Falcon_Op<"qkv_split", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Falcon_RotaryOp : Falcon_Op<"rotary", [Pure, AllTypesMatch<["input", "result"]>]> {
+def Falcon_RotaryOp : Falcon_Op<"rotary", [Pure, AllTypesMatch<["input", "result"]>,
+    Falcon_PrecisionOpInterface]> {
   let summary = "rotary position embedding (GPT-NeoX rotate_half)";
   let description = [{
     Rotates every head of `input: [B, S, N, d]` by the angles
@@ -221,7 +225,7 @@ def Falcon_RotaryOp : Falcon_Op<"rotary", [Pure, AllTypesMatch<["input", "result
   let hasVerifier = 1;
 }
 
-def Falcon_AlibiOp : Falcon_Op<"alibi", [Pure]> {
+def Falcon_AlibiOp : Falcon_Op<"alibi", [Pure, Falcon_PrecisionOpInterface]> {
   let summary = "ALiBi bias per head and key position";
   let description = [{
     `result[h, j] = bf16(bf16(slope_h) * j)` for `j < num_keys`, the slopes of
@@ -240,7 +244,7 @@ def Falcon_AlibiOp : Falcon_Op<"alibi", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Falcon_AttentionOp : Falcon_Op<"attention", [Pure,
+def Falcon_AttentionOp : Falcon_Op<"attention", [Pure, Falcon_AccumulatesInF32,
     AllTypesMatch<["key_cache", "new_key_cache"]>,
     AllTypesMatch<["value_cache", "new_value_cache"]>]> {
   let summary = "causal grouped-query attention with a KV cache";

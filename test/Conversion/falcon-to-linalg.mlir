@@ -230,3 +230,25 @@ func.func @attention_kept(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x2x16xf32>, %v
       -> (tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
   return %o, %nk, %nv : tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
 }
+
+// -----
+
+// Precision interface: with bf16 activations, LayerNorm statistics and the
+// residual add accumulate in f32 and round to bf16 once at the end.
+// CHECK-LABEL: func @bf16_accumulates_in_f32
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<?x?x8xbf16>) outs(%{{.*}} : tensor<?x?xf32>)
+// CHECK:   arith.extf %{{.*}} : bf16 to f32
+// CHECK:   arith.addf %{{.*}} : f32
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<?x?x8xbf16>)
+// CHECK:   math.sqrt %{{.*}} : f32
+// CHECK:   arith.truncf %{{.*}} : f32 to bf16
+// CHECK: linalg.generic
+// CHECK:   %[[L:.*]] = arith.extf %{{.*}} : bf16 to f32
+// CHECK:   %[[R:.*]] = arith.extf %{{.*}} : bf16 to f32
+// CHECK:   %[[S:.*]] = arith.addf %[[L]], %[[R]] : f32
+// CHECK:   arith.truncf %[[S]] : f32 to bf16
+func.func @bf16_accumulates_in_f32(%x: tensor<?x?x8xbf16>, %w: tensor<8xbf16>, %b: tensor<8xbf16>) -> tensor<?x?x8xbf16> {
+  %0 = falcon.layer_norm %x, %w, %b {epsilon = 1.0e-05 : f64} : (tensor<?x?x8xbf16>, tensor<8xbf16>, tensor<8xbf16>) -> tensor<?x?x8xbf16>
+  %1 = falcon.add %0, %x : tensor<?x?x8xbf16>
+  return %1 : tensor<?x?x8xbf16>
+}

@@ -271,3 +271,13 @@ LogicalResult AttentionOp::verify() {
 
 #define GET_OP_CLASSES
 #include "Falcon/FalconOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// PrecisionOpInterface: the ops whose sums accumulate in f32
+//===----------------------------------------------------------------------===//
+
+Type LayerNormOp::getAccumulateElementType() { return Float32Type::get(getContext()); }
+Type LinearOp::getAccumulateElementType() { return Float32Type::get(getContext()); }
+Type AddOp::getAccumulateElementType() { return Float32Type::get(getContext()); }
+Type LMHeadOp::getAccumulateElementType() { return Float32Type::get(getContext()); }
+Type AttentionOp::getAccumulateElementType() { return Float32Type::get(getContext()); }

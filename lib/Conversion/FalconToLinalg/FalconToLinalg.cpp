@@ -125,6 +125,9 @@ struct LayerNormLowering : OpRewritePattern<LayerNormOp> {
     Value x = op.getInput();
     auto type = cast<RankedTensorType>(x.getType());
     Type f = type.getElementType();
+    // Statistics and the normalization run in the accumulate type (f32
+    // whatever the activations), converted to f once at the end.
+    Type acc = op.getAccumulateElementType();
     int64_t features = type.getShape().back();
     SmallVector<OpFoldResult> rowShape = tensor::getMixedSizes(rewriter, loc, x);
     rowShape.pop_back();
@@ -133,21 +136,23 @@ struct LayerNormLowering : OpRewritePattern<LayerNormOp> {
     AffineMap feature = dimsMap(context, 3, {2});
     double inverseCount = 1.0 / double(features);
 
-    Value sum = lb.generic({x}, lb.filled(rowShape, f, 0.0), {full, row},
+    Value sum = lb.generic({x}, lb.filled(rowShape, acc, 0.0), {full, row},
                            {kParallel, kParallel, kReduction},
                            [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-                             return arith::AddFOp::create(b, l, args[1], args[0]);
+                             Value value = LinalgBuilder(b, l).castFloat(args[0], acc);
+                             return arith::AddFOp::create(b, l, args[1], value);
                            });
     auto mean = [&](OpBuilder &b, Location l, Value rowSum) -> Value {
       LinalgBuilder inner(b, l);
-      return arith::MulFOp::create(b, l, rowSum, inner.constantFloat(f, inverseCount));
+      return arith::MulFOp::create(b, l, rowSum, inner.constantFloat(acc, inverseCount));
     };
     // Biased variance, as torch.nn.LayerNorm.
     Value squares = lb.generic(
-        {x, sum}, lb.filled(rowShape, f, 0.0), {full, row, row},
+        {x, sum}, lb.filled(rowShape, acc, 0.0), {full, row, row},
         {kParallel, kParallel, kReduction},
         [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-          Value centered = arith::SubFOp::create(b, l, args[0], mean(b, l, args[1]));
+          Value value = LinalgBuilder(b, l).castFloat(args[0], acc);
+          Value centered = arith::SubFOp::create(b, l, value, mean(b, l, args[1]));
           Value square = arith::MulFOp::create(b, l, centered, centered);
           return arith::AddFOp::create(b, l, args[2], square);
         });
@@ -159,13 +164,15 @@ struct LayerNormLowering : OpRewritePattern<LayerNormOp> {
         {kParallel, kParallel, kParallel},
         [&](OpBuilder &b, Location l, ValueRange args) -> Value {
           LinalgBuilder inner(b, l);
-          Value centered = arith::SubFOp::create(b, l, args[0], mean(b, l, args[1]));
+          Value value = inner.castFloat(args[0], acc);
+          Value centered = arith::SubFOp::create(b, l, value, mean(b, l, args[1]));
           Value variance = mean(b, l, args[2]);
           Value denominator = math::SqrtOp::create(
-              b, l, arith::AddFOp::create(b, l, variance, inner.constantFloat(f, epsilon)));
+              b, l, arith::AddFOp::create(b, l, variance, inner.constantFloat(acc, epsilon)));
           Value normalized = arith::DivFOp::create(b, l, centered, denominator);
-          Value scaled = arith::MulFOp::create(b, l, normalized, inner.castFloat(args[3], f));
-          return arith::AddFOp::create(b, l, scaled, inner.castFloat(args[4], f));
+          Value scaled = arith::MulFOp::create(b, l, normalized, inner.castFloat(args[3], acc));
+          return inner.castFloat(
+              arith::AddFOp::create(b, l, scaled, inner.castFloat(args[4], acc)), f);
         });
     rewriter.replaceOp(op, result);
     return success();
@@ -214,10 +221,18 @@ struct AddLowering : OpRewritePattern<AddOp> {
   LogicalResult matchAndRewrite(AddOp op,
                                 PatternRewriter &rewriter) const override {
     LinalgBuilder lb(rewriter, op.getLoc());
+    // The residual stream adds in the accumulate type (f32).
+    Type acc = op.getAccumulateElementType();
+    Type f = op.getComputeElementType();
     Value result = lb.elementwise(
         {op.getLhs(), op.getRhs()}, op.getType(),
         [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-          return arith::AddFOp::create(b, loc, args[0], args[1]);
+          LinalgBuilder inner(b, loc);
+          // One statement each: the IR order must not depend on the C++
+          // compiler's order of evaluating arguments.
+          Value lhs = inner.castFloat(args[0], acc);
+          Value rhs = inner.castFloat(args[1], acc);
+          return inner.castFloat(arith::AddFOp::create(b, loc, lhs, rhs), f);
         });
     rewriter.replaceOp(op, result);
     return success();
