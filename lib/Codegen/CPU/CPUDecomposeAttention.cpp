@@ -204,17 +204,22 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
         [&](OpBuilder &b, Location l, ValueRange args) -> Value {
           return arith::MaximumFOp::create(b, l, args[0], args[1]);
         });
+    // The softmax denominators accumulate in the op's accumulate type (f32
+    // whatever the activations: the precision interface).
+    Type acc = op.getAccumulateElementType();
     Value rowSum = lb.generic(
-        {scores, rowMax}, lb.filled(rowShape, f, 0.0), {all, row, row}, rowReduction,
+        {scores, rowMax}, lb.filled(rowShape, acc, 0.0), {all, row, row}, rowReduction,
         [&](OpBuilder &b, Location l, ValueRange args) -> Value {
           Value e = math::ExpOp::create(b, l, arith::SubFOp::create(b, l, args[0], args[1]));
-          return arith::AddFOp::create(b, l, args[2], e);
+          return arith::AddFOp::create(b, l, args[2], LinalgBuilder(b, l).castFloat(e, acc));
         });
     Value probabilities = lb.generic(
         {scores, rowMax, rowSum}, lb.empty(scoreShape, f), {all, row, row, all},
         fiveParallel, [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          LinalgBuilder inner(b, l);
           Value e = math::ExpOp::create(b, l, arith::SubFOp::create(b, l, args[0], args[1]));
-          return arith::DivFOp::create(b, l, e, args[2]);
+          Value p = arith::DivFOp::create(b, l, inner.castFloat(e, acc), args[2]);
+          return inner.castFloat(p, f);
         });
 
     // context[b, i, g, j, e] = sum_t p[b, g, j, i, t] v[b, g, t, e];
