@@ -223,4 +223,48 @@ def Falcon_WeightEncodingAttr : Falcon_Attr<"WeightEncoding", "weight_encoding">
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Weight layout (what falcon-bind-weights compiled in)
+//===----------------------------------------------------------------------===//
+
+def Falcon_WeightSlotAttr : Falcon_Attr<"WeightSlot", "weight_slot"> {
+  let summary = "where one weight lives in a rank's weight file";
+  let description = [{
+    One distinct `falcon.param` (name and encoding) as bound into the code:
+    its encoded tensor type, the byte offset of its copy (of layer 0 for a
+    per-layer weight, whose name holds `{}`), the distance between layers'
+    copies and the bytes of one copy. Offsets come from the weight-transform
+    library's `layoutWeightFiles`, the same call the artifact writer's
+    placement is checked against.
+
+    ```mlir
+    #falcon.weight_slot<name = "transformer.h.{}.ln_attn.weight",
+        type = tensor<4544xbf16>, offset = 128, layer_stride = 9088,
+        bytes = 9088, per_layer = true>
+    ```
+  }];
+  let parameters = (ins StringRefParameter<"checkpoint tensor name">:$name,
+                        "::mlir::RankedTensorType":$type,
+                        "int64_t":$offset,
+                        "int64_t":$layer_stride,
+                        "int64_t":$bytes,
+                        DefaultValuedParameter<"bool", "false">:$per_layer,
+                        OptionalParameter<"WeightEncodingAttr">:$encoding);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Falcon_WeightLayoutAttr : Falcon_Attr<"WeightLayout", "weight_layout"> {
+  let summary = "the packed weight file that falcon-bind-weights compiled in";
+  let description = [{
+    Set on the module as `falcon.weight_layout` by `falcon-bind-weights`, for
+    the artifact writer: the layer count that per-layer slots are repeated
+    for, the file's size and its `#falcon.weight_slot`s in file order.
+  }];
+  let parameters = (ins "int64_t":$num_layers, "int64_t":$total_bytes,
+                        "::mlir::ArrayAttr":$slots);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 #endif // FALCON_ATTRS_TD

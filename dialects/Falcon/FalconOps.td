@@ -104,7 +104,7 @@ def Falcon_LinearOp : Falcon_Op<"linear", [Pure, Falcon_AccumulatesInF32,
     ```
   }];
   let arguments = (ins Falcon_Activation:$input, Falcon_Matrix:$weight,
-                       Optional<Falcon_Vector>:$bias, UnitAttr:$transposed_weight);
+                       Optional<Falcon_Vector>:$bias);
   let results = (outs Falcon_Activation:$result);
   let assemblyFormat = "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
@@ -148,8 +148,7 @@ def Falcon_LMHeadOp : Falcon_Op<"lm_head", [Pure, Falcon_ProjectionOpInterface,
   let description = [{
     The language-model head. With `tied`, `weight` is the word-embedding
     matrix (Hugging Face ignores a stored `lm_head.weight` then); otherwise it
-    is `lm_head.weight`. With `transposed_weight` the weight is stored
-    `[hidden, vocab]`.
+    is `lm_head.weight`; either way it is `[vocab, hidden]`.
 
     ```mlir
     %logits = falcon.lm_head %h, %emb {tied}
@@ -157,7 +156,7 @@ def Falcon_LMHeadOp : Falcon_Op<"lm_head", [Pure, Falcon_ProjectionOpInterface,
     ```
   }];
   let arguments = (ins Falcon_Activation:$input, Falcon_Matrix:$weight,
-                       UnitAttr:$tied, UnitAttr:$transposed_weight);
+                       UnitAttr:$tied);
   let results = (outs Falcon_Activation:$result);
   let assemblyFormat = "$input `,` $weight attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;

@@ -3,7 +3,11 @@
 #include "falcon/Transforms/WeightLayout.h"
 #include "Falcon/IR/FalconOps.h"
 
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/CheckedArithmetic.h"
 #include "llvm/Support/MathExtras.h"
+
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::falcon;
@@ -26,6 +30,9 @@ FailureOr<WeightLayout> mlir::falcon::computeWeightLayout(ModuleOp module) {
                             "module to lay out per-layer weights");
   layout.numLayers = config ? config.getNumHiddenLayers() : 1;
 
+  // The distinct (name, encoding) pairs in order of first appearance; the
+  // weight-transform library places them, as it does every weight file.
+  std::vector<::falcon::WeightPlacementRequest> requests;
   WalkResult result = module.walk([&](ParamOp op) -> WalkResult {
     auto type = cast<RankedTensorType>(op.getType());
     if (const WeightSlot *existing =
@@ -41,83 +48,63 @@ FailureOr<WeightLayout> mlir::falcon::computeWeightLayout(ModuleOp module) {
     slot.type = type;
     slot.perLayer = bool(op.getLayer());
     slot.encoding = op.getEncodingAttr();
-    unsigned bitWidth = type.getElementTypeBitWidth();
-    slot.bytes = uint64_t(type.getNumElements()) * bitWidth / 8;
-    slot.layerStride = llvm::alignTo(slot.bytes, kWeightAlignment);
-    slot.offset = layout.totalBytes;
-    layout.totalBytes +=
-        slot.layerStride * (slot.perLayer ? uint64_t(layout.numLayers) : 1);
+    std::optional<uint64_t> bytes = llvm::checkedMulUnsigned<uint64_t>(
+        uint64_t(type.getNumElements()), type.getElementTypeBitWidth() / 8);
+    if (!bytes)
+      return op.emitOpError() << "parameter \"" << op.getName() << "\" is too large";
+    slot.bytes = *bytes;
+    requests.push_back({slot.name, /*rank=*/0, slot.bytes,
+                        slot.perLayer ? uint64_t(layout.numLayers) : 1});
     layout.slots.push_back(std::move(slot));
     return WalkResult::advance();
   });
   if (result.wasInterrupted())
     return failure();
+  llvm::Expected<::falcon::WeightFileLayout> placed =
+      ::falcon::layoutWeightFiles(requests, /*numRanks=*/1, kWeightAlignment);
+  if (!placed)
+    return module.emitError(llvm::toString(placed.takeError()));
+  for (auto [slot, placement] : llvm::zip_equal(layout.slots, placed->placements)) {
+    slot.offset = placement.offset;
+    slot.layerStride = placement.stride;
+  }
+  layout.totalBytes = placed->fileBytes[0];
+  if (layout.totalBytes > uint64_t(std::numeric_limits<int64_t>::max()))
+    return module.emitError("the weights need more than 2^63 bytes");
   return layout;
 }
 
 void mlir::falcon::setWeightLayoutAttr(ModuleOp module,
                                        const WeightLayout &layout) {
-  Builder builder(module.getContext());
+  MLIRContext *context = module.getContext();
   SmallVector<Attribute> slots;
-  for (const WeightSlot &slot : layout.slots) {
-    SmallVector<NamedAttribute> entries = {
-        builder.getNamedAttr("name", builder.getStringAttr(slot.name)),
-        builder.getNamedAttr("type", TypeAttr::get(slot.type)),
-        builder.getNamedAttr("offset", builder.getI64IntegerAttr(slot.offset)),
-        builder.getNamedAttr("layer_stride",
-                             builder.getI64IntegerAttr(slot.layerStride)),
-        builder.getNamedAttr("bytes", builder.getI64IntegerAttr(slot.bytes))};
-    if (slot.perLayer)
-      entries.push_back(builder.getNamedAttr("per_layer", builder.getUnitAttr()));
-    if (slot.encoding)
-      entries.push_back(builder.getNamedAttr("encoding", slot.encoding));
-    slots.push_back(builder.getDictionaryAttr(entries));
-  }
+  for (const WeightSlot &slot : layout.slots)
+    slots.push_back(WeightSlotAttr::get(context, slot.name, slot.type, slot.offset,
+                                        slot.layerStride, slot.bytes, slot.perLayer,
+                                        slot.encoding));
   module->setAttr(kWeightLayoutAttrName,
-                  builder.getDictionaryAttr(
-                      {builder.getNamedAttr("num_layers",
-                                            builder.getI64IntegerAttr(layout.numLayers)),
-                       builder.getNamedAttr("total_bytes",
-                                            builder.getI64IntegerAttr(layout.totalBytes)),
-                       builder.getNamedAttr("slots", builder.getArrayAttr(slots))}));
+                  WeightLayoutAttr::get(context, layout.numLayers, layout.totalBytes,
+                                        ArrayAttr::get(context, slots)));
 }
 
 FailureOr<WeightLayout> mlir::falcon::getWeightLayoutAttr(ModuleOp module) {
-  auto dict = module->getAttrOfType<DictionaryAttr>(kWeightLayoutAttrName);
-  auto fail = [&]() -> FailureOr<WeightLayout> {
-    return module.emitError() << "expects a valid '" << kWeightLayoutAttrName
-                              << "' attribute (run falcon-bind-weights)";
-  };
-  if (!dict)
-    return fail();
-  auto numLayers = dyn_cast_or_null<IntegerAttr>(dict.get("num_layers"));
-  auto totalBytes = dyn_cast_or_null<IntegerAttr>(dict.get("total_bytes"));
-  auto slots = dyn_cast_or_null<ArrayAttr>(dict.get("slots"));
-  if (!numLayers || !totalBytes || !slots)
-    return fail();
+  // The attribute verified itself when it was built or parsed.
+  auto attr = module->getAttrOfType<WeightLayoutAttr>(kWeightLayoutAttrName);
+  if (!attr)
+    return module.emitError() << "expects a '#falcon.weight_layout' as '"
+                              << kWeightLayoutAttrName << "' (run falcon-bind-weights)";
   WeightLayout layout;
-  layout.numLayers = numLayers.getInt();
-  layout.totalBytes = totalBytes.getInt();
-  for (Attribute attr : slots) {
-    auto entry = dyn_cast<DictionaryAttr>(attr);
-    auto name = entry ? dyn_cast_or_null<StringAttr>(entry.get("name")) : nullptr;
-    auto type = entry ? dyn_cast_or_null<TypeAttr>(entry.get("type")) : nullptr;
-    auto offset = entry ? dyn_cast_or_null<IntegerAttr>(entry.get("offset")) : nullptr;
-    auto stride = entry ? dyn_cast_or_null<IntegerAttr>(entry.get("layer_stride")) : nullptr;
-    auto bytes = entry ? dyn_cast_or_null<IntegerAttr>(entry.get("bytes")) : nullptr;
-    if (!name || !type || !isa<RankedTensorType>(type.getValue()) || !offset ||
-        !stride || !bytes)
-      return fail();
+  layout.numLayers = attr.getNumLayers();
+  layout.totalBytes = attr.getTotalBytes();
+  for (auto slotAttr : attr.getSlots().getAsRange<WeightSlotAttr>()) {
     WeightSlot slot;
-    slot.name = name.str();
-    slot.type = cast<RankedTensorType>(type.getValue());
-    slot.offset = offset.getInt();
-    slot.layerStride = stride.getInt();
-    slot.bytes = bytes.getInt();
-    slot.perLayer = bool(entry.get("per_layer"));
-    slot.encoding = dyn_cast_or_null<WeightEncodingAttr>(entry.get("encoding"));
-    if (entry.get("encoding") && !slot.encoding)
-      return fail();
+    slot.name = slotAttr.getName().str();
+    slot.type = slotAttr.getType();
+    slot.offset = slotAttr.getOffset();
+    slot.layerStride = slotAttr.getLayerStride();
+    slot.bytes = slotAttr.getBytes();
+    slot.perLayer = slotAttr.getPerLayer();
+    slot.encoding = slotAttr.getEncoding();
     layout.slots.push_back(std::move(slot));
   }
   return layout;

@@ -62,22 +62,6 @@ func.func @linear(%x: tensor<?x?x8xf32>, %w: tensor<16x8xbf16>, %b: tensor<16xbf
 
 // -----
 
-// [in, out] weight (falcon-cpu-weight-layout): loops (b, k, s, n), the
-// innermost loop along a weight row and an output row; a plain contraction
-// that carries no target decision (no attribute).
-// CHECK-DAG: #[[X:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1)>
-// CHECK-DAG: #[[W:.*]] = affine_map<(d0, d1, d2, d3) -> (d1, d3)>
-// CHECK-DAG: #[[Y:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
-// CHECK-LABEL: func @linear_transposed
-// CHECK: linalg.generic {indexing_maps = [#[[X]], #[[W]], #[[Y]]], iterator_types = ["parallel", "reduction", "parallel", "parallel"]} ins(%{{.*}}, %{{.*}} : tensor<?x?x8xf32>, tensor<8x16xf32>)
-// CHECK-NOT: attrs =
-func.func @linear_transposed(%x: tensor<?x?x8xf32>, %w: tensor<8x16xf32>) -> tensor<?x?x16xf32> {
-  %0 = falcon.linear %x, %w {transposed_weight} : (tensor<?x?x8xf32>, tensor<8x16xf32>) -> tensor<?x?x16xf32>
-  return %0 : tensor<?x?x16xf32>
-}
-
-// -----
-
 // CHECK-LABEL: func @lm_head
 // CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%{{.*}}, %{{.*}} : tensor<?x?x8xf32>, tensor<32x8xf32>)
 // CHECK-NOT: linalg.generic

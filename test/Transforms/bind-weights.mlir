@@ -4,6 +4,8 @@
 //   emb  [16x8xf32]  512 B at 0
 //   w.{} [3x8xbf16]   48 B, stride 64, two layers at 512 and 576
 //   ln   [8xf32]      32 B at 640
+// The layout is recorded for the artifact writer as a typed attribute.
+// CHECK: module attributes {{{.*}}falcon.weight_layout = #falcon.weight_layout<num_layers = 2, total_bytes = 704, slots = [#falcon.weight_slot<name = "transformer.word_embeddings.weight", type = tensor<16x8xf32>, offset = 0, layer_stride = 512, bytes = 512>, #falcon.weight_slot<name = "transformer.h.{}.w", type = tensor<3x8xbf16>, offset = 512, layer_stride = 64, bytes = 48, per_layer = true>, #falcon.weight_slot<name = "transformer.ln_f.weight", type = tensor<8xf32>, offset = 640, layer_stride = 64, bytes = 32>]>}
 module attributes {falcon.config = #falcon.model_config<vocab_size = 16, hidden_size = 8, num_hidden_layers = 2, num_attention_heads = 2, num_kv_heads = 1, head_dim = 4, ffn_hidden_size = 32, qkv_layout = #falcon.qkv_layout<multi_query>, parallel_attn = true, layer_norms_per_block = 1, alibi = false, bias = false, tie_word_embeddings = true, layer_norm_epsilon = 1.0e-05 : f64, max_position_embeddings = 2048>} {
   // CHECK-LABEL: func.func @forward
   // CHECK-SAME: %[[LAYER:[^:]*]]: index, %[[BUF:.*]]: memref<?xi8> {falcon.name = "weights"}

@@ -69,8 +69,8 @@ LogicalResult FalconDialect::verifyOperationAttribute(Operation *op,
     return expect(isa<ModelConfigAttr>(value) && isa<ModuleOp>(op),
                   "a #falcon.model_config on a module");
   if (name == kWeightLayoutAttrName)
-    return expect(isa<DictionaryAttr>(value) && isa<ModuleOp>(op),
-                  "a dictionary on a module");
+    return expect(isa<WeightLayoutAttr>(value) && isa<ModuleOp>(op),
+                  "a #falcon.weight_layout on a module");
   return op->emitOpError() << "has unknown falcon attribute '" << name << "'";
 }
 
@@ -228,6 +228,45 @@ WeightEncodingAttr::getEncodedShape(ArrayRef<int64_t> shape,
     result = permuted;
   }
   return result;
+}
+
+//===----------------------------------------------------------------------===//
+// WeightSlotAttr, WeightLayoutAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult WeightSlotAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                     StringRef name, RankedTensorType type, int64_t offset,
+                                     int64_t layerStride, int64_t bytes, bool perLayer,
+                                     WeightEncodingAttr) {
+  if (name.empty())
+    return emitError() << "expects a non-empty weight name";
+  if (!type || !type.hasStaticShape())
+    return emitError() << "expects a statically shaped tensor type for '" << name << "'";
+  if (offset < 0 || bytes < 0 || layerStride < bytes)
+    return emitError() << "expects offset >= 0, bytes >= 0 and layer_stride >= bytes for '"
+                       << name << "'";
+  if (perLayer != name.contains("{}"))
+    return emitError() << "expects '" << name << "' to hold '{}' exactly when per_layer";
+  return success();
+}
+
+LogicalResult WeightLayoutAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                       int64_t numLayers, int64_t totalBytes, ArrayAttr slots) {
+  if (numLayers < 1 || totalBytes < 0)
+    return emitError() << "expects num_layers >= 1 and total_bytes >= 0";
+  for (Attribute slot : slots) {
+    auto typed = dyn_cast<WeightSlotAttr>(slot);
+    if (!typed)
+      return emitError() << "expects every slot to be a #falcon.weight_slot, found " << slot;
+    // The last copy must end inside the file (no overflow: each term is
+    // below 2^63 and checked in 128 bits).
+    __int128 copies = typed.getPerLayer() ? numLayers : 1;
+    if (typed.getOffset() + (copies - 1) * typed.getLayerStride() + typed.getBytes() >
+        totalBytes)
+      return emitError() << "slot '" << typed.getName() << "' ends beyond total_bytes ("
+                         << totalBytes << ")";
+  }
+  return success();
 }
 
 //===----------------------------------------------------------------------===//

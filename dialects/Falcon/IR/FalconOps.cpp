@@ -75,14 +75,13 @@ static LogicalResult expectSameBatchSeq(Operation *op, Value input,
 }
 
 /// Every projection (falcon.linear, falcon.lm_head): input [B, S, in],
-/// weight [out, in] (or [in, out] when transposed), optional bias [out],
+/// weight [out, in], optional bias [out],
 /// result [B, S, out].
 static LogicalResult verifyProjection(ProjectionOpInterface projection) {
   Operation *op = projection.getOperation();
   Value input = projection.getInput(), weight = projection.getWeightMutable().get();
   Value bias = projection.getProjectionBias(), result = op->getResult(0);
-  bool transposed = projection.getTransposedWeight();
-  unsigned inDim = transposed ? 0 : 1, outDim = transposed ? 1 : 0;
+  constexpr unsigned inDim = 1, outDim = 0;
   if (failed(expectFeatureDims(op, weight, "weight", {0, 1})))
     return failure();
   if (cast<ShapedType>(result.getType()).getElementType() !=

@@ -9,7 +9,10 @@ def ConvertFalconToLinalg : Pass<"convert-falcon-to-linalg", "ModuleOp"> {
   let summary = "Lower falcon compute ops to linalg, tensor, arith and math";
   let description = [{
     Every falcon op except `falcon.param` (bound by `falcon-bind-weights`)
-    becomes `linalg.generic` ops on tensors plus `tensor` reshapes and slices,
+    and `falcon.attention` (kept for a target to decompose, e.g.
+    `falcon-cpu-decompose-attention`) becomes `linalg.generic` ops on
+    tensors plus `tensor` reshapes and slices; the result makes no target
+    choice (projections read the checkpoint's `[out, in]` weights),
     computing in the activation type (f32) and extending narrower weights in
     the loop bodies. The numerics follow Hugging Face (see
     shared/falcon-architecture.md section 10): exact erf GELU, RoPE angles in

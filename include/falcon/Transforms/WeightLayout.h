@@ -46,9 +46,11 @@ struct WeightLayout {
 };
 
 /// Lays out the distinct falcon.param (name, encoding) pairs of `module` in
-/// order of first appearance. Per-layer weights get `numLayers` consecutive copies, taken
-/// from the module's `falcon.config` attribute. Fails (with a diagnostic) if
-/// that attribute is missing or one name is used with two types.
+/// order of first appearance, placed by the weight-transform library's
+/// layoutWeightFiles (the one placement rule of every weight file). Per-layer
+/// weights get `numLayers` consecutive copies, taken from the module's
+/// `#falcon.model_config`. Fails (with a diagnostic) if that attribute is
+/// missing or one name is used with two types.
 FailureOr<WeightLayout> computeWeightLayout(ModuleOp module);
 
 /// Name of the module attribute in which falcon-bind-weights records the
@@ -62,7 +64,7 @@ llvm::Expected<::falcon::WeightTransform>
 getWeightTransform(const WeightSlot &slot, llvm::StringRef name,
                    llvm::ArrayRef<int64_t> sourceShape);
 
-/// Records `layout` on `module` / reads it back.
+/// Records `layout` on `module` as a `#falcon.weight_layout` / reads it back.
 void setWeightLayoutAttr(ModuleOp module, const WeightLayout &layout);
 FailureOr<WeightLayout> getWeightLayoutAttr(ModuleOp module);
 

@@ -38,11 +38,10 @@ using utils::IteratorType;
 // Helpers shared by the patterns
 //===----------------------------------------------------------------------===//
 
-/// `x @ weight^T (+ bias)` for x [B, S, in] and weight [out, in] (or
-/// [in, out] when `transposed`): a contraction over `in`, then the bias added
-/// separately as FalconLinear does.
+/// `x @ weight^T (+ bias)` for x [B, S, in] and weight [out, in]: a
+/// contraction over `in`, then the bias added separately as FalconLinear does.
 Value buildProjection(LinalgBuilder &lb, Value input, Value weight, Value bias,
-                      RankedTensorType resultType, bool transposed) {
+                      RankedTensorType resultType) {
   MLIRContext *context = lb.b.getContext();
   Type f = resultType.getElementType();
   SmallVector<OpFoldResult> shape = tensor::getMixedSizes(lb.b, lb.loc, input);
@@ -54,16 +53,13 @@ Value buildProjection(LinalgBuilder &lb, Value input, Value weight, Value bias,
     Value mul = arith::MulFOp::create(b, loc, args[0], w);
     return arith::AddFOp::create(b, loc, args[2], mul);
   };
-  // [out, in]: loops (b, s, n, k), a dot product per output.
-  // [in, out]: loops (b, k, s, n): the innermost loop runs along a contiguous
-  // weight row and output row, y[s, n] += x[s, k] * W[k, n], and a weight row
-  // is reused for every prompt row before the next one is read. Both are
-  // plain contractions (linalg::inferContractionDims) that isProjection
-  // recognises; the CPU back end turns the first into the second
-  // (falcon-cpu-weight-layout).
+  // Loops (b, s, n, k), a dot product per output: a plain contraction
+  // (linalg::inferContractionDims) that isProjection recognises. A target
+  // may re-lay it out (the CPU's falcon-cpu-weight-layout reads [in, out]
+  // weights with loops (b, k, s, n)).
   Value product = lb.generic({input, weight}, init,
-                             getProjectionIndexingMaps(context, transposed),
-                             getProjectionIteratorTypes(transposed), body);
+                             getProjectionIndexingMaps(context, /*weightInOut=*/false),
+                             getProjectionIteratorTypes(/*weightInOut=*/false), body);
   if (!bias)
     return product;
   Value biasInit = lb.empty(shape, f);
@@ -187,8 +183,7 @@ struct ProjectionLowering : OpInterfaceRewritePattern<ProjectionOpInterface> {
     LinalgBuilder lb(rewriter, op->getLoc());
     rewriter.replaceOp(op, buildProjection(lb, op.getInput(), op.getWeightMutable().get(),
                                            op.getProjectionBias(),
-                                           cast<RankedTensorType>(op->getResult(0).getType()),
-                                           op.getTransposedWeight()));
+                                           cast<RankedTensorType>(op->getResult(0).getType())));
     return success();
   }
 };

@@ -403,3 +403,21 @@ func.func @param_transposed_rank() {
   %0 = falcon.param "transformer.ln_f.weight" {encoding = #falcon.weight_encoding<permutation = [1, 0]>} : tensor<8xf32>
   return
 }
+
+// -----
+
+// A weight layout whose slot ends beyond the file.
+// expected-error @+1 {{slot 'w' ends beyond total_bytes (64)}}
+module attributes {falcon.weight_layout = #falcon.weight_layout<num_layers = 1, total_bytes = 64, slots = [#falcon.weight_slot<name = "w", type = tensor<32xf32>, offset = 0, layer_stride = 128, bytes = 128>]>} {}
+
+// -----
+
+// Per-layer slots are named with '{}'.
+// expected-error @+2 {{expects 'w' to hold '{}' exactly when per_layer}}
+// expected-error @+1 {{failed to parse Falcon_WeightLayoutAttr parameter 'slots'}}
+module attributes {falcon.weight_layout = #falcon.weight_layout<num_layers = 2, total_bytes = 256, slots = [#falcon.weight_slot<name = "w", type = tensor<32xf32>, offset = 0, layer_stride = 128, bytes = 128, per_layer = true>]>} {}
+
+// -----
+
+// expected-error @+1 {{expects 'falcon.weight_layout' to be a #falcon.weight_layout on a module, found {slots = []}}}
+module attributes {falcon.weight_layout = {slots = []}} {}
