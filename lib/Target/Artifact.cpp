@@ -372,12 +372,22 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
     requiredFeatures.push_back(feature);
   // One rank holding every layer: tensor and pipeline parallel plans are
   // the plan issue's.
+  // Each rank names its own files.
   llvm::json::Array ranks;
-  ranks.push_back(llvm::json::Object{{keys::kRankIndex, 0},
-                                     {keys::kRankStage, 0},
-                                     {keys::kRankSlot, 0},
-                                     {keys::kRankFirstLayer, 0},
-                                     {keys::kRankNumLayers, config.numLayers}});
+  ranks.push_back(llvm::json::Object{
+      {keys::kRankIndex, 0},
+      {keys::kRankStage, 0},
+      {keys::kRankSlot, 0},
+      {keys::kRankFirstLayer, 0},
+      {keys::kRankNumLayers, config.numLayers},
+      {keys::kRankHostLibrary, kHostLibraryName},
+      {keys::kRankEntryPoint, kEntryPoint},
+      {keys::kRankWeights,
+       llvm::json::Object{{"file", kWeightsFileName},
+                          {"size", int64_t(layout.totalBytes)},
+                          {"checksum", ::falcon::formatChecksum(packer.checksum())},
+                          {"alignment", int64_t(kWeightAlignment)},
+                          {"tensors", std::move(tensorTable)}}}});
   llvm::json::Object manifest{
       {"format_version", kArtifactFormatVersion},
       {"model", checkpoint.name},
@@ -391,20 +401,11 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
                                        {keys::kPlanPP, 1},
                                        {keys::kPlanThreads, target.getThreads()},
                                        {keys::kPlanRanks, std::move(ranks)}}},
-      {"host_library", kHostLibraryName},
-      {"entry_point", kEntryPoint},
       {"config", configJson(config)},
       {"kv_cache", llvm::json::Object{{"layers", config.numLayers},
                                       {"kv_heads", config.kvHeads()},
                                       {"head_dim", config.headDim()},
-                                      {"dtype", options.kvCacheDType}}},
-      {"weights",
-       llvm::json::Object{
-           {"file", kWeightsFileName},
-           {"size", int64_t(layout.totalBytes)},
-           {"checksum", ::falcon::formatChecksum(packer.checksum())},
-           {"alignment", int64_t(kWeightAlignment)},
-           {"tensors", std::move(tensorTable)}}}};
+                                      {"dtype", options.kvCacheDType}}}};
   {
     std::string manifestPath = inStaging("manifest.json");
     std::error_code ec;

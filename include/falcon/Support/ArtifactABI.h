@@ -41,6 +41,12 @@ inline constexpr llvm::StringLiteral kRankStage = "stage";
 inline constexpr llvm::StringLiteral kRankSlot = "slot";
 inline constexpr llvm::StringLiteral kRankFirstLayer = "first_layer";
 inline constexpr llvm::StringLiteral kRankNumLayers = "num_layers";
+/// A rank's own files (format 3): its host library, the library's entry
+/// point, and its weight file ("weights": file, size, checksum, alignment,
+/// tensors).
+inline constexpr llvm::StringLiteral kRankHostLibrary = "host_library";
+inline constexpr llvm::StringLiteral kRankEntryPoint = "entry_point";
+inline constexpr llvm::StringLiteral kRankWeights = "weights";
 } // namespace manifest
 
 /// An int64 array the host library exports with the geometry its code was

@@ -151,6 +151,73 @@ falcon_status_t parseTarget(const ObjectReader &reader, Manifest &manifest) {
   return nullptr;
 }
 
+falcon_status_t parseChecksum(const ObjectReader &reader, llvm::StringRef text,
+                              uint64_t &out) {
+  llvm::Expected<uint64_t> value = falcon::parseChecksum(text);
+  if (!value)
+    return reader.error(FALCON_STATUS_FAILED_PRECONDITION,
+                        reader.qualified("checksum") + " " +
+                            llvm::toString(value.takeError()));
+  out = *value;
+  return nullptr;
+}
+
+/// The tensor table is informational (the compiled code has the offsets
+/// built in), but a tensor that points outside weights.bin means the
+/// manifest and the file disagree, which is worth refusing early.
+falcon_status_t checkTensorTable(const ObjectReader &weights,
+                                 uint64_t weightsSize) {
+  const json::Value *value = weights.object.get("tensors");
+  if (!value)
+    return nullptr;
+  const json::Array *tensors = value->getAsArray();
+  if (!tensors)
+    return weights.wrongType("tensors", "an array");
+  for (size_t index = 0; index < tensors->size(); ++index) {
+    std::string key = "tensors[" + std::to_string(index) + "]";
+    const json::Object *tensor = (*tensors)[index].getAsObject();
+    if (!tensor)
+      return weights.wrongType(key, "an object");
+    ObjectReader reader = weights.nested(*tensor, key);
+    int64_t offset = 0, bytes = 0;
+    FALCON_RETURN_IF_ERROR(reader.getInteger("offset", offset));
+    FALCON_RETURN_IF_ERROR(reader.getInteger("bytes", bytes));
+    if (offset < 0 || bytes < 0 || uint64_t(offset) > weightsSize ||
+        uint64_t(bytes) > weightsSize - uint64_t(offset)) {
+      std::string name = "?";
+      if (std::optional<llvm::StringRef> tensorName = tensor->getString("name"))
+        name = tensorName->str();
+      return weights.error(
+          FALCON_STATUS_FAILED_PRECONDITION,
+          weights.qualified(key) + " ('" + name + "'): bytes [" +
+              llvm::Twine(offset) + ", " + llvm::Twine(offset + bytes) +
+              ") lie outside weights.size (" + llvm::Twine(weightsSize) + ")");
+    }
+  }
+  return nullptr;
+}
+
+/// A rank's own files: its host library and entry point, and "weights".
+falcon_status_t parseRankFiles(const ObjectReader &rank, ManifestRank &entry) {
+  FALCON_RETURN_IF_ERROR(rank.getString(keys::kRankHostLibrary, entry.hostLibrary));
+  FALCON_RETURN_IF_ERROR(rank.getString(keys::kRankEntryPoint, entry.entryPoint));
+  const json::Object *weightsObject = nullptr;
+  FALCON_RETURN_IF_ERROR(rank.getObject(keys::kRankWeights, weightsObject));
+  ObjectReader weights = rank.nested(*weightsObject, keys::kRankWeights);
+  FALCON_RETURN_IF_ERROR(weights.getString("file", entry.weightsFile));
+  int64_t weightsSize = 0;
+  FALCON_RETURN_IF_ERROR(weights.getInteger("size", weightsSize));
+  if (weightsSize < 0)
+    return weights.error(FALCON_STATUS_FAILED_PRECONDITION,
+                         "key '" + weights.qualified("size") +
+                             "' must not be negative, found " + llvm::Twine(weightsSize));
+  entry.weightsSize = uint64_t(weightsSize);
+  std::string checksum;
+  FALCON_RETURN_IF_ERROR(weights.getString("checksum", checksum));
+  FALCON_RETURN_IF_ERROR(parseChecksum(weights, checksum, entry.weightsChecksum));
+  return checkTensorTable(weights, entry.weightsSize);
+}
+
 /// "plan": tp x pp ranks, rank r at stage r / tp and tensor slot r % tp, the
 /// stages holding consecutive runs of layers that cover the model.
 falcon_status_t parsePlan(const ObjectReader &reader, Manifest &manifest) {
@@ -198,6 +265,7 @@ falcon_status_t parsePlan(const ObjectReader &reader, Manifest &manifest) {
     if (entry.slot > 0 && entry.numLayers != manifest.ranks.back().numLayers)
       return reader.error(FALCON_STATUS_FAILED_PRECONDITION,
                           "plan." + key + " must hold the layers of its stage");
+    FALCON_RETURN_IF_ERROR(parseRankFiles(rank, entry));
     manifest.ranks.push_back(entry);
   }
   if (stageStart + manifest.ranks.back().numLayers != manifest.numLayers)
@@ -205,51 +273,6 @@ falcon_status_t parsePlan(const ObjectReader &reader, Manifest &manifest) {
                         "plan.ranks cover " +
                             llvm::Twine(stageStart + manifest.ranks.back().numLayers) +
                             " of " + llvm::Twine(manifest.numLayers) + " layers");
-  return nullptr;
-}
-
-falcon_status_t parseChecksum(const ObjectReader &reader, llvm::StringRef text,
-                              uint64_t &out) {
-  llvm::Expected<uint64_t> value = falcon::parseChecksum(text);
-  if (!value)
-    return reader.error(FALCON_STATUS_FAILED_PRECONDITION,
-                        "weights.checksum " + llvm::toString(value.takeError()));
-  out = *value;
-  return nullptr;
-}
-
-/// The tensor table is informational (the compiled code has the offsets
-/// built in), but a tensor that points outside weights.bin means the
-/// manifest and the file disagree, which is worth refusing early.
-falcon_status_t checkTensorTable(const ObjectReader &weights,
-                                 uint64_t weightsSize) {
-  const json::Value *value = weights.object.get("tensors");
-  if (!value)
-    return nullptr;
-  const json::Array *tensors = value->getAsArray();
-  if (!tensors)
-    return weights.wrongType("tensors", "an array");
-  for (size_t index = 0; index < tensors->size(); ++index) {
-    std::string key = "tensors[" + std::to_string(index) + "]";
-    const json::Object *tensor = (*tensors)[index].getAsObject();
-    if (!tensor)
-      return weights.wrongType(key, "an object");
-    ObjectReader reader = weights.nested(*tensor, key);
-    int64_t offset = 0, bytes = 0;
-    FALCON_RETURN_IF_ERROR(reader.getInteger("offset", offset));
-    FALCON_RETURN_IF_ERROR(reader.getInteger("bytes", bytes));
-    if (offset < 0 || bytes < 0 || uint64_t(offset) > weightsSize ||
-        uint64_t(bytes) > weightsSize - uint64_t(offset)) {
-      std::string name = "?";
-      if (std::optional<llvm::StringRef> tensorName = tensor->getString("name"))
-        name = tensorName->str();
-      return weights.error(
-          FALCON_STATUS_FAILED_PRECONDITION,
-          "weights." + key + " ('" + name + "'): bytes [" +
-              llvm::Twine(offset) + ", " + llvm::Twine(offset + bytes) +
-              ") lie outside weights.size (" + llvm::Twine(weightsSize) + ")");
-    }
-  }
   return nullptr;
 }
 
@@ -282,9 +305,6 @@ falcon_status_t falcon::runtime::parseManifest(llvm::StringRef text,
   if (root->get("model"))
     FALCON_RETURN_IF_ERROR(
         reader.getString("model", manifest.modelName, /*allowEmpty=*/true));
-  FALCON_RETURN_IF_ERROR(
-      reader.getString("host_library", manifest.hostLibrary));
-  FALCON_RETURN_IF_ERROR(reader.getString("entry_point", manifest.entryPoint));
   FALCON_RETURN_IF_ERROR(parseTarget(reader, manifest));
   std::string activationDType;
   FALCON_RETURN_IF_ERROR(reader.getString(keys::kActivationDType, activationDType));
@@ -323,22 +343,6 @@ falcon_status_t falcon::runtime::parseManifest(llvm::StringRef text,
                         "kv_cache.dtype '" + manifest.cacheDType +
                             "' is not supported (this runtime supports f32, bf16 and f16)");
 
-  const json::Object *weightsObject = nullptr;
-  FALCON_RETURN_IF_ERROR(reader.getObject("weights", weightsObject));
-  ObjectReader weights = reader.nested(*weightsObject, "weights");
-  FALCON_RETURN_IF_ERROR(weights.getString("file", manifest.weightsFile));
-  int64_t weightsSize = 0;
-  FALCON_RETURN_IF_ERROR(weights.getInteger("size", weightsSize));
-  if (weightsSize < 0)
-    return weights.error(FALCON_STATUS_FAILED_PRECONDITION,
-                         "key 'weights.size' must not be negative, found " +
-                             llvm::Twine(weightsSize));
-  manifest.weightsSize = uint64_t(weightsSize);
-  std::string checksum;
-  FALCON_RETURN_IF_ERROR(weights.getString("checksum", checksum));
-  FALCON_RETURN_IF_ERROR(
-      parseChecksum(weights, checksum, manifest.weightsChecksum));
-  FALCON_RETURN_IF_ERROR(checkTensorTable(weights, manifest.weightsSize));
   FALCON_RETURN_IF_ERROR(parsePlan(reader, manifest));
 
   outManifest = std::move(manifest);

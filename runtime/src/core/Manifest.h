@@ -26,12 +26,17 @@ struct ManifestRank {
   int64_t slot = 0;
   int64_t firstLayer = 0;
   int64_t numLayers = 0;
+  // The rank's files, relative to the artifact directory.
+  std::string hostLibrary;
+  std::string entryPoint;
+  // "weights".
+  std::string weightsFile;
+  uint64_t weightsSize = 0;
+  uint64_t weightsChecksum = 0;
 };
 
 struct Manifest {
   std::string modelName;
-  std::string hostLibrary;
-  std::string entryPoint;
 
   // "target": the machine the code was generated for.
   std::string targetTriple;
@@ -63,11 +68,6 @@ struct Manifest {
   /// "f32", "bf16" or "f16", and its size in bytes.
   std::string cacheDType;
   int64_t cacheElementBytes = 0;
-
-  // "weights".
-  std::string weightsFile;
-  uint64_t weightsSize = 0;
-  uint64_t weightsChecksum = 0;
 };
 
 /// Parses manifest text; `path` prefixes every error message. Every key the

@@ -114,7 +114,7 @@ static falcon_status_t checkGeometry(falcon_model_t &model, llvm::StringRef libr
                           "; not a host library written by falcon-compile");
   }
   struct Field {
-    const char *key;
+    std::string key;
     int64_t found;
     int64_t compiled;
   };
@@ -129,7 +129,9 @@ static falcon_status_t checkGeometry(falcon_model_t &model, llvm::StringRef libr
       {"kv_cache.kv_heads", manifest.cacheKVHeads, compiled[kGeometryKVHeads]},
       {"config.head_dim", manifest.headDim, compiled[kGeometryHeadDim]},
       {"kv_cache.head_dim", manifest.cacheHeadDim, compiled[kGeometryHeadDim]},
-      {"weights.size", int64_t(manifest.weightsSize), compiled[kGeometryWeightsBytes]},
+      {"plan.ranks[" + std::to_string(model.rankIndex) + "].weights.size",
+       int64_t(model.rank().weightsSize),
+       compiled[kGeometryWeightsBytes]},
       {"kv_cache.dtype's element bytes", manifest.cacheElementBytes,
        compiled[kGeometryKVCacheElementBytes]}};
   std::string manifestPath = resolve(model.artifactDir, "manifest.json");
@@ -210,13 +212,15 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
   const Manifest &manifest = model->manifest;
   FALCON_RETURN_IF_ERROR(checkRank(manifest, dir, *options));
   FALCON_RETURN_IF_ERROR(checkTarget(manifest, dir));
+  model->rankIndex = options->rank;
+  const ManifestRank &rank = model->rank();
 
   auto verifyProgress = [options](uint64_t done, uint64_t total) {
     options->verify_progress(options->verify_progress_user_data, done, total);
   };
   FALCON_RETURN_IF_ERROR(WeightStore::open(
-      resolve(dir, manifest.weightsFile), manifest.weightsSize,
-      manifest.weightsChecksum, options->verify_checksum, model->weights,
+      resolve(dir, rank.weightsFile), rank.weightsSize,
+      rank.weightsChecksum, options->verify_checksum, model->weights,
       options->verify_progress ? falcon::ChecksumProgressFn(verifyProgress)
                                : falcon::ChecksumProgressFn()));
 
@@ -229,14 +233,14 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
   FALCON_RETURN_IF_ERROR(device->vtable->wrapHostMemory(
       device, const_cast<uint8_t *>(model->weights->data()),
       model->weights->size(), &model->weightsBuffer));
-  std::string libraryPath = resolve(dir, manifest.hostLibrary);
-  const char *exportNames[] = {manifest.entryPoint.c_str()};
+  std::string libraryPath = resolve(dir, rank.hostLibrary);
+  const char *exportNames[] = {rank.entryPoint.c_str()};
   falcon_hal_executable_params_t executableParams = {libraryPath.c_str(),
                                                      exportNames, 1};
   FALCON_RETURN_IF_ERROR(device->vtable->loadExecutable(
       device, &executableParams, &model->executable));
   FALCON_RETURN_IF_ERROR(device->vtable->lookupExport(
-      device, model->executable, manifest.entryPoint.c_str(),
+      device, model->executable, rank.entryPoint.c_str(),
       &model->forwardOrdinal));
   FALCON_RETURN_IF_ERROR(checkGeometry(*model, libraryPath));
 
@@ -274,7 +278,7 @@ falcon_status_t falcon_model_query_info(const falcon_model_t *model,
   out_info->kv_cache_layers = manifest.cacheLayers;
   out_info->kv_cache_heads = manifest.cacheKVHeads;
   out_info->kv_cache_head_dim = manifest.cacheHeadDim;
-  out_info->weights_size = manifest.weightsSize;
-  out_info->weights_checksum = manifest.weightsChecksum;
+  out_info->weights_size = model->rank().weightsSize;
+  out_info->weights_checksum = model->rank().weightsChecksum;
   return nullptr;
 }

@@ -19,6 +19,10 @@ struct falcon_model_t {
   std::atomic<int64_t> referenceCount{1};
   std::string artifactDir;
   falcon::runtime::Manifest manifest;
+  /// This process's rank in the manifest's plan (falcon_model_options_t).
+  int64_t rankIndex = 0;
+  /// Its entry in the plan: its host library, entry point and weights.
+  const falcon::runtime::ManifestRank &rank() const { return manifest.ranks[rankIndex]; }
   std::unique_ptr<falcon::runtime::WeightStore> weights;
   /// Created with falcon_model_options_t::device and num_threads.
   falcon_hal_device_t *device = nullptr;

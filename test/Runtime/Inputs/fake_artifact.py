@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Helpers for the falcon-run lit tests around the fake host library.
 
-  fake_artifact.py make OUT LIBRARY [--truncate N] [--flip BYTE] [--set KEY=JSON]
+  fake_artifact.py make OUT LIBRARY [--truncate N] [--flip BYTE] [--set KEY=JSON]   (KEY: dotted, e.g. plan.ranks[0].entry_point)
       Writes an artifact directory OUT: manifest.json, weights.bin (with the
       matching size and checksum, unless --truncate/--flip break the file
       afterwards) and LIBRARY copied to OUT/libfalcon_model.so.
@@ -63,8 +63,6 @@ def make(args):
     manifest = {
         "format_version": 3,
         "model": "fake-tiny",
-        "host_library": "libfalcon_model.so",
-        "entry_point": "_mlir_ciface_forward",
         # This machine, needing no ISA feature: the fake is plain C.
         "target": {"kind": "cpu",
                    "triple": platform.machine() + "-unknown-linux-gnu",
@@ -73,16 +71,19 @@ def make(args):
         "activation_dtype": "f32",
         "plan": {"tp": 1, "pp": 1, "threads": 1,
                  "ranks": [{"rank": 0, "stage": 0, "slot": 0,
-                            "first_layer": 0, "num_layers": LAYERS}]},
+                            "first_layer": 0, "num_layers": LAYERS,
+                            "host_library": "libfalcon_model.so",
+                            "entry_point": "_mlir_ciface_forward",
+                            "weights": {"file": "weights.bin",
+                                        "size": len(WEIGHTS),
+                                        "checksum": checksum(weights_path),
+                                        "alignment": 64, "tensors": []}}]},
         "config": {"vocab_size": VOCAB, "hidden_size": 16,
                    "num_hidden_layers": LAYERS, "num_attention_heads": 4,
                    "num_kv_heads": KV_HEADS, "head_dim": HEAD_DIM,
                    "max_position_embeddings": MAX_POSITIONS, "alibi": False},
         "kv_cache": {"layers": LAYERS, "kv_heads": KV_HEADS,
                      "head_dim": HEAD_DIM, "dtype": "f32"},
-        "weights": {"file": "weights.bin", "size": len(WEIGHTS),
-                    "checksum": checksum(weights_path),
-                    "alignment": 64, "tensors": []},
     }
     weights = bytearray(WEIGHTS)
     rest = args[2:]
@@ -98,7 +99,11 @@ def make(args):
             *parents, last = key.split(".")
             node = manifest
             for parent in parents:
-                node = node[parent]
+                # "ranks[0]" steps into an array element.
+                name, _, index = parent.partition("[")
+                node = node[name]
+                if index:
+                    node = node[int(index.rstrip("]"))]
             node[last] = json.loads(raw)
         else:
             sys.exit("unknown flag " + flag)

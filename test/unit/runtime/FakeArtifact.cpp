@@ -44,8 +44,6 @@ FakeArtifact::FakeArtifact() {
   manifestObject = json::Object{
       {"format_version", 3},
       {"model", "fake-tiny"},
-      {"host_library", "libfalcon_model.so"},
-      {"entry_point", "_mlir_ciface_forward"},
       // This machine, needing no ISA feature: the fake is plain C.
       {"target", json::Object{{"kind", "cpu"},
                               {"triple", llvm::sys::getProcessTriple()},
@@ -56,11 +54,25 @@ FakeArtifact::FakeArtifact() {
       {"plan", json::Object{{"tp", 1},
                             {"pp", 1},
                             {"threads", 1},
-                            {"ranks", json::Array{json::Object{{"rank", 0},
-                                                               {"stage", 0},
-                                                               {"slot", 0},
-                                                               {"first_layer", 0},
-                                                               {"num_layers", FAKE_LAYERS}}}}}},
+                            {"ranks",
+                             json::Array{json::Object{
+                                 {"rank", 0},
+                                 {"stage", 0},
+                                 {"slot", 0},
+                                 {"first_layer", 0},
+                                 {"num_layers", FAKE_LAYERS},
+                                 {"host_library", "libfalcon_model.so"},
+                                 {"entry_point", "_mlir_ciface_forward"},
+                                 {"weights", json::Object{{"file", "weights.bin"},
+                                                          {"size", 0},
+                                                          {"checksum", checksumString(0)},
+                                                          {"alignment", 64},
+                                                          {"tensors", json::Array{json::Object{
+                                                              {"name", "fake.salt"},
+                                                              {"dtype", "f32"},
+                                                              {"shape", json::Array{250}},
+                                                              {"offset", 0},
+                                                              {"bytes", 1000}}}}}}}}}}},
       {"config", json::Object{{"vocab_size", FAKE_VOCAB_SIZE},
                               {"hidden_size", 16},
                               {"num_hidden_layers", FAKE_LAYERS},
@@ -72,17 +84,7 @@ FakeArtifact::FakeArtifact() {
       {"kv_cache", json::Object{{"layers", FAKE_LAYERS},
                                 {"kv_heads", FAKE_KV_HEADS},
                                 {"head_dim", FAKE_HEAD_DIM},
-                                {"dtype", "f32"}}},
-      {"weights", json::Object{{"file", "weights.bin"},
-                               {"size", 0},
-                               {"checksum", checksumString(0)},
-                               {"alignment", 64},
-                               {"tensors", json::Array{json::Object{
-                                               {"name", "fake.salt"},
-                                               {"dtype", "f32"},
-                                               {"shape", json::Array{250}},
-                                               {"offset", 0},
-                                               {"bytes", 1000}}}}}}};
+                                {"dtype", "f32"}}}};
   write();
 }
 
@@ -98,7 +100,9 @@ std::string FakeArtifact::path(llvm::StringRef file) const {
 }
 
 namespace {
-/// The object holding the last component of `dottedKey`, created on the way.
+/// The object holding the last component of `dottedKey`, created on the way;
+/// a component `name[i]` steps into element i of array `name`, which must
+/// exist ("plan.ranks[0].weights.size").
 json::Object *parentOf(json::Object &root, llvm::StringRef dottedKey,
                        llvm::StringRef &lastKey) {
   json::Object *object = &root;
@@ -109,10 +113,15 @@ json::Object *parentOf(json::Object &root, llvm::StringRef dottedKey,
       lastKey = head;
       return object;
     }
-    json::Value *child = object->get(head);
-    if (!child || !child->getAsObject()) {
-      (*object)[head] = json::Object{};
-      child = object->get(head);
+    auto [name, index] = head.split('[');
+    json::Value *child = object->get(name);
+    if (!index.empty()) {
+      unsigned element = 0;
+      EXPECT_FALSE(index.drop_back().getAsInteger(10, element)) << dottedKey.str();
+      child = &(*child->getAsArray())[element];
+    } else if (!child || !child->getAsObject()) {
+      (*object)[name] = json::Object{};
+      child = object->get(name);
     }
     object = child->getAsObject();
     rest = tail;
@@ -148,8 +157,8 @@ void FakeArtifact::write() {
   writeFile("weights.bin",
             llvm::StringRef(reinterpret_cast<const char *>(weightBytes.data()),
                             weightBytes.size()));
-  setKey("weights.size", int64_t(weightBytes.size()));
-  setKey("weights.checksum", checksumString(referenceChecksum(weightBytes)));
+  setKey("plan.ranks[0].weights.size", int64_t(weightBytes.size()));
+  setKey("plan.ranks[0].weights.checksum", checksumString(referenceChecksum(weightBytes)));
   writeManifest();
   std::string library = path("libfalcon_model.so");
   llvm::sys::fs::remove(library);

@@ -121,11 +121,7 @@ TEST_P(RuntimeModelGeometry, ManifestMustMatchTheHostLibrary) {
   // Another layer count, with a plan that covers it (the plan is checked
   // against the config first): only the host library disagrees.
   if (llvm::StringRef(param.key) == "config.num_hidden_layers")
-    artifact.setKey("plan.ranks", llvm::json::Array{llvm::json::Object{{"rank", 0},
-                                                                       {"stage", 0},
-                                                                       {"slot", 0},
-                                                                       {"first_layer", 0},
-                                                                       {"num_layers", param.value}}});
+    artifact.setKey("plan.ranks[0].num_layers", param.value);
   artifact.writeManifest();
   ModelPtr model;
   StatusResult result = open(artifact, model);
@@ -159,13 +155,13 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(RuntimeModel, WeightsOfAnotherSizeAreRefused) {
   FakeArtifact artifact;
   artifact.weights().resize(64);
-  artifact.eraseKey("weights.tensors");
+  artifact.eraseKey("plan.ranks[0].weights.tensors");
   artifact.write();
   ModelPtr model;
   StatusResult result = open(artifact, model);
   EXPECT_EQ(result.code, FALCON_STATUS_FAILED_PRECONDITION);
   EXPECT_THAT(result.message,
-              HasSubstr("weights.size is 64 but the host library was compiled for 1000"));
+              HasSubstr("plan.ranks[0].weights.size is 64 but the host library was compiled for 1000"));
 }
 
 TEST(RuntimeModel, NullArguments) {
@@ -223,10 +219,10 @@ TEST(RuntimeModel, TopLevelNotAnObject) {
 
 TEST(RuntimeModel, MissingKeys) {
   for (const char *key :
-       {"format_version", "host_library", "entry_point", "config",
+       {"format_version", "plan.ranks[0].host_library", "plan.ranks[0].entry_point", "config",
         "config.vocab_size", "config.max_position_embeddings", "config.alibi",
         "kv_cache", "kv_cache.layers", "kv_cache.head_dim", "kv_cache.dtype",
-        "weights", "weights.file", "weights.size", "weights.checksum", "target",
+        "plan.ranks[0].weights", "plan.ranks[0].weights.file", "plan.ranks[0].weights.size", "plan.ranks[0].weights.checksum", "target",
         "target.kind", "target.triple", "target.cpu", "target.required_features",
         "target.vector_bits", "activation_dtype", "plan", "plan.tp", "plan.pp",
         "plan.threads", "plan.ranks"}) {
@@ -255,19 +251,19 @@ TEST(RuntimeModel, WrongTypes) {
       {"kv_cache.kv_heads", -2,
        "key 'kv_cache.kv_heads' must be a positive integer, found -2"},
       {"config.alibi", "no", "key 'config.alibi' must be a boolean"},
-      {"host_library", "", "key 'host_library' must be a non-empty string"},
+      {"plan.ranks[0].host_library", "", "key 'plan.ranks[0].host_library' must be a non-empty string"},
       {"config", 3, "key 'config' must be an object"},
-      {"weights.size", -1, "key 'weights.size' must not be negative, found -1"},
-      {"weights.checksum", "crc32:1234",
-       "weights.checksum 'crc32:1234' is not of the form xxh3-64x64m:<16 hex "
+      {"plan.ranks[0].weights.size", -1, "key 'plan.ranks[0].weights.size' must not be negative, found -1"},
+      {"plan.ranks[0].weights.checksum", "crc32:1234",
+       "plan.ranks[0].weights.checksum 'crc32:1234' is not of the form xxh3-64x64m:<16 hex "
        "digits>"},
-      {"weights.checksum", "xxh3-64x64m:xyz",
-       "weights.checksum 'xxh3-64x64m:xyz' is not of the form"},
+      {"plan.ranks[0].weights.checksum", "xxh3-64x64m:xyz",
+       "plan.ranks[0].weights.checksum 'xxh3-64x64m:xyz' is not of the form"},
       // The format before XXH3 is refused, not misread.
-      {"weights.checksum", "fnv1a64:0123456789abcdef",
-       "weights.checksum 'fnv1a64:0123456789abcdef' is not of the form "
+      {"plan.ranks[0].weights.checksum", "fnv1a64:0123456789abcdef",
+       "plan.ranks[0].weights.checksum 'fnv1a64:0123456789abcdef' is not of the form "
        "xxh3-64x64m:"},
-      {"weights.tensors", 5, "key 'weights.tensors' must be an array"},
+      {"plan.ranks[0].weights.tensors", 5, "key 'plan.ranks[0].weights.tensors' must be an array"},
       {"target.required_features", "avx2",
        "key 'target.required_features' must be an array"},
       {"target.required_features", llvm::json::Array{3},
@@ -406,12 +402,12 @@ TEST(RuntimeModel, CacheDTypeMustMatchTheHostLibrary) {
 
 TEST(RuntimeModel, TensorOutsideWeights) {
   FakeArtifact artifact;
-  artifact.setKey("weights.tensors",
+  artifact.setKey("plan.ranks[0].weights.tensors",
                   llvm::json::Array{llvm::json::Object{
                       {"name", "w"}, {"offset", 960}, {"bytes", 64}}});
   artifact.writeManifest();
   EXPECT_THAT(openError(artifact).message,
-              HasSubstr("weights.tensors[0] ('w'): bytes [960, 1024) lie "
+              HasSubstr("plan.ranks[0].weights.tensors[0] ('w'): bytes [960, 1024) lie "
                         "outside weights.size (1000)"));
 }
 
@@ -483,7 +479,7 @@ TEST(RuntimeModel, VerifyProgressOnlyForLargeWeights) {
     EXPECT_FALSE(llvm::sys::fs::resize_file(fd, size));
     ::close(fd);
   }
-  artifact.setKey("weights.size", int64_t(size));
+  artifact.setKey("plan.ranks[0].weights.size", int64_t(size));
   artifact.writeManifest();
   model.reset();
   result = open(artifact, model, &options);
@@ -506,7 +502,7 @@ TEST(RuntimeModel, ChecksumSpellingIsNotCompared) {
   for (char &c : upper)
     if (c >= 'a' && c <= 'f')
       c = char(c - 'a' + 'A');
-  artifact.setKey("weights.checksum", upper);
+  artifact.setKey("plan.ranks[0].weights.checksum", upper);
   artifact.writeManifest();
   ModelPtr model;
   StatusResult result = open(artifact, model);
@@ -543,7 +539,7 @@ TEST(RuntimeModel, HostLibraryIsNotASharedObject) {
 
 TEST(RuntimeModel, MissingEntryPoint) {
   FakeArtifact artifact;
-  artifact.setKey("entry_point", "_mlir_ciface_forward_v2");
+  artifact.setKey("plan.ranks[0].entry_point", "_mlir_ciface_forward_v2");
   artifact.writeManifest();
   StatusResult result = openError(artifact);
   EXPECT_EQ(result.code, FALCON_STATUS_FAILED_PRECONDITION);
