@@ -197,14 +197,28 @@ falcon_status_t checkTensorTable(const ObjectReader &weights,
   return nullptr;
 }
 
+/// A file of the artifact: a name in its directory, never a path (no '/',
+/// not '.' or '..'), so that a manifest cannot make the runtime load or map
+/// anything from outside the artifact.
+falcon_status_t getFileName(const ObjectReader &reader, llvm::StringRef key, std::string &out) {
+  FALCON_RETURN_IF_ERROR(reader.getString(key, out));
+  llvm::StringRef name = out;
+  if (name.contains('/') || name.contains('\0') || name == "." || name == "..")
+    return reader.error(FALCON_STATUS_FAILED_PRECONDITION,
+                        "key '" + reader.qualified(key) +
+                            "' must name a file in the artifact directory (no '/', '.' or "
+                            "'..'), found '" + name + "'");
+  return nullptr;
+}
+
 /// A rank's own files: its host library and entry point, and "weights".
 falcon_status_t parseRankFiles(const ObjectReader &rank, ManifestRank &entry) {
-  FALCON_RETURN_IF_ERROR(rank.getString(keys::kRankHostLibrary, entry.hostLibrary));
+  FALCON_RETURN_IF_ERROR(getFileName(rank, keys::kRankHostLibrary, entry.hostLibrary));
   FALCON_RETURN_IF_ERROR(rank.getString(keys::kRankEntryPoint, entry.entryPoint));
   const json::Object *weightsObject = nullptr;
   FALCON_RETURN_IF_ERROR(rank.getObject(keys::kRankWeights, weightsObject));
   ObjectReader weights = rank.nested(*weightsObject, keys::kRankWeights);
-  FALCON_RETURN_IF_ERROR(weights.getString("file", entry.weightsFile));
+  FALCON_RETURN_IF_ERROR(getFileName(weights, "file", entry.weightsFile));
   int64_t weightsSize = 0;
   FALCON_RETURN_IF_ERROR(weights.getInteger("size", weightsSize));
   if (weightsSize < 0)

@@ -37,12 +37,28 @@ namespace {
 
 /// `relative` resolved against the artifact directory (absolute paths in the
 /// manifest are taken as they are).
-std::string resolve(llvm::StringRef artifactDir, llvm::StringRef relative) {
-  if (llvm::sys::path::is_absolute(relative))
-    return relative.str();
+std::string resolve(llvm::StringRef artifactDir, llvm::StringRef name) {
   llvm::SmallString<256> path(artifactDir);
-  llvm::sys::path::append(path, relative);
+  llvm::sys::path::append(path, name);
   return std::string(path);
+}
+
+/// The artifact's file `name` (a name in its directory: the manifest reader
+/// refuses paths), refused when it is a symbolic link or not a regular file,
+/// so that nothing outside the artifact is loaded or mapped. A missing file
+/// is left to the reader that opens it, which names it.
+falcon_status_t artifactFile(llvm::StringRef artifactDir, llvm::StringRef name,
+                             std::string &out) {
+  out = resolve(artifactDir, name);
+  llvm::sys::fs::file_status status;
+  if (llvm::sys::fs::status(out, status, /*Follow=*/false))
+    return nullptr;
+  if (status.type() == llvm::sys::fs::file_type::symlink_file)
+    return makeStatus(FALCON_STATUS_FAILED_PRECONDITION,
+                      out + ": is a symbolic link; an artifact loads only its own regular files");
+  if (status.type() != llvm::sys::fs::file_type::regular_file)
+    return makeStatus(FALCON_STATUS_FAILED_PRECONDITION, out + ": is not a regular file");
+  return nullptr;
 }
 
 } // namespace
@@ -207,8 +223,9 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
     return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
                       "cannot allocate a model");
   model->artifactDir = dir.str();
-  FALCON_RETURN_IF_ERROR(
-      readManifest(resolve(dir, "manifest.json"), model->manifest));
+  std::string manifestPath;
+  FALCON_RETURN_IF_ERROR(artifactFile(dir, "manifest.json", manifestPath));
+  FALCON_RETURN_IF_ERROR(readManifest(manifestPath, model->manifest));
   const Manifest &manifest = model->manifest;
   FALCON_RETURN_IF_ERROR(checkRank(manifest, dir, *options));
   FALCON_RETURN_IF_ERROR(checkTarget(manifest, dir));
@@ -218,8 +235,11 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
   auto verifyProgress = [options](uint64_t done, uint64_t total) {
     options->verify_progress(options->verify_progress_user_data, done, total);
   };
+  std::string weightsPath, libraryPath;
+  FALCON_RETURN_IF_ERROR(artifactFile(dir, rank.weightsFile, weightsPath));
+  FALCON_RETURN_IF_ERROR(artifactFile(dir, rank.hostLibrary, libraryPath));
   FALCON_RETURN_IF_ERROR(WeightStore::open(
-      resolve(dir, rank.weightsFile), rank.weightsSize,
+      weightsPath, rank.weightsSize,
       rank.weightsChecksum, options->verify_checksum, model->weights,
       options->verify_progress ? falcon::ChecksumProgressFn(verifyProgress)
                                : falcon::ChecksumProgressFn()));
@@ -233,7 +253,6 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
   FALCON_RETURN_IF_ERROR(device->vtable->wrapHostMemory(
       device, const_cast<uint8_t *>(model->weights->data()),
       model->weights->size(), &model->weightsBuffer));
-  std::string libraryPath = resolve(dir, rank.hostLibrary);
   const char *exportNames[] = {rank.entryPoint.c_str()};
   falcon_hal_executable_params_t executableParams = {libraryPath.c_str(),
                                                      exportNames, 1};

@@ -564,3 +564,28 @@ TEST(RuntimeModel, UnknownDevice) {
 }
 
 } // namespace
+
+// A manifest cannot make the runtime load or map a file outside the
+// artifact: paths are refused, and so are links inside it.
+TEST(RuntimeModel, FilesStayInsideTheArtifact) {
+  for (const char *key : {"plan.ranks[0].host_library", "plan.ranks[0].weights.file"})
+    for (const char *name : {"/tmp/evil.so", "../evil.so", "..", "sub/evil.so"}) {
+      SCOPED_TRACE(std::string(key) + " = " + name);
+      FakeArtifact artifact;
+      artifact.setKey(key, name);
+      artifact.writeManifest();
+      StatusResult result = openError(artifact);
+      EXPECT_EQ(result.code, FALCON_STATUS_FAILED_PRECONDITION);
+      EXPECT_THAT(result.message, HasSubstr(std::string("key '") + key +
+                                            "' must name a file in the artifact directory"));
+    }
+  FakeArtifact artifact;
+  llvm::sys::fs::remove(artifact.path("libfalcon_model.so"));
+  ASSERT_FALSE(llvm::sys::fs::create_link(FALCON_FAKE_MODEL_LIBRARY,
+                                          artifact.path("libfalcon_model.so")));
+  StatusResult result = openError(artifact);
+  EXPECT_EQ(result.code, FALCON_STATUS_FAILED_PRECONDITION);
+  EXPECT_EQ(result.message, artifact.path("libfalcon_model.so") +
+                                ": is a symbolic link; an artifact loads only its own "
+                                "regular files");
+}
