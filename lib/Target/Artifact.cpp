@@ -370,9 +370,8 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
   llvm::json::Array requiredFeatures;
   for (StringRef feature : target.getRequiredFeatures())
     requiredFeatures.push_back(feature);
-  // One rank holding every layer: tensor and pipeline parallel plans are
-  // the plan issue's.
-  // Each rank names its own files.
+  // One rank holding every layer and naming its own files: tensor and
+  // pipeline parallel plans are the plan issue's.
   llvm::json::Array ranks;
   ranks.push_back(llvm::json::Object{
       {keys::kRankIndex, 0},

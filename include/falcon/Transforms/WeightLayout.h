@@ -18,8 +18,9 @@
 
 namespace mlir::falcon {
 
-/// Alignment of every tensor in the packed buffer.
-inline constexpr uint64_t kWeightAlignment = 64;
+/// Alignment of every tensor in the packed buffer: the weight-transform
+/// library's, whose layoutWeightFiles places them.
+inline constexpr uint64_t kWeightAlignment = ::falcon::kWeightFileAlignment;
 
 struct WeightSlot {
   /// The falcon.param name (with `{}` for per-layer weights).

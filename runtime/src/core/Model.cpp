@@ -35,8 +35,7 @@ falcon_model_t::~falcon_model_t() {
 
 namespace {
 
-/// `relative` resolved against the artifact directory (absolute paths in the
-/// manifest are taken as they are).
+/// The path of file `name` of the artifact directory.
 std::string resolve(llvm::StringRef artifactDir, llvm::StringRef name) {
   llvm::SmallString<256> path(artifactDir);
   llvm::sys::path::append(path, name);
