@@ -12,7 +12,8 @@
 // row). Generation never stops at EOS: the golden
 // data is produced the same way. Any error is one line on stderr, exit code
 // 1, and no output file (files are written to a temporary name and renamed
-// once everything succeeded).
+// once everything succeeded; devices and FIFOs are written through, never
+// replaced).
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,12 +31,21 @@
 #include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/WithColor.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace llvm;
@@ -166,55 +176,129 @@ void writeNpy(raw_ostream &os, const float *data, ArrayRef<int64_t> shape) {
     support::endian::write<float>(os, data[index], endianness::little);
 }
 
-/// An output file written under a temporary name and renamed into place by
-/// commit(); destroying it uncommitted removes the temporary.
+/// An output file of the run. A regular file (or a new one) is written under
+/// a temporary name next to it and renamed into place by commit(), so that a
+/// failed run leaves what was there; a symbolic link is followed and its
+/// target written the same way (the link stays). Anything else that can be
+/// written (a device such as /dev/null, a FIFO with a reader) is opened at
+/// once and written through: it is never replaced. create() refuses a
+/// directory, a read-only file and a FIFO nobody reads before the run starts.
 class PendingOutput {
 public:
   static Expected<PendingOutput> create(StringRef path) {
+    auto refuse = [&](const Twine &reason) {
+      return createStringError(path + ": cannot write: " + reason);
+    };
+    Expected<std::string> target = resolveLinks(path);
+    if (!target)
+      return refuse(toString(target.takeError()));
+    struct stat status;
+    if (::stat(target->c_str(), &status) != 0) {
+      if (errno != ENOENT)
+        return refuse(std::strerror(errno));
+    } else if (S_ISDIR(status.st_mode)) {
+      return refuse("is a directory");
+    } else if (!S_ISREG(status.st_mode)) {
+      // Written through. O_NONBLOCK: a FIFO without a reader fails (ENXIO)
+      // instead of blocking the run before it starts.
+      int fd = ::open(target->c_str(), O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+      if (fd < 0)
+        return refuse(errno == ENXIO ? "a FIFO with no reader"
+                                     : std::strerror(errno));
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+      return PendingOutput(path, *target, fd);
+    } else if (::access(target->c_str(), W_OK) != 0) {
+      return refuse(std::strerror(errno));
+    }
     Expected<sys::fs::TempFile> temp =
-        sys::fs::TempFile::create(path + ".tmp-%%%%%%");
+        sys::fs::TempFile::create(*target + ".tmp-%%%%%%");
     if (!temp)
       return createStringError(
           path + ": cannot create: " + toString(temp.takeError()));
-    return PendingOutput(path, std::move(*temp));
+    return PendingOutput(path, *target, std::move(*temp));
   }
 
-  PendingOutput(PendingOutput &&) = default;
+  PendingOutput(PendingOutput &&other)
+      : path(std::move(other.path)), target(std::move(other.target)),
+        temp(std::move(other.temp)), fd(std::exchange(other.fd, -1)),
+        os(std::move(other.os)) {}
   ~PendingOutput() {
+    os.reset();
     if (temp)
       consumeError(temp->discard());
+    if (fd >= 0)
+      ::close(fd);
   }
 
   raw_fd_ostream &stream() {
     if (!os)
-      os = std::make_unique<raw_fd_ostream>(temp->FD, /*shouldClose=*/false);
+      os = std::make_unique<raw_fd_ostream>(temp ? temp->FD : fd,
+                                            /*shouldClose=*/false);
     return *os;
   }
 
   Error commit() {
+    auto refuse = [&](const Twine &reason) {
+      return createStringError(path + ": cannot write: " + reason);
+    };
     if (os) {
       os->flush();
       if (os->has_error()) {
         std::string reason = os->error().message();
         os->clear_error();
-        return createStringError(path + ": cannot write: " + reason);
+        return refuse(reason);
       }
     }
     os.reset();
-    Error error = temp->keep(path);
+    if (!temp)
+      return Error::success();
+    // What the name holds now must still be a file we may replace: a device,
+    // FIFO, link or directory put there during the run is left alone.
+    struct stat status;
+    if (::lstat(target.c_str(), &status) == 0 && !S_ISREG(status.st_mode))
+      return refuse("it was replaced by something other than a regular file "
+                    "during the run; left as it is");
+    Error error = temp->keep(target);
     temp.reset();
     if (error)
-      return createStringError(path +
-                               ": cannot write: " + toString(std::move(error)));
+      return refuse(toString(std::move(error)));
     return Error::success();
   }
 
 private:
-  PendingOutput(StringRef path, sys::fs::TempFile temp)
-      : path(path.str()), temp(std::move(temp)) {}
+  PendingOutput(StringRef path, StringRef target, sys::fs::TempFile temp)
+      : path(path.str()), target(target.str()), temp(std::move(temp)) {}
+  PendingOutput(StringRef path, StringRef target, int fd)
+      : path(path.str()), target(target.str()), fd(fd) {}
 
-  std::string path;
+  /// The path with its symbolic links followed (a dangling link gives the
+  /// path it points to, which is then created).
+  static Expected<std::string> resolveLinks(StringRef path) {
+    std::string current = path.str();
+    for (int hops = 0; hops < 40; ++hops) {
+      struct stat status;
+      if (::lstat(current.c_str(), &status) != 0 || !S_ISLNK(status.st_mode))
+        return current;
+      char buffer[PATH_MAX];
+      ssize_t length = ::readlink(current.c_str(), buffer, sizeof(buffer));
+      if (length < 0 || size_t(length) == sizeof(buffer))
+        return createStringError("cannot read the symbolic link " + current);
+      StringRef link(buffer, size_t(length));
+      if (sys::path::is_absolute(link)) {
+        current = link.str();
+      } else {
+        SmallString<256> next(sys::path::parent_path(current));
+        sys::path::append(next, link);
+        current = std::string(next);
+      }
+    }
+    return createStringError("too many levels of symbolic links");
+  }
+
+  std::string path;   // as given, for messages
+  std::string target; // the file written: `path` with its links followed
   std::optional<sys::fs::TempFile> temp;
+  int fd = -1; // a device or FIFO written through
   std::unique_ptr<raw_fd_ostream> os;
 };
 
