@@ -3,6 +3,7 @@
 #include "falcon/Target/Artifact.h"
 #include "falcon/Support/Checksum.h"
 #include "falcon/Support/Json.h"
+#include "falcon/Support/OutputStream.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
@@ -16,11 +17,14 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <iterator>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace mlir;
@@ -212,6 +216,11 @@ static bool isArtifactDirectory(llvm::StringRef directory) {
 }
 
 llvm::Error mlir::falcon::checkArtifactDestination(llvm::StringRef directory) {
+  struct stat status;
+  if (::lstat(directory.str().c_str(), &status) == 0 && S_ISLNK(status.st_mode))
+    return llvm::createStringError(
+        directory + ": is a symbolic link; refusing to replace it (pass the "
+                    "directory it names instead)");
   if (!llvm::sys::fs::exists(directory) || isArtifactDirectory(directory))
     return llvm::Error::success();
   return llvm::createStringError(
@@ -219,6 +228,62 @@ llvm::Error mlir::falcon::checkArtifactDestination(llvm::StringRef directory) {
       kHostLibraryName + ", " + kWeightsFileName +
       " and a manifest.json with a format_version, nothing else); refusing to "
       "overwrite it");
+}
+
+/// Removes the files an artifact (or its staging directory) consists of,
+/// then the directory if that left it empty: whatever else is in it is not
+/// ours and stays. Returns whether the directory is gone.
+static bool removeArtifactFiles(llvm::StringRef directory) {
+  for (llvm::StringRef name : kArtifactFiles) {
+    llvm::SmallString<256> path(directory);
+    llvm::sys::path::append(path, name);
+    ::unlink(path.c_str());
+  }
+  llvm::SmallString<256> object(directory);
+  llvm::sys::path::append(object, (kHostLibraryName + ".o").str());
+  ::unlink(object.c_str());
+  return ::rmdir(directory.str().c_str()) == 0 || errno == ENOENT;
+}
+
+/// Removes the staging directories (`ART.tmp-PID`) of compiles of `directory`
+/// that were killed (their process is gone): kill -9 gives no chance to
+/// clean up, the next compile does.
+static void removeStaleStaging(llvm::StringRef directory) {
+  llvm::SmallString<256> parent(llvm::sys::path::parent_path(directory));
+  if (parent.empty())
+    parent = ".";
+  std::string prefix = (llvm::sys::path::filename(directory) + ".tmp-").str();
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(parent, ec), end; it != end && !ec;
+       it.increment(ec)) {
+    llvm::StringRef name = llvm::sys::path::filename(it->path());
+    int pid = 0;
+    if (!name.consume_front(prefix) || name.getAsInteger(10, pid) || pid <= 0)
+      continue;
+    if (::kill(pid, 0) != 0 && errno == ESRCH)
+      removeArtifactFiles(it->path());
+  }
+}
+
+/// Puts the complete artifact in `staging` at `directory`, atomically: at
+/// every moment `directory` is the old artifact or the new one. What is there
+/// is checked again at the rename (someone may have created it meanwhile),
+/// and only an artifact is ever replaced.
+static llvm::Error moveIntoPlace(llvm::StringRef staging, llvm::StringRef directory) {
+  std::string from = staging.str(), to = directory.str();
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0)
+    return llvm::Error::success();
+  if (errno != EEXIST)
+    return llvm::createStringError(directory + ": cannot rename " + staging +
+                                   " into place: " + std::strerror(errno));
+  if (llvm::Error error = checkArtifactDestination(directory))
+    return error;
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_EXCHANGE) != 0)
+    return llvm::createStringError(directory + ": cannot exchange it with " + staging +
+                                   ": " + std::strerror(errno));
+  // The old artifact now lies in the staging directory.
+  removeArtifactFiles(staging);
+  return llvm::Error::success();
 }
 
 namespace {
@@ -302,15 +367,16 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
   std::string staging = (directory + ".tmp-" +
                          std::to_string(llvm::sys::Process::getProcessId()))
                             .str();
-  llvm::sys::fs::remove_directories(staging);
+  removeStaleStaging(directory);
   // The handlers go in before the directory exists: a signal the moment it
   // appears must still remove it.
   StagingCleanup cleanup(staging);
-  if (std::error_code ec = llvm::sys::fs::create_directories(staging))
-    return llvm::createStringError(directory + ": cannot create the artifact: " +
+  if (std::error_code ec =
+          llvm::sys::fs::create_directory(staging, /*IgnoreExisting=*/false))
+    return llvm::createStringError(staging + ": cannot create the artifact's staging directory: " +
                                    ec.message());
   auto fail = [&](llvm::Error error) {
-    llvm::sys::fs::remove_directories(staging);
+    removeArtifactFiles(staging);
     return error;
   };
   auto inStaging = [&](llvm::StringRef name) {
@@ -354,11 +420,14 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
     llvm::raw_fd_ostream os(weightsPath, ec, llvm::sys::fs::OF_None);
     if (ec)
       return fail(llvm::createStringError(weightsPath + ": " + ec.message()));
-    if (llvm::Error error = packer.pack(os, tensorTable))
-      return fail(std::move(error));
-    os.close();
-    if (os.has_error())
-      return fail(llvm::createStringError(weightsPath + ": write failed: " + os.error().message()));
+    llvm::Error packed = packer.pack(os, tensorTable);
+    llvm::Error closed = ::falcon::closeOutputStream(os, weightsPath);
+    if (packed) {
+      llvm::consumeError(std::move(closed));
+      return fail(std::move(packed));
+    }
+    if (closed)
+      return fail(std::move(closed));
   }
 
   // The target the code was generated for: the runtime refuses to load it on
@@ -412,10 +481,11 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
     if (ec)
       return fail(llvm::createStringError(manifestPath + ": " + ec.message()));
     os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest))) << "\n";
+    if (llvm::Error error = ::falcon::closeOutputStream(os, manifestPath))
+      return fail(std::move(error));
   }
   // Replace a previous artifact only now that the new one is complete.
-  llvm::sys::fs::remove_directories(directory);
-  if (std::error_code ec = llvm::sys::fs::rename(staging, directory))
-    return fail(llvm::createStringError(directory + ": " + ec.message()));
+  if (llvm::Error error = moveIntoPlace(staging, directory))
+    return fail(std::move(error));
   return llvm::Error::success();
 }

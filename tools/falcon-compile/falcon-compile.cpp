@@ -30,6 +30,7 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Support/FileUtilities.h"
+#include "falcon/Support/OutputStream.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -141,6 +142,9 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   for (int signal : ignoredSignals)
     std::signal(signal, SIG_IGN);
+  // A file-size limit (ulimit -f) is a failed write like a full disk (EFBIG:
+  // a one-line error, the staging directory removed), not a death by signal.
+  std::signal(SIGXFSZ, SIG_IGN);
   llvm::cl::HideUnrelatedOptions(category);
   llvm::cl::ParseCommandLineOptions(argc, argv,
                                     "falcon-mlir ahead-of-time compiler\n");
@@ -316,6 +320,8 @@ int main(int argc, char **argv) {
     output->os() << llvmIR;
   else if (emit != EmitKind::None)
     module->print(output->os());
+  if (llvm::Error error = ::falcon::closeOutputStream(output->os(), outputPath))
+    return fail(llvm::toString(std::move(error)));
   output->keep();
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include "falcon/Target/HostLibrary.h"
 #include "Falcon/IR/FalconOps.h"
+#include "falcon/Support/OutputStream.h"
 
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
@@ -133,13 +134,12 @@ llvm::Error mlir::falcon::emitObjectFile(ModuleOp module, llvm::StringRef output
   if (ec)
     return llvm::createStringError(outputPath + ": " + ec.message());
   llvm::legacy::PassManager passes;
-  if ((*machine)->addPassesToEmitFile(passes, os, nullptr, llvm::CodeGenFileType::ObjectFile))
+  if ((*machine)->addPassesToEmitFile(passes, os, nullptr, llvm::CodeGenFileType::ObjectFile)) {
+    llvm::consumeError(::falcon::closeOutputStream(os, outputPath));
     return llvm::createStringError("the target cannot emit object files");
+  }
   passes.run(**llvmModule);
-  os.flush();
-  if (os.has_error())
-    return llvm::createStringError(outputPath + ": " + os.error().message());
-  return llvm::Error::success();
+  return ::falcon::closeOutputStream(os, outputPath);
 }
 
 llvm::Error mlir::falcon::emitHostLibrary(ModuleOp module,
