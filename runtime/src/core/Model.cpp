@@ -206,6 +206,27 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
       }
     }
   }
+  // The same for OMP_STACKSIZE (a count with an optional B/K/M/G/T unit,
+  // K by default): libomp aborts when a worker's stack cannot be had
+  // (OMP_STACKSIZE=200G), so sizes beyond 1 GiB per thread are refused.
+  if (const char *env = std::getenv("OMP_STACKSIZE")) {
+    llvm::StringRef text = llvm::StringRef(env).trim();
+    uint64_t multiplier = uint64_t(1) << 10;
+    if (!text.empty() && llvm::isAlpha(text.back())) {
+      size_t unit = llvm::StringRef("BKMGT").find(llvm::toUpper(text.back()));
+      multiplier = unit == llvm::StringRef::npos ? 0 : uint64_t(1) << (10 * unit);
+      text = text.drop_back().rtrim();
+    }
+    uint64_t count = 0, bytes = 0;
+    constexpr uint64_t kMaxStackBytes = uint64_t(1) << 30;
+    if (multiplier == 0 || text.empty() || !llvm::all_of(text, llvm::isDigit) ||
+        text.getAsInteger(10, count) || __builtin_mul_overflow(count, multiplier, &bytes) ||
+        bytes > kMaxStackBytes)
+      return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                        "falcon_model_open: OMP_STACKSIZE='" + llvm::Twine(env) +
+                            "' is not a stack size of at most 1G (a count with an "
+                            "optional B, K, M, G unit)");
+  }
   llvm::StringRef dir(artifact_dir);
   if (dir.empty())
     return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,

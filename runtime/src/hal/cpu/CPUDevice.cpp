@@ -26,10 +26,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <string>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unordered_map>
 #include <utility>
@@ -156,6 +158,26 @@ void countBufferBytes(CPUDevice *device, uint64_t size) {
   }
 }
 
+/// The bytes this process may still get: the kernel's MemAvailable plus free
+/// swap, less what a cgroup v2 memory.max leaves; 0 when unknown.
+uint64_t availableMemoryBytes() {
+  uint64_t available = 0;
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kibibytes = 0;
+  std::string unit;
+  while (meminfo >> key >> kibibytes) {
+    std::getline(meminfo, unit);
+    if (key == "MemAvailable:" || key == "SwapFree:")
+      available += kibibytes * 1024;
+  }
+  uint64_t limit = 0, current = 0;
+  std::ifstream maxFile("/sys/fs/cgroup/memory.max"), currentFile("/sys/fs/cgroup/memory.current");
+  if (maxFile >> limit && currentFile >> current && available)
+    available = std::min(available, limit > current ? limit - current : 0);
+  return available;
+}
+
 falcon_status_t allocateBuffer(falcon_hal_device_t *device,
                                falcon_hal_memory_type_t memoryType,
                                uint64_t size, falcon_hal_buffer_t **outBuffer) {
@@ -168,21 +190,31 @@ falcon_status_t allocateBuffer(falcon_hal_device_t *device,
   // A zero-byte buffer still gets a unique, non-null pointer: the compiled
   // code never reads it, but NULL data would look like a failed allocation.
   uint64_t bytes = size == 0 ? kBufferAlignment : size;
-  void *data = nullptr;
-  if (bytes > SIZE_MAX ||
-      posix_memalign(&data, kBufferAlignment, size_t(bytes)) != 0)
+  // The kernel's zero pages (page-aligned, so kBufferAlignment holds):
+  // nothing is committed or touched until the code writes it, so a KV cache
+  // costs memory as it fills, not at its capacity. A size the machine cannot
+  // give is refused now rather than by the OOM killer later.
+  uint64_t available = availableMemoryBytes();
+  if (available != 0 && bytes > available)
     return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
                       "cannot allocate a buffer of " + llvm::Twine(size) +
-                          " bytes");
+                          " bytes: only " + llvm::Twine(available) +
+                          " bytes of memory are available");
+  void *data = bytes > SIZE_MAX ? MAP_FAILED
+                                : ::mmap(nullptr, size_t(bytes), PROT_READ | PROT_WRITE,
+                                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (data == MAP_FAILED)
+    return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
+                      "cannot allocate a buffer of " + llvm::Twine(size) +
+                          " bytes: " + std::strerror(errno));
   // Exactly the requested types, although CPU memory is all of them: a
   // device-local buffer must not be mappable here when it cannot be on a GPU.
   auto *buffer = new (std::nothrow)
       CPUBuffer(device, size, memoryType, data, /*ownsMemory=*/true);
   if (!buffer) {
-    std::free(data);
+    ::munmap(data, size_t(bytes));
     return descriptorAllocationFailed();
   }
-  std::memset(data, 0, size_t(bytes));
   countBufferBytes(cast(device), size);
   *outBuffer = buffer;
   return nullptr;
@@ -208,7 +240,7 @@ void freeBuffer(falcon_hal_device_t *device, falcon_hal_buffer_t *buffer) {
     return;
   CPUBuffer *cpuBuffer = cast(buffer);
   if (cpuBuffer->ownsMemory) {
-    std::free(cpuBuffer->data);
+    ::munmap(cpuBuffer->data, size_t(buffer->size == 0 ? kBufferAlignment : buffer->size));
     cast(device)->bufferBytes.fetch_sub(buffer->size,
                                         std::memory_order_relaxed);
   }
