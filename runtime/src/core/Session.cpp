@@ -235,7 +235,9 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
   FALCON_RETURN_IF_ERROR(vtable.launch(session->queue, &launch));
   FALCON_RETURN_IF_ERROR(vtable.finish(session->queue));
   session->length += sequenceLength;
-  return nullptr;
+  // Weights written or truncated under the mapping: say so rather than
+  // return results of other weights.
+  return session->model->weights->checkUnchanged();
 }
 
 /// Maps the first `count` logits of the last forward call for reading; the

@@ -16,6 +16,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <sys/stat.h>
 
 namespace falcon::runtime {
 
@@ -39,13 +41,26 @@ public:
   const uint8_t *data() const { return data_; }
   size_t size() const { return size_; }
 
-private:
-  WeightStore(const uint8_t *data, size_t size, bool mapped)
-      : data_(data), size_(size), mapped_(mapped) {}
+  /// DATA_LOSS when the mapped file was written or truncated since open()
+  /// (its size, modification or change time differ): the weights the code
+  /// read may not be those that were verified. Checked after every forward
+  /// call. A truncation under a running forward is caught earlier, by the
+  /// SIGBUS handler the first mapping installs: reading a page past the new
+  /// end, the process prints "PATH: truncated while in use" and exits with
+  /// status 135 instead of dying of the signal.
+  falcon_status_t checkUnchanged() const;
 
+private:
+  WeightStore(std::string path, const uint8_t *data, size_t size, bool mapped,
+              int fd, const struct stat &identity);
+
+  std::string path_;
   const uint8_t *data_;
   size_t size_;
   bool mapped_;
+  int fd_;
+  int64_t modified_[2], changed_[2];
+  int registration_ = -1; // slot in the SIGBUS handler's table
 };
 
 } // namespace falcon::runtime

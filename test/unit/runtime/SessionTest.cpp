@@ -16,6 +16,9 @@
 #include "gtest/gtest.h"
 
 #include <cmath>
+#include <cstdio>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <vector>
 
 using namespace falcon::test;
@@ -549,6 +552,36 @@ TEST_F(RuntimeSession, BadArguments) {
   EXPECT_THAT(result.message, HasSubstr("max_new_tokens must not be negative"));
   EXPECT_EQ(calls(), 0);
   EXPECT_EQ(lengthOf(session.get()), 0);
+}
+
+} // namespace
+
+namespace {
+
+// weights.bin written in place under an open model: the next forward call
+// reports it instead of returning results of other weights.
+TEST_F(RuntimeSession, WeightsChangedInPlaceAreReported) {
+  SessionPtr session = createSession(1, 16);
+  ASSERT_TRUE(consume(falcon_session_prefill(session.get(), kPrompt.data(), 1,
+                                             int64_t(kPrompt.size()), 0, nullptr))
+                  .ok());
+  {
+    // Same size, one byte different, through a second descriptor.
+    std::FILE *file = std::fopen(artifact.path("weights.bin").c_str(), "r+b");
+    ASSERT_NE(file, nullptr);
+    int byte = std::fgetc(file);
+    std::fseek(file, 0, SEEK_SET);
+    std::fputc(byte ^ 1, file);
+    std::fclose(file);
+  }
+  // Timestamps are at least a clock tick apart on every file system we run
+  // on; make sure the change is visible whatever the granularity.
+  struct timespec times[2] = {{0, UTIME_OMIT}, {1, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, artifact.path("weights.bin").c_str(), times, 0), 0);
+  int64_t next = 5;
+  StatusResult result = consume(falcon_session_prefill(session.get(), &next, 1, 1, 0, nullptr));
+  EXPECT_EQ(result.code, FALCON_STATUS_DATA_LOSS);
+  EXPECT_THAT(result.message, HasSubstr("weights.bin: changed while in use"));
 }
 
 } // namespace
