@@ -81,7 +81,7 @@ public:
         fail(llvm::formatv("missing required key '{0}'", *keys.begin()));
       return;
     }
-    std::optional<int64_t> integer = value->getAsInteger();
+    std::optional<int64_t> integer = ::falcon::getAsInt64(*value);
     if (!integer)
       return fail(llvm::formatv("key '{0}' must be an integer", key));
     out = *integer;

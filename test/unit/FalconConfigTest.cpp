@@ -134,6 +134,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"WrongType", R"({"vocab_size": 8, "hidden_size": "64",
                       "num_hidden_layers": 1, "num_attention_heads": 4})",
                   "key 'hidden_size' must be an integer"},
+        // 2^63 as a double: json::Value::getAsInteger converts it to int64_t
+        // and overflows (UBSan); it must be refused as not an integer.
+        BadConfig{"IntegerPastInt64AsDouble", R"({"vocab_size": 9.223372036854775807e18,
+                      "hidden_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4})",
+                  "key 'vocab_size' must be an integer"},
+        BadConfig{"IntegerPastInt64", R"({"vocab_size": 9223372036854775808,
+                      "hidden_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4})",
+                  "key 'vocab_size' must be an integer"},
         BadConfig{"HiddenNotDivisible", R"({"vocab_size": 8, "hidden_size": 4544,
                       "num_hidden_layers": 1, "num_attention_heads": 70})",
                   "hidden_size (4544) is not divisible by num_attention_heads (70)"},

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mlir::falcon {
@@ -64,6 +65,18 @@ struct TensorIndex {
   llvm::StringMap<SafetensorsTensor> tensors;
   std::vector<std::string> files;
 };
+
+/// The weight map of a `model.safetensors.index.json`.
+struct ShardIndex {
+  /// (tensor name, shard file name), in file order.
+  std::vector<std::pair<std::string, std::string>> weightMap;
+  /// The distinct shard file names, sorted; each a plain file name.
+  std::vector<std::string> shards;
+};
+
+/// Parses the text of an index file; `indexPath` names it in errors.
+llvm::Expected<ShardIndex> parseShardIndex(llvm::StringRef text,
+                                           llvm::StringRef indexPath);
 
 /// Reads `model.safetensors.index.json` at `indexPath` and the headers of the
 /// shards it names; every tensor the weight map names must be in its shard.

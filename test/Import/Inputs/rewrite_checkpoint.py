@@ -7,6 +7,7 @@ Modes: shard (a valid two-shard checkpoint with model.safetensors.index.json),
 truncate, header-past-end, offsets-past-end, overlap, unknown-dtype,
 transpose-qkv (a consistent header whose qkv shape disagrees with config.json),
 drop-qkv (a missing tensor), bf16-layer0 (one layer stored in another dtype),
+gap (bytes between two tensors that no tensor owns),
 deep-header (metadata nested 100,000 arrays deep: a recursive parser would
 overflow its stack).
 Only the standard library is used.
@@ -26,6 +27,16 @@ data = blob[8 + length:]
 tensors = sorted((k for k in header if k != "__metadata__"),
                  key=lambda k: header[k]["data_offsets"][0])
 qkv = "transformer.h.0.self_attention.query_key_value.weight"
+
+
+def cut(begin, end):
+    """The data without bytes [begin, end), every later tensor moved down, so
+    that the data section stays tiled exactly (no gap) as the format requires."""
+    for name in tensors:
+        b, e = header[name]["data_offsets"]
+        if b >= end:
+            header[name]["data_offsets"] = [b - (end - begin), e - (end - begin)]
+    return data[:begin] + data[end:]
 
 
 def write(header_obj, data_bytes, length_override=None):
@@ -74,15 +85,25 @@ elif mode == "transpose-qkv":
     header[qkv]["shape"] = list(reversed(header[qkv]["shape"]))
     write(header, data)
 elif mode == "drop-qkv":
+    begin, end = header[qkv]["data_offsets"]
     del header[qkv]
-    write(header, data)
+    tensors.remove(qkv)
+    write(header, cut(begin, end))
 elif mode == "bf16-layer0":
     entry = header[qkv]
     begin, end = entry["data_offsets"]
     entry["dtype"] = "BF16"
     entry["data_offsets"] = [begin, begin + (end - begin) // 2]
-    write(header, data)
+    write(header, cut(begin + (end - begin) // 2, end))
+elif mode == "gap":
+    # 16 bytes no tensor owns between the first two tensors.
+    for name in tensors[1:]:
+        b, e = header[name]["data_offsets"]
+        header[name]["data_offsets"] = [b + 16, e + 16]
+    split = header[tensors[0]]["data_offsets"][1]
+    write(header, data[:split] + bytes(16) + data[split:])
 elif mode == "deep-header":
+    header.pop("__metadata__", None)  # replaced by the deep one, not repeated
     raw = json.dumps(header).encode()
     raw = raw[:-1] + b', "__metadata__": {"x": ' + b"[" * 100000 + b"]" * 100000 + b"}}"
     open(path, "wb").write(struct.pack("<Q", len(raw)) + raw + data)
