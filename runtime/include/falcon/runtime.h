@@ -84,9 +84,10 @@ falcon_status_code(falcon_status_t status);
  * and valid until falcon_status_free(). */
 FALCON_API_EXPORT const char *falcon_status_message(falcon_status_t status);
 
-/* A constant name for `code`, e.g. "OUT_OF_RANGE". */
-FALCON_API_EXPORT const char *
-falcon_status_code_string(falcon_status_code_t code);
+/* A constant name for `code`, e.g. "OUT_OF_RANGE"; "UNKNOWN" for any other
+ * value. Takes an int so that any value a caller passes is defined behaviour
+ * (a falcon_status_code_t argument converts implicitly). */
+FALCON_API_EXPORT const char *falcon_status_code_string(int code);
 
 /* Frees `status`; NULL is a no-op. */
 FALCON_API_EXPORT void falcon_status_free(falcon_status_t status);

@@ -55,7 +55,7 @@ public:
     const json::Value *value = object.get(key);
     if (!value)
       return missing(key);
-    std::optional<int64_t> integer = value->getAsInteger();
+    std::optional<int64_t> integer = ::falcon::getAsInt64(*value);
     if (!integer)
       return wrongType(key, "an integer");
     out = *integer;
@@ -187,11 +187,17 @@ falcon_status_t checkTensorTable(const ObjectReader &weights,
       std::string name = "?";
       if (std::optional<llvm::StringRef> tensorName = tensor->getString("name"))
         name = tensorName->str();
-      return weights.error(
-          FALCON_STATUS_FAILED_PRECONDITION,
-          weights.qualified(key) + " ('" + name + "'): bytes [" +
-              llvm::Twine(offset) + ", " + llvm::Twine(offset + bytes) +
-              ") lie outside weights.size (" + llvm::Twine(weightsSize) + ")");
+      // The end as a number only when it is one: offset + bytes may not fit
+      // in an int64_t.
+      int64_t end = 0;
+      std::string endText = __builtin_add_overflow(offset, bytes, &end)
+                                ? (llvm::Twine(offset) + " + " + llvm::Twine(bytes)).str()
+                                : std::to_string(end);
+      return weights.error(FALCON_STATUS_FAILED_PRECONDITION,
+                           weights.qualified(key) + " ('" + name + "'): bytes [" +
+                               llvm::Twine(offset) + ", " + endText +
+                               ") lie outside weights.size (" + llvm::Twine(weightsSize) +
+                               ")");
     }
   }
   return nullptr;

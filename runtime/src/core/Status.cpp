@@ -60,7 +60,9 @@ const char *falcon_status_message(falcon_status_t status) {
   return status ? status->message : "OK";
 }
 
-const char *falcon_status_code_string(falcon_status_code_t code) {
+// An int, not the enum: C callers may pass any value, and loading a value
+// outside the enumerators' range as the enum is undefined in C++.
+const char *falcon_status_code_string(int code) {
   switch (code) {
   case FALCON_STATUS_OK:
     return "OK";

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <thread>
 #include <unistd.h>
@@ -52,6 +53,18 @@ TEST(RuntimeStatus, NullIsOK) {
   EXPECT_STREQ(falcon_status_code_string(FALCON_STATUS_DATA_LOSS), "DATA_LOSS");
   EXPECT_STREQ(falcon_status_code_string(FALCON_STATUS_OUT_OF_RANGE),
                "OUT_OF_RANGE");
+}
+
+extern "C" const char *falcon_test_status_code_string_from_c(int code);
+
+TEST(RuntimeStatus, CodeStringTakesAnyInt) {
+  // Values outside the enum, as a C caller may pass them (UBSan reported an
+  // invalid enum load when the function took falcon_status_code_t).
+  EXPECT_STREQ(falcon_test_status_code_string_from_c(1000), "UNKNOWN");
+  EXPECT_STREQ(falcon_test_status_code_string_from_c(-1), "UNKNOWN");
+  EXPECT_STREQ(falcon_test_status_code_string_from_c(INT32_MIN), "UNKNOWN");
+  EXPECT_STREQ(falcon_test_status_code_string_from_c(FALCON_STATUS_INTERNAL), "INTERNAL");
+  EXPECT_STREQ(falcon_status_code_string(FALCON_STATUS_OK), "OK");
 }
 
 TEST(RuntimeModel, OpensAndReportsManifest) {
@@ -409,6 +422,32 @@ TEST(RuntimeModel, TensorOutsideWeights) {
   EXPECT_THAT(openError(artifact).message,
               HasSubstr("plan.ranks[0].weights.tensors[0] ('w'): bytes [960, 1024) lie "
                         "outside weights.size (1000)"));
+}
+
+TEST(RuntimeModel, TensorEndPastInt64) {
+  // offset + bytes overflows int64_t; the message must still be exact (UBSan
+  // reported a signed overflow building it).
+  FakeArtifact artifact;
+  artifact.setKey("plan.ranks[0].weights.tensors",
+                  llvm::json::Array{llvm::json::Object{{"name", "w"},
+                                                       {"offset", INT64_MAX},
+                                                       {"bytes", INT64_MAX}}});
+  artifact.writeManifest();
+  EXPECT_THAT(openError(artifact).message,
+              HasSubstr("('w'): bytes [9223372036854775807, 9223372036854775807 + "
+                        "9223372036854775807) lie outside weights.size (1000)"));
+}
+
+TEST(RuntimeModel, IntegerPastInt64AsDouble) {
+  // 2^63 written as a double: json::Value::getAsInteger converts it to
+  // int64_t, which overflows (UBSan).
+  FakeArtifact artifact;
+  artifact.setKey("plan.ranks[0].weights.size", 0x1p63);
+  artifact.writeManifest();
+  StatusResult result = openError(artifact);
+  EXPECT_EQ(result.code, FALCON_STATUS_FAILED_PRECONDITION);
+  EXPECT_THAT(result.message,
+              HasSubstr("key 'plan.ranks[0].weights.size' must be an integer"));
 }
 
 TEST(RuntimeModel, TruncatedWeights) {
