@@ -54,11 +54,14 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
       rows = tileRows;
       Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
       Value count = tensor::DimOp::create(rewriter, loc, y, c1);
-      Value fits = arith::AndIOp::create(
-          rewriter, loc,
-          arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sge, count, c1),
-          arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sle, count,
-                                arith::ConstantIndexOp::create(rewriter, loc, rows)));
+      // One statement each: as arguments of one call, their order in the IR
+      // would be the compiler's evaluation order (gcc and clang differ).
+      Value atLeastOne =
+          arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sge, count, c1);
+      Value maxRows = arith::ConstantIndexOp::create(rewriter, loc, rows);
+      Value atMostRows =
+          arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sle, count, maxRows);
+      Value fits = arith::AndIOp::create(rewriter, loc, atLeastOne, atMostRows);
       auto ifOp = scf::IfOp::create(rewriter, loc, yType, fits, /*withElseRegion=*/true);
       rewriter.setInsertionPointToStart(ifOp.elseBlock());
       Operation *generic = rewriter.clone(*op);

@@ -47,9 +47,9 @@ func.func @tile(%x: tensor<1x3x?xf32>, %w: tensor<?x16xf32>, %init: tensor<1x3x1
 // CHECK-SAME: %[[X:[^:]*]]: tensor<1x?x8xf32>, %[[W:[^:]*]]: tensor<8x16xf32>, %[[Y:[^:]*]]: tensor<1x?x16xf32>
 // CHECK: %[[C1:.*]] = arith.constant 1 : index
 // CHECK: %[[N:.*]] = tensor.dim %[[Y]], %[[C1]]
+// CHECK: %[[GE:.*]] = arith.cmpi sge, %[[N]], %[[C1]]
 // CHECK: %[[C4:.*]] = arith.constant 4 : index
 // CHECK: %[[LE:.*]] = arith.cmpi sle, %[[N]], %[[C4]]
-// CHECK: %[[GE:.*]] = arith.cmpi sge, %[[N]], %[[C1]]
 // CHECK: %[[FITS:.*]] = arith.andi %[[GE]], %[[LE]]
 // CHECK: scf.if %[[FITS]]
 // CHECK:   %[[LAST:.*]] = arith.subi %[[N]], %[[C1]]
