@@ -116,16 +116,21 @@ def Falcon_LoweringConfigAttr : Falcon_Attr<"LoweringConfig", "lowering_config">
       columns and whose decode splits the reduction);
     * `register_tile`: `[rows, cols, depth]` of a projection's register tile
       (sequence rows, output columns, input features per block); empty for
-      other operations.
+      other operations;
+    * `attention_block`: `[rows, keys]` of one block of `falcon.attention`'s
+      tiled online softmax (query rows, keys whose scores exist at once);
+      empty: the decomposition's defaults (64 x 512 on the CPU).
 
     ```mlir
     linalg.generic {..., falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [8, 32, 256]>}
+    falcon.attention ... {falcon.lowering_config = #falcon.lowering_config<threads = 2, thread_dim = 1, attention_block = [64, 512]>}
     linalg.generic {..., falcon.lowering_config = #falcon.lowering_config<threads = 2, thread_dim = 1>}
     ```
   }];
   let parameters = (ins "int64_t":$threads,
                         DefaultValuedParameter<"int64_t", "-1">:$thread_dim,
-                        Falcon_BracketedI64List:$register_tile);
+                        Falcon_BracketedI64List:$register_tile,
+                        Falcon_BracketedI64List:$attention_block);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
 }

@@ -111,6 +111,17 @@ llvm::cl::opt<int64_t> tileDepth(
     "tile-depth",
     llvm::cl::desc("Input features per block of a register tile's reduction (default 256)"),
     llvm::cl::init(0), llvm::cl::cat(category));
+// The CPU strategy's attention blocks (its options too).
+llvm::cl::opt<int64_t> attentionRows(
+    "attention-rows",
+    llvm::cl::desc("Query rows per block of the tiled (online-softmax) attention "
+                   "(default 64)"),
+    llvm::cl::init(0), llvm::cl::cat(category));
+llvm::cl::opt<int64_t> attentionKeys(
+    "attention-keys",
+    llvm::cl::desc("Keys per block of the tiled attention: its scores exist for one "
+                   "block of rows x keys at a time (default 512)"),
+    llvm::cl::init(0), llvm::cl::cat(category));
 llvm::cl::opt<std::string> kvCacheDType(
     "kv-cache-dtype",
     llvm::cl::desc("Element type of the KV cache: f32 (default), bf16 or f16 (half the "
@@ -161,7 +172,11 @@ int main(int argc, char **argv) {
             "--parallel-chunks", parallelChunks, 1024, parallelChunks.getNumOccurrences() > 0},
         {"--tile-rows", tileRows, 64, tileRows.getNumOccurrences() > 0},
         {"--tile-cols", tileCols, 1024, tileCols.getNumOccurrences() > 0},
-        {"--tile-depth", tileDepth, 1 << 20, tileDepth.getNumOccurrences() > 0}})
+        {"--tile-depth", tileDepth, 1 << 20, tileDepth.getNumOccurrences() > 0},
+        {"--attention-rows", attentionRows, FalconDialect::kMaxAttentionBlock,
+         attentionRows.getNumOccurrences() > 0},
+        {"--attention-keys", attentionKeys, FalconDialect::kMaxAttentionBlock,
+         attentionKeys.getNumOccurrences() > 0}})
     if (given && (value < 1 || value > limit))
       return fail(name + " must be in [1, " + llvm::Twine(limit) + "], found " +
                   llvm::Twine(value));
@@ -262,6 +277,8 @@ int main(int argc, char **argv) {
     strategy.tileRows = tileRows;
     strategy.tileCols = tileCols;
     strategy.tileDepth = tileDepth;
+    strategy.attentionRows = attentionRows;
+    strategy.attentionKeys = attentionKeys;
     if (emit == EmitKind::Linalg)
       buildFalconToLinalgPipeline(pm);
     else

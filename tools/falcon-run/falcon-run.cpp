@@ -89,6 +89,12 @@ cl::opt<int> numThreads(
     cl::desc("Threads for the compiled code (default: OMP_NUM_THREADS, else "
              "every core)"),
     cl::value_desc("N"), cl::cat(runCategory));
+cl::opt<uint64_t> workspaceLimit(
+    "workspace-limit", cl::init(0),
+    cl::desc("Most bytes the compiled code may hold for its own work "
+             "(activations, attention blocks, logits); more is an error "
+             "(default: no limit but the machine's memory)"),
+    cl::value_desc("bytes"), cl::cat(runCategory));
 cl::opt<bool> verifyChecksum(
     "verify-checksum", cl::init(true),
     cl::desc("Check weights.bin against the manifest checksum (default on)"),
@@ -355,6 +361,7 @@ int run() {
   falcon_model_options_initialize(&modelOptions);
   modelOptions.verify_checksum = verifyChecksum;
   modelOptions.num_threads = numThreads;
+  modelOptions.workspace_limit_bytes = workspaceLimit;
   int verifiedTenths = 0;
   modelOptions.verify_progress = &printVerifyProgress;
   modelOptions.verify_progress_user_data = &verifiedTenths;

@@ -134,7 +134,8 @@ LogicalResult CPUTargetAttr::verify(function_ref<InFlightDiagnostic()> emitError
 
 LogicalResult
 LoweringConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t threads,
-                           int64_t threadDim, ArrayRef<int64_t> registerTile) {
+                           int64_t threadDim, ArrayRef<int64_t> registerTile,
+                           ArrayRef<int64_t> attentionBlock) {
   if (threads < 1 || threads > 1024)
     return emitError() << "expects threads in [1, 1024], found " << threads;
   if (threadDim < -1)
@@ -148,6 +149,16 @@ LoweringConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t
         registerTile[1] > 1024 || registerTile[2] < 1 || registerTile[2] > (1 << 20))
       return emitError() << "expects register_tile rows in [1, 64], cols in [1, 1024] "
                             "and depth in [1, 1048576]";
+  }
+  if (!attentionBlock.empty()) {
+    if (attentionBlock.size() != 2)
+      return emitError() << "expects attention_block as [rows, keys], found "
+                         << attentionBlock.size() << " sizes";
+    if (attentionBlock[0] < 1 || attentionBlock[0] > FalconDialect::kMaxAttentionBlock ||
+        attentionBlock[1] < 1 || attentionBlock[1] > FalconDialect::kMaxAttentionBlock)
+      return emitError() << "expects attention_block rows and keys in [1, "
+                         << FalconDialect::kMaxAttentionBlock << "], found [" << attentionBlock[0]
+                         << ", " << attentionBlock[1] << "]";
   }
   return success();
 }

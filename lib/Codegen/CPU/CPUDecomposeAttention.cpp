@@ -112,129 +112,235 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
         ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}, {4}},
         ArrayRef<OpFoldResult>{batch, seq, attr(numKV), attr(perGroup), attr(headDim)});
 
-    // scores[b, g, j, i, t] = q[b, i, g, j, :] . k[b, g, t, :]; loops
-    // (b, g, j, i, e, t): the keys innermost, so that the dot products of one
-    // query row accumulate side by side (each still sums over e in order)
-    // instead of as one serial chain of adds per score. With many query rows
-    // (prefill) the keys are first transposed to [B, K, d, T], so that those
-    // loops read them contiguously; a few rows (decode) would spend more on
-    // that copy than they save and read the cache as it is (gathers).
-    // Every generic below has loops (b, g, j, i, ...), so the strategy's
-    // thread_dim (g, or j for a single KV group) applies to each of them.
-    Attribute config = op->getAttr(FalconDialect::kLoweringConfigAttrName);
+    // Blocks of query rows x keys: the scores of one block at a time, with
+    // a running maximum, denominator and weighted sum of values per row
+    // (online softmax), so that the attention's memory is bounded by the
+    // block, not by the prompt squared. A block of rows visits only the keys
+    // its last row may see (the causal mask skips the rest).
+    auto lowering = op->getAttrOfType<LoweringConfigAttr>(FalconDialect::kLoweringConfigAttrName);
+    int64_t blockRows = kCPUAttentionBlockRows, blockKeys = kCPUAttentionBlockKeys;
+    if (lowering && !lowering.getAttentionBlock().empty()) {
+      blockRows = lowering.getAttentionBlock()[0];
+      blockKeys = lowering.getAttentionBlock()[1];
+    }
+    // Every generic whose loops are (b, g, j, i, ...) over a whole block
+    // takes the strategy's thread split (thread_dim g, or j for a single KV
+    // group); the per-row statistics are too small to be worth a parallel
+    // region.
+    LoweringConfigAttr config;
+    if (lowering)
+      config = LoweringConfigAttr::get(context, lowering.getThreads(), lowering.getThreadDim(),
+                                       /*registerTile=*/{}, /*attentionBlock=*/{});
     auto configure = [&](Value generic) {
       if (config)
         generic.getDefiningOp()->setAttr(FalconDialect::kLoweringConfigAttrName, config);
+      return generic;
     };
-    SmallVector<OpFoldResult> scoreShape = {batch, attr(numKV), attr(perGroup), seq,
-                                            numKeys};
-    Value dotsInit = lb.filled(scoreShape, f, 0.0);
-    auto dotProducts = [&](Value keyOperand, AffineMap keyMap) {
-      Value dots = lb.generic(
-          {query, keyOperand}, dotsInit,
-          {dimsMap(context, 6, {0, 3, 1, 2, 4}), keyMap, dimsMap(context, 6, {0, 1, 2, 3, 5})},
-          {kParallel, kParallel, kParallel, kParallel, kReduction, kParallel},
-          multiplyCachedAccumulate);
-      configure(dots);
-      scf::YieldOp::create(rewriter, loc, dots);
-    };
-    Value manyRows = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sge, seqValue,
-                                           lb.index(kTransposedKeysMinRows));
-    auto dotsIf = scf::IfOp::create(rewriter, loc, TypeRange{dotsInit.getType()}, manyRows,
-                                    /*withElseRegion=*/true);
-    {
-      OpBuilder::InsertionGuard guard(rewriter);
-      rewriter.setInsertionPointToStart(dotsIf.thenBlock());
-      Value keysT = linalg::TransposeOp::create(
-                        rewriter, loc, keys,
-                        lb.empty({batch, attr(numKV), attr(headDim), numKeys}, cacheElement),
-                        ArrayRef<int64_t>{0, 1, 3, 2})
-                        .getResult()[0];
-      dotProducts(keysT, dimsMap(context, 6, {0, 1, 4, 5}));
-      rewriter.setInsertionPointToStart(dotsIf.elseBlock());
-      dotProducts(keys, dimsMap(context, 6, {0, 1, 5, 4}));
-    }
-    Value dots = dotsIf.getResult(0);
-
-    // (dot + bias) / sqrt(d), then the causal mask: key t is visible to query
-    // i when t <= past_len + i.
-    double scale = 1.0 / std::sqrt(double(headDim));
-    SmallVector<Value> scoreInputs = {dots};
-    SmallVector<AffineMap> scoreMaps = {dimsMap(context, 5, {0, 1, 2, 3, 4})};
+    Value groupedBias;
     if (Value bias = op.getBias()) {
       auto biasType = cast<RankedTensorType>(bias.getType());
-      Value groupedBias = tensor::ExpandShapeOp::create(
+      groupedBias = tensor::ExpandShapeOp::create(
           rewriter, loc,
           RankedTensorType::get({numKV, perGroup, biasType.getShape()[1]},
                                 biasType.getElementType()),
           bias, ArrayRef<ReassociationIndices>{{0, 1}, {2}},
           ArrayRef<OpFoldResult>{attr(numKV), attr(perGroup),
                                  tensor::getMixedSize(rewriter, loc, bias, 1)});
-      scoreInputs.push_back(groupedBias);
-      scoreMaps.push_back(dimsMap(context, 5, {1, 2, 4}));
     }
-    scoreMaps.push_back(dimsMap(context, 5, {0, 1, 2, 3, 4}));
-    bool hasBias = scoreInputs.size() == 2;
-    SmallVector<IteratorType> fiveParallel(5, kParallel);
-    Value negInf = lb.constantFloat(f, -std::numeric_limits<double>::infinity());
-    Value scores = lb.generic(
-        scoreInputs, lb.empty(scoreShape, f), scoreMaps, fiveParallel,
-        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-          LinalgBuilder inner(b, l);
-          Value score = args[0];
-          if (hasBias)
-            score = arith::AddFOp::create(b, l, score, inner.castFloat(args[1], f));
-          score = arith::MulFOp::create(b, l, score, inner.constantFloat(f, scale));
-          Value i = linalg::IndexOp::create(b, l, 3);
-          Value t = linalg::IndexOp::create(b, l, 4);
-          Value limit = arith::AddIOp::create(b, l, pastLen, i);
-          Value masked = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ugt, t, limit);
-          return arith::SelectOp::create(b, l, masked, negInf, score);
-        });
-
-    // Softmax over t.
-    SmallVector<OpFoldResult> rowShape(scoreShape.begin(), scoreShape.end() - 1);
+    double scale = 1.0 / std::sqrt(double(headDim));
+    Type acc = op.getAccumulateElementType();
+    SmallVector<OpFoldResult> contextShape = {batch, seq, attr(numKV), attr(perGroup),
+                                              attr(headDim)};
+    auto contextType = cast<RankedTensorType>(lb.empty(contextShape, f).getType());
+    auto slice = [&](Value source, ArrayRef<OpFoldResult> offsets,
+                     ArrayRef<OpFoldResult> sizes) -> Value {
+      SmallVector<OpFoldResult> strides(offsets.size(), attr(1));
+      return tensor::ExtractSliceOp::create(rewriter, loc, source, offsets, sizes, strides);
+    };
+    // (b, g, j, i, t) over a block, (b, g, j, i) over its rows, and the
+    // context block [B, rows, K, r, d] seen from loops (b, g, j, i, e).
     AffineMap all = dimsMap(context, 5, {0, 1, 2, 3, 4});
     AffineMap row = dimsMap(context, 5, {0, 1, 2, 3});
-    SmallVector<IteratorType> rowReduction = {kParallel, kParallel, kParallel,
-                                              kParallel, kReduction};
-    Value rowMax = lb.generic(
-        {scores}, lb.filled(rowShape, f, -std::numeric_limits<double>::infinity()),
-        {all, row}, rowReduction,
-        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-          return arith::MaximumFOp::create(b, l, args[0], args[1]);
-        });
-    // The softmax denominators accumulate in the op's accumulate type (f32
-    // whatever the activations: the precision interface).
-    Type acc = op.getAccumulateElementType();
-    Value rowSum = lb.generic(
-        {scores, rowMax}, lb.filled(rowShape, acc, 0.0), {all, row, row}, rowReduction,
-        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-          Value e = math::ExpOp::create(b, l, arith::SubFOp::create(b, l, args[0], args[1]));
-          return arith::AddFOp::create(b, l, args[2], LinalgBuilder(b, l).castFloat(e, acc));
-        });
-    Value probabilities = lb.generic(
-        {scores, rowMax, rowSum}, lb.empty(scoreShape, f), {all, row, row, all},
-        fiveParallel, [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-          LinalgBuilder inner(b, l);
-          Value e = math::ExpOp::create(b, l, arith::SubFOp::create(b, l, args[0], args[1]));
-          Value p = arith::DivFOp::create(b, l, inner.castFloat(e, acc), args[2]);
-          return inner.castFloat(p, f);
-        });
+    AffineMap rowOnly = dimsMap(context, 4, {0, 1, 2, 3});
+    AffineMap contextMap = dimsMap(context, 5, {0, 3, 1, 2, 4});
+    SmallVector<IteratorType> fiveParallel(5, kParallel), fourParallel(4, kParallel);
+    SmallVector<IteratorType> rowReduction = {kParallel, kParallel, kParallel, kParallel,
+                                              kReduction};
+    Value negInf = lb.constantFloat(f, -std::numeric_limits<double>::infinity());
 
-    // context[b, i, g, j, e] = sum_t p[b, g, j, i, t] v[b, g, t, e];
-    // loops (b, g, j, i, t, e): a contiguous row of v per key, added into the
-    // context row (vectorizes; each element still sums over t in order).
-    Value contextInit = lb.filled({batch, seq, attr(numKV), attr(perGroup), attr(headDim)},
-                                  f, 0.0);
-    Value contextHeads = lb.generic(
-        {probabilities, values}, contextInit,
-        {dimsMap(context, 6, {0, 1, 2, 3, 4}), dimsMap(context, 6, {0, 1, 4, 5}),
-         dimsMap(context, 6, {0, 3, 1, 2, 5})},
-        {kParallel, kParallel, kParallel, kParallel, kReduction, kParallel},
-        multiplyCachedAccumulate);
-    for (Value generic : {scores, rowMax, rowSum, probabilities, contextHeads})
-      configure(generic);
+    // The context of every query row; `keyOperand` is the visible keys as
+    // [B, K, T, d], or transposed to [B, K, d, T].
+    auto attend = [&](Value keyOperand, bool keysTransposed) -> Value {
+      Value rowStep = lb.index(blockRows), keyStep = lb.index(blockKeys);
+      Value contextInit = lb.empty(contextShape, f);
+      auto rowLoop = scf::ForOp::create(rewriter, loc, lb.index(0), seqValue, rowStep,
+                                        ValueRange{contextInit});
+      OpBuilder::InsertionGuard rowGuard(rewriter);
+      rewriter.setInsertionPointToStart(rowLoop.getBody());
+      Value firstRow = rowLoop.getInductionVar();
+      Value rows = arith::MinSIOp::create(
+          rewriter, loc, rowStep, arith::SubIOp::create(rewriter, loc, seqValue, firstRow));
+      Value queryBlock = slice(query, {attr(0), firstRow, attr(0), attr(0), attr(0)},
+                               {batch, rows, attr(numKV), attr(perGroup), attr(headDim)});
+      // The last row of the block sees keys 0 .. past_len + firstRow + rows - 1.
+      Value keysSeen = arith::AddIOp::create(
+          rewriter, loc, pastLen, arith::AddIOp::create(rewriter, loc, firstRow, rows));
+      SmallVector<OpFoldResult> rowShape = {batch, attr(numKV), attr(perGroup), rows};
+      SmallVector<OpFoldResult> blockContextShape = {batch, rows, attr(numKV),
+                                                     attr(perGroup), attr(headDim)};
+      Value maxInit =
+          lb.filled(rowShape, f, -std::numeric_limits<double>::infinity());
+      Value sumInit = lb.filled(rowShape, acc, 0.0);
+      Value weightedInit = lb.filled(blockContextShape, f, 0.0);
+      auto keyLoop = scf::ForOp::create(rewriter, loc, lb.index(0), keysSeen, keyStep,
+                                        ValueRange{maxInit, sumInit, weightedInit});
+      {
+        OpBuilder::InsertionGuard keyGuard(rewriter);
+        rewriter.setInsertionPointToStart(keyLoop.getBody());
+        Value firstKey = keyLoop.getInductionVar();
+        Value runningMax = keyLoop.getRegionIterArg(0);
+        Value runningSum = keyLoop.getRegionIterArg(1);
+        Value weighted = keyLoop.getRegionIterArg(2);
+        Value keys = arith::MinSIOp::create(
+            rewriter, loc, keyStep, arith::SubIOp::create(rewriter, loc, keysSeen, firstKey));
+        Value keyBlock =
+            keysTransposed
+                ? slice(keyOperand, {attr(0), attr(0), attr(0), firstKey},
+                        {batch, attr(numKV), attr(headDim), keys})
+                : slice(keyOperand, {attr(0), attr(0), firstKey, attr(0)},
+                        {batch, attr(numKV), keys, attr(headDim)});
+        Value valueBlock = slice(values, {attr(0), attr(0), firstKey, attr(0)},
+                                 {batch, attr(numKV), keys, attr(headDim)});
+        SmallVector<OpFoldResult> blockShape = {batch, attr(numKV), attr(perGroup), rows,
+                                                keys};
+
+        // dots[b, g, j, i, t] = q[b, i, g, j, :] . k[b, g, t, :]; loops
+        // (b, g, j, i, e, t): the keys innermost, so that the dot products
+        // of one query row accumulate side by side (each still sums over e
+        // in order) instead of as one serial chain of adds per score.
+        Value dots = configure(lb.generic(
+            {queryBlock, keyBlock}, lb.filled(blockShape, f, 0.0),
+            {dimsMap(context, 6, {0, 3, 1, 2, 4}),
+             keysTransposed ? dimsMap(context, 6, {0, 1, 4, 5})
+                            : dimsMap(context, 6, {0, 1, 5, 4}),
+             dimsMap(context, 6, {0, 1, 2, 3, 5})},
+            {kParallel, kParallel, kParallel, kParallel, kReduction, kParallel},
+            multiplyCachedAccumulate));
+
+        // (dot + bias) / sqrt(d), then the causal mask: key firstKey + t is
+        // visible to query firstRow + i when firstKey + t <= past_len +
+        // firstRow + i.
+        SmallVector<Value> scoreInputs = {dots};
+        SmallVector<AffineMap> scoreMaps = {all};
+        if (groupedBias) {
+          scoreInputs.push_back(slice(groupedBias, {attr(0), attr(0), firstKey},
+                                      {attr(numKV), attr(perGroup), keys}));
+          scoreMaps.push_back(dimsMap(context, 5, {1, 2, 4}));
+        }
+        scoreMaps.push_back(all);
+        Value scores = configure(lb.generic(
+            scoreInputs, lb.empty(blockShape, f), scoreMaps, fiveParallel,
+            [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+              LinalgBuilder inner(b, l);
+              Value score = args[0];
+              if (groupedBias)
+                score = arith::AddFOp::create(b, l, score, inner.castFloat(args[1], f));
+              score = arith::MulFOp::create(b, l, score, inner.constantFloat(f, scale));
+              Value key = arith::AddIOp::create(b, l, firstKey, linalg::IndexOp::create(b, l, 4));
+              Value limit = arith::AddIOp::create(
+                  b, l, pastLen,
+                  arith::AddIOp::create(b, l, firstRow, linalg::IndexOp::create(b, l, 3)));
+              Value masked = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ugt, key, limit);
+              return arith::SelectOp::create(b, l, masked, negInf, score);
+            }));
+
+        // The new running maximum, and the factor exp(old - new) that
+        // rescales what was summed against the old one. Key 0 is visible to
+        // every row, so after the first block the maximum is finite and a
+        // fully masked later block adds exp(-inf) = 0.
+        Value newMax = lb.generic({scores}, runningMax, {all, row}, rowReduction,
+                                  [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                                    return arith::MaximumFOp::create(b, l, args[0], args[1]);
+                                  });
+        Value rescale = lb.generic(
+            {runningMax, newMax}, lb.empty(rowShape, f), {rowOnly, rowOnly, rowOnly},
+            fourParallel, [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+              return math::ExpOp::create(b, l, arith::SubFOp::create(b, l, args[0], args[1]));
+            });
+        Value probabilities = configure(lb.generic(
+            {scores, newMax}, lb.empty(blockShape, f), {all, row, all}, fiveParallel,
+            [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+              return math::ExpOp::create(b, l, arith::SubFOp::create(b, l, args[0], args[1]));
+            }));
+        // The denominators accumulate in the op's accumulate type (f32
+        // whatever the activations: the precision interface).
+        Value rescaledSum = lb.generic(
+            {rescale}, runningSum, {rowOnly, rowOnly}, fourParallel,
+            [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+              return arith::MulFOp::create(b, l, args[1],
+                                           LinalgBuilder(b, l).castFloat(args[0], acc));
+            });
+        Value newSum = lb.generic(
+            {probabilities}, rescaledSum, {all, row}, rowReduction,
+            [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+              return arith::AddFOp::create(b, l, args[1],
+                                           LinalgBuilder(b, l).castFloat(args[0], acc));
+            });
+        // weighted[b, i, g, j, e] = rescale * weighted + sum_t p[b, g, j, i, t]
+        // v[b, g, t, e]; loops (b, g, j, i, t, e): a contiguous row of v per
+        // key, added into the context row (vectorizes; each element still
+        // sums over t in order).
+        Value rescaledWeighted = configure(lb.generic(
+            {rescale}, weighted, {row, contextMap}, fiveParallel,
+            [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+              return arith::MulFOp::create(b, l, args[1], args[0]);
+            }));
+        Value newWeighted = configure(lb.generic(
+            {probabilities, valueBlock}, rescaledWeighted,
+            {dimsMap(context, 6, {0, 1, 2, 3, 4}), dimsMap(context, 6, {0, 1, 4, 5}),
+             dimsMap(context, 6, {0, 3, 1, 2, 5})},
+            {kParallel, kParallel, kParallel, kParallel, kReduction, kParallel},
+            multiplyCachedAccumulate));
+        scf::YieldOp::create(rewriter, loc, ValueRange{newMax, newSum, newWeighted});
+      }
+      // context = weighted / denominator, into the block's rows.
+      Value blockContext = configure(lb.generic(
+          {keyLoop.getResult(2), keyLoop.getResult(1)}, lb.empty(blockContextShape, f),
+          {contextMap, row, contextMap}, fiveParallel,
+          [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+            LinalgBuilder inner(b, l);
+            Value quotient = arith::DivFOp::create(b, l, inner.castFloat(args[0], acc), args[1]);
+            return inner.castFloat(quotient, f);
+          }));
+      Value updated = tensor::InsertSliceOp::create(
+          rewriter, loc, blockContext, rowLoop.getRegionIterArg(0),
+          ArrayRef<OpFoldResult>{attr(0), firstRow, attr(0), attr(0), attr(0)},
+          blockContextShape, SmallVector<OpFoldResult>(5, attr(1)));
+      scf::YieldOp::create(rewriter, loc, updated);
+      return rowLoop.getResult(0);
+    };
+
+    // With many query rows (prefill) the keys are first transposed to
+    // [B, K, d, T], so that the dot products read them contiguously; a few
+    // rows (decode) would spend more on that copy than they save and read
+    // the cache as it is (gathers).
+    Value manyRows = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sge, seqValue,
+                                           lb.index(kTransposedKeysMinRows));
+    auto attendIf = scf::IfOp::create(rewriter, loc, TypeRange{contextType}, manyRows,
+                                      /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToStart(attendIf.thenBlock());
+      Value keysT = linalg::TransposeOp::create(
+                        rewriter, loc, keys,
+                        lb.empty({batch, attr(numKV), attr(headDim), numKeys}, cacheElement),
+                        ArrayRef<int64_t>{0, 1, 3, 2})
+                        .getResult()[0];
+      scf::YieldOp::create(rewriter, loc, attend(keysT, /*keysTransposed=*/true));
+      rewriter.setInsertionPointToStart(attendIf.elseBlock());
+      scf::YieldOp::create(rewriter, loc, attend(keys, /*keysTransposed=*/false));
+    }
+    Value contextHeads = attendIf.getResult(0);
     // Heads concatenated head-major: column h * d + e.
     Value merged = tensor::CollapseShapeOp::create(
         rewriter, loc, op.getResult().getType(), contextHeads,

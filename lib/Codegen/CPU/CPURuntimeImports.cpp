@@ -11,6 +11,7 @@
 #include "falcon/Support/RuntimeImports.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/OpenMP/OpenMPDialect.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Parser/Parser.h"
 
@@ -90,11 +91,30 @@ llvm.func internal @_mlir_memref_to_llvm_free(%memory: !llvm.ptr) {
 }
 )mlir";
 
+/// The functions the memref lowering calls to allocate.
+static bool isAllocation(LLVM::CallOp call) {
+  std::optional<StringRef> callee = call.getCallee();
+  return callee && (*callee == "_mlir_memref_to_llvm_alloc" ||
+                    *callee == "_mlir_memref_to_llvm_aligned_alloc");
+}
+
 namespace {
 struct FalconCPURuntimeImportsPass
     : public mlir::falcon::impl::FalconCPURuntimeImportsBase<FalconCPURuntimeImportsPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    // The runtime turns an allocation it cannot give into an error status by
+    // ending the call on the calling thread (Workspace::invoke); inside a
+    // parallel region an OpenMP worker would be the caller, with no way back.
+    WalkResult inParallel = module.walk([](LLVM::CallOp call) {
+      if (!isAllocation(call) || !call->getParentOfType<omp::ParallelOp>())
+        return WalkResult::advance();
+      call.emitError("falcon-cpu-runtime-imports: an allocation inside a parallel region "
+                     "(its failure could not be reported); hoist it out of the region");
+      return WalkResult::interrupt();
+    });
+    if (inParallel.wasInterrupted())
+      return signalPassFailure();
     OwningOpRef<ModuleOp> imports =
         parseSourceString<ModuleOp>(kImportsSource, ParserConfig(&getContext()));
     if (!imports) {

@@ -51,7 +51,9 @@ struct FalconCPUSelectLoweringStrategyPass
     for (auto [name, value, limit] :
          {std::tuple<StringRef, int64_t, int64_t>{"tile-rows", tileRows, 64},
           {"tile-cols", tileCols, 1024},
-          {"tile-depth", tileDepth, 1 << 20}})
+          {"tile-depth", tileDepth, 1 << 20},
+          {"attention-rows", attentionRows, FalconDialect::kMaxAttentionBlock},
+          {"attention-keys", attentionKeys, FalconDialect::kMaxAttentionBlock}})
       if (value < 0 || value > limit) {
         module.emitError() << "falcon-cpu-select-lowering-strategy: " << name
                            << " must be in [0, " << limit << "], found " << value;
@@ -67,7 +69,10 @@ struct FalconCPUSelectLoweringStrategyPass
     int64_t threads = target->getThreads();
     MLIRContext *context = &getContext();
     auto projectionConfig = LoweringConfigAttr::get(
-        context, threads, /*threadDim=*/-1, {tile.rows, tile.cols, tile.depth});
+        context, threads, /*threadDim=*/-1, {tile.rows, tile.cols, tile.depth},
+        /*attentionBlock=*/{});
+    SmallVector<int64_t, 2> attentionBlock = {attentionRows ? attentionRows : kCPUAttentionBlockRows,
+                                              attentionKeys ? attentionKeys : kCPUAttentionBlockKeys};
     module.walk([&](Operation *op) {
       if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
         if (isProjection(generic))
@@ -80,7 +85,8 @@ struct FalconCPUSelectLoweringStrategyPass
         // of a multi-query model (loop 2): each thread reads its own keys.
         int64_t numKV = cast<RankedTensorType>(attention.getKey().getType()).getShape()[2];
         op->setAttr(FalconDialect::kLoweringConfigAttrName,
-                    LoweringConfigAttr::get(context, threads, numKV > 1 ? 1 : 2, {}));
+                    LoweringConfigAttr::get(context, threads, numKV > 1 ? 1 : 2, {},
+                                            attentionBlock));
       }
     });
   }

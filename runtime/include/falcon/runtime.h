@@ -128,6 +128,12 @@ typedef struct falcon_model_options_t {
    * every artifact of this version has a plan of one rank. */
   int32_t rank;
   int32_t world_size;
+  /* The most bytes the compiled code may hold at once for its own work
+   * (activations, attention blocks, logits: the workspace); a call that
+   * would need more fails with FALCON_STATUS_RESOURCE_EXHAUSTED naming the
+   * bytes, as does one the machine's memory cannot hold. 0 (the default):
+   * no limit but the machine's. */
+  uint64_t workspace_limit_bytes;
 } falcon_model_options_t;
 
 FALCON_API_EXPORT void

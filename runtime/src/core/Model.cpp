@@ -72,6 +72,7 @@ void falcon_model_options_initialize(falcon_model_options_t *out_options) {
   out_options->verify_progress_user_data = nullptr;
   out_options->rank = 0;
   out_options->world_size = 1;
+  out_options->workspace_limit_bytes = 0;
 }
 
 /// Refuses, before anything of the artifact is loaded, code this machine
@@ -268,6 +269,8 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
                                              options->num_threads};
   FALCON_RETURN_IF_ERROR(hal::createDevice(deviceParams, &model->device));
   falcon_hal_device_t *device = model->device;
+  FALCON_RETURN_IF_ERROR(
+      device->vtable->setWorkspaceLimit(device, options->workspace_limit_bytes));
   // The compiled code only reads the weights; the const_cast is for the
   // memref descriptor, whose pointers are not const.
   FALCON_RETURN_IF_ERROR(device->vtable->wrapHostMemory(

@@ -1,11 +1,12 @@
 // The CPU strategy reads the module's target and writes a lowering config on
 // each projection (register tile sized for the vector registers, threads) and
 // each attention (threads along the KV groups, or along the query heads of a
-// single group).
+// single group; blocks of 64 query rows x 512 keys for its online softmax).
 // RUN: falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v3 threads=4" --falcon-cpu-select-lowering-strategy | FileCheck %s --check-prefix=AVX2
 // RUN: falcon-opt %s --falcon-cpu-attach-target="cpu=znver4 threads=2" --falcon-cpu-select-lowering-strategy | FileCheck %s --check-prefix=AVX512
 // RUN: falcon-opt %s --falcon-cpu-attach-target="triple=aarch64-linux-gnu cpu=neoverse-n1 threads=8" --falcon-cpu-select-lowering-strategy | FileCheck %s --check-prefix=ARM
 // RUN: falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v3 threads=4" --falcon-cpu-select-lowering-strategy="tile-rows=4 tile-depth=64" | FileCheck %s --check-prefix=OVERRIDE
+// RUN: falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v3 threads=4" --falcon-cpu-select-lowering-strategy="attention-rows=2 attention-keys=3" | FileCheck %s --check-prefix=BLOCK
 // RUN: not falcon-opt %s --falcon-cpu-select-lowering-strategy 2>&1 | FileCheck %s --check-prefix=NOTARGET
 // RUN: not falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v3" --falcon-cpu-select-lowering-strategy="tile-rows=100" 2>&1 | FileCheck %s --check-prefix=BIG
 
@@ -52,8 +53,9 @@ func.func @other(%x: tensor<?x?x8xf32>, %w: tensor<80x8xf32>, %init: tensor<?x?x
 // Grouped KV (2 groups): the groups (loop 1) on threads; multi-query (1
 // group): the query heads of the group (loop 2).
 // AVX2-LABEL: func.func @attention
-// AVX2: falcon.attention {{.*}} {falcon.lowering_config = #falcon.lowering_config<threads = 4, thread_dim = 1>}
-// AVX2: falcon.attention {{.*}} {falcon.lowering_config = #falcon.lowering_config<threads = 4, thread_dim = 2>}
+// AVX2: falcon.attention {{.*}} {falcon.lowering_config = #falcon.lowering_config<threads = 4, thread_dim = 1, attention_block = [64, 512]>}
+// AVX2: falcon.attention {{.*}} {falcon.lowering_config = #falcon.lowering_config<threads = 4, thread_dim = 2, attention_block = [64, 512]>}
+// BLOCK: falcon.attention {{.*}} {falcon.lowering_config = #falcon.lowering_config<threads = 4, thread_dim = 1, attention_block = [2, 3]>}
 func.func @attention(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x2x16xf32>, %kc: tensor<?x2x?x16xf32>,
                      %k1: tensor<?x?x1x16xf32>, %kc1: tensor<?x1x?x16xf32>, %past: index)
     -> (tensor<?x?x64xf32>, tensor<?x?x64xf32>) {

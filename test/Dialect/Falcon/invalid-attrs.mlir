@@ -41,6 +41,20 @@ func.func @short_tile() attributes {falcon.lowering_config = #falcon.lowering_co
 
 // -----
 
+// expected-error @+1 {{expects attention_block as [rows, keys], found 1 sizes}}
+func.func @short_attention_block() attributes {falcon.lowering_config = #falcon.lowering_config<threads = 1, attention_block = [8]>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{expects attention_block rows and keys in [1, 4096], found [64, 0]}}
+func.func @empty_attention_block() attributes {falcon.lowering_config = #falcon.lowering_config<threads = 1, attention_block = [64, 0]>} {
+  return
+}
+
+// -----
+
 // expected-error @+1 {{expects 'falcon.lowering_config' to be a #falcon.lowering_config, found 3 : i64}}
 func.func @untyped_config() attributes {falcon.lowering_config = 3} {
   return

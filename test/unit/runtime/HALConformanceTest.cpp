@@ -676,12 +676,16 @@ TEST_P(HALForward, FillsTheImportTableAndCountsTheWorkspace) {
 TEST_P(HALForward, WorkspaceLimitFailsTheAllocation) {
   ASSERT_OK(hal().setWorkspaceLimit(device, 1000));
   EXPECT_EQ(statistics().workspaceLimitBytes, 1000u);
-  ASSERT_TRUE(launchForward().ok());
-  // The fake got NULL for its logits and returned no data.
-  Result status = check(hal().finish(queue));
-  EXPECT_EQ(status.code, FALCON_STATUS_INTERNAL);
-  EXPECT_THAT(status.message, HasSubstr("(null data)"));
-  EXPECT_GE(fakeCounter("fake_model_failed_allocations"), 1);
+  // The allocation the fake cannot have ends its call (it never sees NULL):
+  // the launch is RESOURCE_EXHAUSTED naming the bytes and the limit, and
+  // what the call had allocated is freed.
+  int64_t callsBefore = fakeCounter("fake_model_calls");
+  Result status = launchForward();
+  EXPECT_EQ(status.code, FALCON_STATUS_RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.message, HasSubstr("bytes of workspace: the workspace limit is 1000 bytes"));
+  EXPECT_EQ(fakeCounter("fake_model_failed_allocations"), 0);
+  EXPECT_EQ(fakeCounter("fake_model_calls"), callsBefore + 1);
+  EXPECT_OK(hal().finish(queue));
   EXPECT_EQ(statistics().workspaceBytes, 0u);
   EXPECT_EQ(statistics().workspacePeakBytes, 0u);
 

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 using falcon::runtime::hal::cpu::Workspace;
@@ -81,6 +82,55 @@ TEST_F(CPUWorkspace, RefusesWhatItCannotGive) {
   void *large = alloc(1 << 20, 64);
   EXPECT_NE(large, nullptr);
   release(large);
+  EXPECT_EQ(workspace.getBytes(), 0u);
+}
+
+// Compiled code as Workspace::invoke calls it: `function` is the table,
+// words[0] the bytes of a block that stays allocated, words[1] of one more.
+bool reachedTheEnd = false;
+void *keptBlock = nullptr;
+void allocateTwo(void *function, const uintptr_t *words) {
+  auto *table = static_cast<falcon_runtime_imports_t *>(function);
+  keptBlock = table->alloc(table->context, words[0], 64);
+  void *second = table->alloc(table->context, words[1], 64);
+  table->free(table->context, second);
+  reachedTheEnd = true;
+}
+
+TEST_F(CPUWorkspace, AFailedAllocationEndsTheCall) {
+  workspace.setLimit(1000);
+  // The second block passes the limit: the call ends there, the first block
+  // is freed, and the reason names the bytes and the limit.
+  uintptr_t tooMuch[2] = {600, 600};
+  std::string failure = workspace.invoke(allocateTwo, &table, tooMuch);
+  EXPECT_EQ(failure, "the compiled code could not allocate 600 bytes of workspace: the "
+                     "workspace limit is 1000 bytes");
+  EXPECT_FALSE(reachedTheEnd);
+  EXPECT_EQ(workspace.getBytes(), 0u);
+  // A call that fits returns, and what it still holds (its results) stays
+  // allocated for the caller to release.
+  uintptr_t fits[2] = {600, 400};
+  EXPECT_EQ(workspace.invoke(allocateTwo, &table, fits), "");
+  EXPECT_TRUE(reachedTheEnd);
+  EXPECT_EQ(workspace.getBytes(), 600u);
+  // A later failed call frees only its own blocks.
+  reachedTheEnd = false;
+  void *result = keptBlock;
+  uintptr_t second[2] = {300, 200};
+  EXPECT_NE(workspace.invoke(allocateTwo, &table, second), "");
+  EXPECT_FALSE(reachedTheEnd);
+  EXPECT_EQ(workspace.getBytes(), 600u);
+  release(result);
+  EXPECT_EQ(workspace.getBytes(), 0u);
+  // Outside a call a failed allocation is a null pointer, as before.
+  EXPECT_EQ(alloc(2000, 64), nullptr);
+  workspace.setLimit(0);
+  // Beyond the machine's memory: refused before the OOM killer would see it.
+  uintptr_t huge[2] = {64, uintptr_t(1) << 50};
+  failure = workspace.invoke(allocateTwo, &table, huge);
+  EXPECT_NE(failure.find("could not allocate 1125899906842624 bytes of workspace: only "),
+            std::string::npos)
+      << failure;
   EXPECT_EQ(workspace.getBytes(), 0u);
 }
 

@@ -21,6 +21,14 @@ namespace mlir::falcon {
 #define GEN_PASS_DECL
 #include "falcon/Codegen/CPU/Passes.h.inc"
 
+/// Query rows x keys of one block of the tiled attention, the CPU strategy's
+/// choice (and falcon-cpu-decompose-attention's without a lowering config):
+/// 64 rows re-read each block of keys 1/64 as often as one row at a time, and
+/// 512 keys of scores per row (2 KiB) keep a block's scores for falcon-7b's
+/// 71 heads at 9 MiB.
+inline constexpr int64_t kCPUAttentionBlockRows = 64;
+inline constexpr int64_t kCPUAttentionBlockKeys = 512;
+
 /// Resolves a triple (empty: this machine's), a CPU name ("native": this
 /// machine's CPU and the features it really has), extra features ("+a,-b")
 /// and a thread count (0: this machine's physical cores) into the target

@@ -49,9 +49,11 @@ def FalconCPUSelectLoweringStrategy
       and a broadcast (8 x 32 on AVX-512, 6 x 16 on AVX2, 8 x 8 on NEON),
       `depth` 256 input features — and the thread split;
     * `falcon.attention`: the thread split along the KV groups, or along the
-      query heads of a single group (multi-query).
+      query heads of a single group (multi-query), and the `attention_block`
+      `[rows, keys]` of its tiled online softmax (64 x 512).
 
-    The options override the register tile (0: the target's choice).
+    The options override the register tile and the attention block (0: the
+    target's choice).
   }];
   let options = [
     Option<"tileRows", "tile-rows", "int64_t", /*default=*/"0",
@@ -59,7 +61,11 @@ def FalconCPUSelectLoweringStrategy
     Option<"tileCols", "tile-cols", "int64_t", /*default=*/"0",
            "Output columns of a projection's register tile (0: the target's choice)">,
     Option<"tileDepth", "tile-depth", "int64_t", /*default=*/"0",
-           "Input features per block of a register tile's reduction (0: 256)">
+           "Input features per block of a register tile's reduction (0: 256)">,
+    Option<"attentionRows", "attention-rows", "int64_t", /*default=*/"0",
+           "Query rows per block of the tiled attention (0: 64)">,
+    Option<"attentionKeys", "attention-keys", "int64_t", /*default=*/"0",
+           "Keys per block of the tiled attention (0: 512)">
   ];
   let dependentDialects = ["::mlir::falcon::FalconDialect"];
 }
@@ -68,12 +74,19 @@ def FalconCPUDecomposeAttention : Pass<"falcon-cpu-decompose-attention", "func::
   let summary = "Decompose falcon.attention into linalg for the CPU";
   let description = [{
     Rewrites every `falcon.attention` into `linalg.generic`s on tensors with
-    loop orders chosen for the CPU: the cache append, the dot products with
-    the keys innermost (with at least 8 query rows the visible keys are first
-    transposed to `[B, K, d, T]` so that they are read contiguously), the
-    causal mask and ALiBi bias, the softmax, and the weighted sum of values
-    with the head features innermost. Every generic with the heads as a loop
-    inherits the attention's `#falcon.lowering_config` (its thread split).
+    loop orders chosen for the CPU: the cache append, then a loop over blocks
+    of query rows and, inside it, over blocks of keys (the lowering config's
+    `attention_block`, default 64 x 512; a block of rows visits only the keys
+    its last row may see): the dot products with the keys innermost (with at
+    least 8 query rows the visible keys are first transposed to
+    `[B, K, d, T]` so that they are read contiguously), the causal mask and
+    ALiBi bias, and an online softmax — a running maximum, denominator and
+    weighted sum of values per row, rescaled by exp(old max - new max) when
+    a block raises the maximum — with the head features innermost. The
+    scores of one block exist at a time, so the attention's memory grows
+    linearly with the prompt, not with its square. Every generic over a
+    whole block inherits the attention's `#falcon.lowering_config` (its
+    thread split); the per-row statistics run on one thread.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::linalg::LinalgDialect",

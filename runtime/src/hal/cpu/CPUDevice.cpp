@@ -43,6 +43,7 @@
 
 using namespace falcon::runtime;
 using namespace falcon::runtime::hal;
+using falcon::runtime::hal::cpu::availableMemoryBytes;
 using falcon::runtime::hal::cpu::Workspace;
 
 namespace {
@@ -156,26 +157,6 @@ void countBufferBytes(CPUDevice *device, uint64_t size) {
   while (held > peak && !device->bufferPeakBytes.compare_exchange_weak(
                             peak, held, std::memory_order_relaxed)) {
   }
-}
-
-/// The bytes this process may still get: the kernel's MemAvailable plus free
-/// swap, less what a cgroup v2 memory.max leaves; 0 when unknown.
-uint64_t availableMemoryBytes() {
-  uint64_t available = 0;
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  uint64_t kibibytes = 0;
-  std::string unit;
-  while (meminfo >> key >> kibibytes) {
-    std::getline(meminfo, unit);
-    if (key == "MemAvailable:" || key == "SwapFree:")
-      available += kibibytes * 1024;
-  }
-  uint64_t limit = 0, current = 0;
-  std::ifstream maxFile("/sys/fs/cgroup/memory.max"), currentFile("/sys/fs/cgroup/memory.current");
-  if (maxFile >> limit && currentFile >> current && available)
-    available = std::min(available, limit > current ? limit - current : 0);
-  return available;
 }
 
 falcon_status_t allocateBuffer(falcon_hal_device_t *device,
@@ -519,9 +500,16 @@ void *const kNotAllocatedMarker = reinterpret_cast<void *>(0xdeadbeef);
 /// file builds for) pass exactly like uintptr_t: integer registers, then
 /// 8-byte stack slots. So one function type per parameter count calls any
 /// export, without a per-signature trampoline or libffi.
+// The export is called through a type of the same ABI, not its own, which
+// UBSan's -fsanitize=function (clang) would flag: that is the point here.
+#if defined(__clang__)
+#define FALCON_NO_SANITIZE_FUNCTION __attribute__((no_sanitize("function")))
+#else
+#define FALCON_NO_SANITIZE_FUNCTION
+#endif
 template <size_t... Index>
-void callWithWords(void *function, const uintptr_t *words,
-                   std::index_sequence<Index...>) {
+FALCON_NO_SANITIZE_FUNCTION void
+callWithWords(void *function, const uintptr_t *words, std::index_sequence<Index...>) {
   using Function = void (*)(decltype((void)Index, uintptr_t())...);
   reinterpret_cast<Function>(function)(words[Index]...);
 }
@@ -725,8 +713,18 @@ falcon_status_t launch(falcon_hal_queue_t *queue,
   int32_t threadCount = cast(queue->device)->threadCount;
   if (threadCount > 0 && executable->setNumThreads)
     executable->setNumThreads(threadCount);
-  kWordCallers[params->argumentCount](
-      executable->exports[params->exportOrdinal], words);
+  // A library bound to the workspace runs inside Workspace::invoke: an
+  // allocation it cannot have ends the call as RESOURCE_EXHAUSTED (the
+  // results it allocated are freed) instead of crashing on a null pointer.
+  WordCaller caller = kWordCallers[params->argumentCount];
+  void *function = executable->exports[params->exportOrdinal];
+  if (!executable->workspace) {
+    caller(function, words);
+  } else if (std::string failure = executable->workspace->invoke(caller, function, words);
+             !failure.empty()) {
+    return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
+                      "launch of '" + exportName + "': " + failure);
+  }
 
   // Every result is taken over and freed, whatever else went wrong.
   CPUQueue *cpuQueue = cast(queue);

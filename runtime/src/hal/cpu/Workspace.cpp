@@ -1,8 +1,9 @@
 //===- Workspace.cpp - the compiled code's workspace on the CPU -*- C++ -*-===//
 //
 // Every block carries a small header in front of the pointer handed out,
-// holding its size (free() has none, and the accounting needs it) and the
-// start of the underlying allocation.
+// holding its size (free() has none, and the accounting needs it), the start
+// of the underlying allocation, its place in the list of live blocks and the
+// call that allocated it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,28 +13,56 @@
 #include "llvm/Support/TimeProfiler.h"
 
 #include <algorithm>
+#include <csetjmp>
 #include <cstdlib>
+#include <fstream>
+#include <vector>
 
 using namespace falcon::runtime::hal::cpu;
 
-namespace {
-
-struct BlockHeader {
+struct Workspace::BlockHeader {
   uint64_t size;
   void *block;
+  BlockHeader *previous;
+  BlockHeader *next;
+  /// The call that allocated the block while it runs; null after.
+  Invocation *owner;
 };
 
-// The smallest alignment handed out: the header's, and malloc's.
-constexpr uint64_t kMinimumAlignment = 16;
+struct Workspace::Invocation {
+  std::jmp_buf jump;
+  Workspace *workspace;
+  /// The allocation that failed, and what the workspace held then.
+  uint64_t failedBytes;
+  uint64_t heldBytes;
+};
+
+namespace {
+
+using BlockHeader = Workspace::BlockHeader;
+
+// The smallest alignment handed out: the header must fit in front of the
+// block (and 64 is what the compiled code asks for anyway).
+constexpr uint64_t kMinimumAlignment = 64;
 static_assert(sizeof(BlockHeader) <= kMinimumAlignment,
               "the header must fit in the alignment padding");
+// Blocks from this size on are checked against the memory the machine has
+// left (reading /proc/meminfo costs more than a small malloc).
+constexpr uint64_t kCheckedBlockBytes = uint64_t(64) << 20;
+
+// The call of compiled code running on this thread (Workspace::invoke).
+thread_local Workspace::Invocation *currentInvocation = nullptr;
 
 // Open trace regions of this thread: trace_end without a matching
 // trace_begin must not pop someone else's region.
 thread_local int traceDepth = 0;
 
 void *importAlloc(void *context, uint64_t size, uint64_t alignment) {
-  return static_cast<Workspace *>(context)->allocate(size, alignment);
+  auto *workspace = static_cast<Workspace *>(context);
+  void *pointer = workspace->allocate(size, alignment);
+  if (!pointer)
+    workspace->unwindIfInvoked(size);
+  return pointer;
 }
 
 void importFree(void *context, void *pointer) {
@@ -63,6 +92,24 @@ int32_t importAllReduceSumF32(void *, float *data, int64_t count) {
 
 } // namespace
 
+uint64_t falcon::runtime::hal::cpu::availableMemoryBytes() {
+  uint64_t available = 0;
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kibibytes = 0;
+  std::string unit;
+  while (meminfo >> key >> kibibytes) {
+    std::getline(meminfo, unit);
+    if (key == "MemAvailable:" || key == "SwapFree:")
+      available += kibibytes * 1024;
+  }
+  uint64_t limit = 0, current = 0;
+  std::ifstream maxFile("/sys/fs/cgroup/memory.max"), currentFile("/sys/fs/cgroup/memory.current");
+  if (maxFile >> limit && currentFile >> current && available)
+    available = std::min(available, limit > current ? limit - current : 0);
+  return available;
+}
+
 void *Workspace::allocate(uint64_t size, uint64_t alignment) {
   if (alignment == 0)
     alignment = kMinimumAlignment;
@@ -88,7 +135,9 @@ void *Workspace::allocate(uint64_t size, uint64_t alignment) {
       !bytes.compare_exchange_weak(held, updated, std::memory_order_relaxed));
 
   void *block = nullptr;
-  if (posix_memalign(&block, size_t(alignment), size_t(blockSize)) != 0) {
+  uint64_t available = size >= kCheckedBlockBytes ? availableMemoryBytes() : 0;
+  if ((available != 0 && size > available) ||
+      posix_memalign(&block, size_t(alignment), size_t(blockSize)) != 0) {
     bytes.fetch_sub(size, std::memory_order_relaxed);
     return nullptr;
   }
@@ -97,16 +146,91 @@ void *Workspace::allocate(uint64_t size, uint64_t alignment) {
                                peak, updated, std::memory_order_relaxed)) {
   }
   char *pointer = static_cast<char *>(block) + alignment;
-  reinterpret_cast<BlockHeader *>(pointer)[-1] = BlockHeader{size, block};
+  BlockHeader *header = reinterpret_cast<BlockHeader *>(pointer) - 1;
+  Invocation *owner =
+      currentInvocation && currentInvocation->workspace == this ? currentInvocation : nullptr;
+  std::lock_guard<std::mutex> lock(blocksMutex);
+  *header = BlockHeader{size, block, nullptr, firstBlock, owner};
+  if (firstBlock)
+    firstBlock->previous = header;
+  firstBlock = header;
   return pointer;
 }
 
 void Workspace::release(void *pointer) {
   if (!pointer)
     return;
-  BlockHeader header = static_cast<BlockHeader *>(pointer)[-1];
-  bytes.fetch_sub(header.size, std::memory_order_relaxed);
-  std::free(header.block);
+  BlockHeader *header = static_cast<BlockHeader *>(pointer) - 1;
+  {
+    std::lock_guard<std::mutex> lock(blocksMutex);
+    (header->previous ? header->previous->next : firstBlock) = header->next;
+    if (header->next)
+      header->next->previous = header->previous;
+  }
+  bytes.fetch_sub(header->size, std::memory_order_relaxed);
+  std::free(header->block);
+}
+
+void Workspace::unwindIfInvoked(uint64_t size) {
+  Invocation *invocation = currentInvocation;
+  if (!invocation || invocation->workspace != this)
+    return;
+  invocation->failedBytes = size;
+  invocation->heldBytes = getBytes();
+  // Nothing with a destructor is alive between here and invoke's setjmp:
+  // this function, importAlloc and the compiled code's frames.
+  std::longjmp(invocation->jump, 1);
+}
+
+void Workspace::disown(Invocation *invocation) {
+  std::lock_guard<std::mutex> lock(blocksMutex);
+  for (BlockHeader *header = firstBlock; header; header = header->next)
+    if (header->owner == invocation)
+      header->owner = nullptr;
+}
+
+void Workspace::releaseOwned(Invocation *invocation) {
+  std::vector<void *> owned;
+  {
+    std::lock_guard<std::mutex> lock(blocksMutex);
+    for (BlockHeader *header = firstBlock; header; header = header->next)
+      if (header->owner == invocation)
+        owned.push_back(header + 1);
+  }
+  for (void *pointer : owned)
+    release(pointer);
+}
+
+std::string Workspace::invoke(Caller caller, void *function, const uintptr_t *words) {
+  Invocation invocation;
+  invocation.workspace = this;
+  invocation.failedBytes = 0;
+  invocation.heldBytes = 0;
+  Invocation *outer = currentInvocation;
+  // `invocation` is only read back through memory after the jump (its
+  // address escaped to currentInvocation), and nothing here is changed
+  // between setjmp and longjmp but through that pointer.
+  if (setjmp(invocation.jump) == 0) {
+    currentInvocation = &invocation;
+    caller(function, words);
+    currentInvocation = outer;
+    disown(&invocation);
+    return std::string();
+  }
+  currentInvocation = outer;
+  releaseOwned(&invocation);
+  uint64_t size = invocation.failedBytes;
+  uint64_t held = invocation.heldBytes, cap = getLimit();
+  std::string reason = "the compiled code could not allocate " + std::to_string(size) +
+                       " bytes of workspace: ";
+  uint64_t available = availableMemoryBytes();
+  if (cap != 0 && (size > cap || held > cap - size))
+    reason += "the workspace limit is " + std::to_string(cap) + " bytes";
+  else if (available != 0 && size > available)
+    reason += "only " + std::to_string(available) + " bytes of memory are available";
+  else
+    reason += "out of memory";
+  return reason;
 }
 
 void Workspace::bind(falcon_runtime_imports_t &table) {

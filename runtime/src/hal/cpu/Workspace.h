@@ -14,16 +14,40 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <string>
 
 namespace falcon::runtime::hal::cpu {
 
+/// The bytes this process may still get: the kernel's MemAvailable plus free
+/// swap, less what a cgroup v2 memory.max leaves; 0 when unknown.
+uint64_t availableMemoryBytes();
+
 class Workspace {
 public:
+  Workspace() = default;
+  Workspace(const Workspace &) = delete;
+  Workspace &operator=(const Workspace &) = delete;
+
   /// `size` bytes aligned to `alignment` (a power of two); null when the
-  /// alignment is not one, memory runs out or the limit would be passed.
+  /// alignment is not one, memory runs out (a block of 64 MiB or more is
+  /// refused beyond availableMemoryBytes, before the OOM killer would see
+  /// it) or the limit would be passed.
   void *allocate(uint64_t size, uint64_t alignment);
   /// Releases a pointer from allocate; null is ignored.
   void release(void *pointer);
+
+  /// A call of compiled code whose allocations come from this workspace.
+  using Caller = void (*)(void *function, const uintptr_t *words);
+  /// Calls `caller(function, words)` so that an allocation the code makes
+  /// through the import table on this thread and cannot have ends the call
+  /// there instead of handing the code a null pointer: the blocks the call
+  /// allocated and still holds are released, and the reason is returned
+  /// (empty: the call returned). The compiled code allocates only on the
+  /// calling thread, never inside its parallel regions
+  /// (falcon-cpu-runtime-imports checks that), and has no cleanup of its own
+  /// to skip: its frames are plain machine code.
+  std::string invoke(Caller caller, void *function, const uintptr_t *words);
 
   uint64_t getBytes() const { return bytes.load(std::memory_order_relaxed); }
   uint64_t getPeakBytes() const {
@@ -41,7 +65,24 @@ public:
   static bool isBound(const falcon_runtime_imports_t &table);
   static Workspace *getBoundWorkspace(const falcon_runtime_imports_t &table);
 
+  /// Ends the current invocation of this workspace on this thread, if any,
+  /// after an allocation of `size` bytes failed (the import table's alloc
+  /// calls it); returns when there is none.
+  void unwindIfInvoked(uint64_t size);
+
+  struct BlockHeader;
+  struct Invocation;
+
 private:
+  /// Takes the blocks of `invocation` off it: they outlive the call.
+  void disown(Invocation *invocation);
+  /// Frees the blocks `invocation` still holds.
+  void releaseOwned(Invocation *invocation);
+
+  // The live blocks, a list through their headers (so that a call ended by
+  // a failed allocation can free what it held).
+  std::mutex blocksMutex;
+  BlockHeader *firstBlock = nullptr;
   // Updated from the compiled code's parallel loops.
   std::atomic<uint64_t> bytes{0};
   std::atomic<uint64_t> peakBytes{0};
