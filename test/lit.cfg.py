@@ -35,6 +35,23 @@ try:
 except OSError:
     pass
 
+# A build with sanitizers (scripts/test-sanitized.sh): feature `asan` where
+# AddressSanitizer is in, which reserves terabytes of address space for its
+# shadow memory and so cannot start under a `ulimit -v`.
+if "Address" in getattr(config, "falcon_sanitizers", ""):
+    config.available_features.add("asan")
+# %sanitizer_runtime runs a command with the ASan (+UBSan) runtime, for host
+# libraries compiled with --sanitize: a sanitized build's tools have it
+# linked in; others get clang's shared runtime preloaded (leak checking off:
+# the tools themselves were not built for it).
+if "asan" in config.available_features:
+    config.substitutions.append(("%sanitizer_runtime", ""))
+else:
+    config.substitutions.append((
+        "%sanitizer_runtime",
+        "env LD_PRELOAD=/usr/lib/llvm-22/lib/clang/22/lib/linux/libclang_rt.asan-x86_64.so "
+        "ASAN_OPTIONS=detect_leaks=0"))
+
 # Our tools first, then LLVM's (FileCheck, not, split-file).
 for path in [config.llvm_tools_dir, os.path.join(config.falcon_obj_root, "bin")]:
     config.environment["PATH"] = path + os.pathsep + config.environment.get("PATH", os.environ["PATH"])

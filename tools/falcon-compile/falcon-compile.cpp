@@ -127,6 +127,12 @@ llvm::cl::opt<std::string> kvCacheDType(
     llvm::cl::desc("Element type of the KV cache: f32 (default), bf16 or f16 (half the "
                    "memory; keys and values are rounded once when cached)"),
     llvm::cl::init("f32"), llvm::cl::cat(category));
+llvm::cl::list<std::string> sanitize(
+    "sanitize", llvm::cl::CommaSeparated,
+    llvm::cl::desc("Instrument the host library: address (AddressSanitizer), undefined "
+                   "(out-of-bounds checks through the UBSan runtime); it then runs only "
+                   "under the sanitizer runtime (docs/reliability.md)"),
+    llvm::cl::value_desc("address,undefined"), llvm::cl::cat(category));
 llvm::cl::opt<bool> quiet("quiet", llvm::cl::desc("Do not print progress"),
                           llvm::cl::cat(category));
 llvm::cl::opt<bool> printStats(
@@ -187,6 +193,7 @@ int main(int argc, char **argv) {
   HostLibraryOptions hostOptions;
   hostOptions.optLevel = llvmOptLevel;
   hostOptions.kvCacheDType = kvCacheDType;
+  hostOptions.sanitizers.assign(sanitize.begin(), sanitize.end());
   if (::falcon::getKVCacheElementBytes(kvCacheDType) == 0)
     return fail("--kv-cache-dtype must be f32, bf16 or f16, found '" + kvCacheDType + "'");
   if (llvm::Error error = checkHostLibraryOptions(hostOptions))

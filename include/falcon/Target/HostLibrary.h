@@ -7,6 +7,7 @@
 #include "llvm/Support/Error.h"
 
 #include <string>
+#include <vector>
 
 namespace mlir::falcon {
 
@@ -16,6 +17,13 @@ struct HostLibraryOptions {
   /// Element type of the KV cache the code was compiled for ("f32", "bf16"
   /// or "f16"): recorded in the manifest and in the exported geometry.
   std::string kvCacheDType = "f32";
+  /// Sanitizers to instrument the host code with (falcon-compile
+  /// --sanitize): "address" (AddressSanitizer's instrumentation pass) and
+  /// "undefined" (the checks of UndefinedBehaviorSanitizer's family that
+  /// LLVM applies to IR: out-of-bounds accesses of objects of known size,
+  /// reported through the UBSan runtime). The library then needs the
+  /// sanitizer runtime in the process that loads it.
+  std::vector<std::string> sanitizers;
 };
 
 /// Translates an LLVM-dialect module to LLVM IR, optimizes it and emits an

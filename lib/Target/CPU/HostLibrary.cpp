@@ -18,6 +18,8 @@
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
+#include "llvm/Transforms/Instrumentation/AddressSanitizer.h"
+#include "llvm/Transforms/Instrumentation/BoundsChecking.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
 
@@ -54,6 +56,10 @@ llvm::Error mlir::falcon::checkHostLibraryOptions(const HostLibraryOptions &opti
   if (options.optLevel > 3)
     return llvm::createStringError("--llvm-opt must be 0, 1, 2 or 3, found " +
                                    llvm::Twine(options.optLevel));
+  for (const std::string &sanitizer : options.sanitizers)
+    if (sanitizer != "address" && sanitizer != "undefined")
+      return llvm::createStringError("--sanitize: '" + sanitizer +
+                                     "' is not one of address, undefined");
   return llvm::Error::success();
 }
 
@@ -94,8 +100,16 @@ createTargetMachine(ModuleOp module, const HostLibraryOptions &options) {
 }
 
 static void optimize(llvm::Module &module, llvm::TargetMachine &machine,
-                     unsigned optLevel) {
-  if (optLevel == 0)
+                     const HostLibraryOptions &options) {
+  bool address = llvm::is_contained(options.sanitizers, "address");
+  bool undefined = llvm::is_contained(options.sanitizers, "undefined");
+  // AddressSanitizer instruments the functions that ask for it.
+  if (address)
+    for (llvm::Function &function : module)
+      if (!function.isDeclaration())
+        function.addFnAttr(llvm::Attribute::SanitizeAddress);
+  unsigned optLevel = options.optLevel;
+  if (optLevel == 0 && !address && !undefined)
     return;
   llvm::LoopAnalysisManager loopAnalyses;
   llvm::FunctionAnalysisManager functionAnalyses;
@@ -113,8 +127,27 @@ static void optimize(llvm::Module &module, llvm::TargetMachine &machine,
                                moduleAnalyses);
   llvm::OptimizationLevel level = optLevel >= 3   ? llvm::OptimizationLevel::O3
                                   : optLevel == 2 ? llvm::OptimizationLevel::O2
-                                                  : llvm::OptimizationLevel::O1;
-  builder.buildPerModuleDefaultPipeline(level).run(module, moduleAnalyses);
+                                  : optLevel == 1 ? llvm::OptimizationLevel::O1
+                                                  : llvm::OptimizationLevel::O0;
+  // The sanitizers' passes run last, on the optimized code (as clang's
+  // -fsanitize does): bounds checks that report through the UBSan runtime
+  // (__ubsan_handle_local_out_of_bounds_abort), then ASan's instrumentation.
+  builder.registerOptimizerLastEPCallback(
+      [&](llvm::ModulePassManager &passes, llvm::OptimizationLevel, llvm::ThinOrFullLTOPhase) {
+        if (undefined) {
+          llvm::BoundsCheckingPass::Options bounds;
+          bounds.Rt = llvm::BoundsCheckingPass::Options::Runtime(
+              /*MinRuntime=*/false, /*MayReturn=*/false, /*HandlerPreserveAllRegs=*/false);
+          passes.addPass(
+              llvm::createModuleToFunctionPassAdaptor(llvm::BoundsCheckingPass(bounds)));
+        }
+        if (address)
+          passes.addPass(llvm::AddressSanitizerPass(llvm::AddressSanitizerOptions()));
+      });
+  if (optLevel == 0)
+    builder.buildO0DefaultPipeline(llvm::OptimizationLevel::O0).run(module, moduleAnalyses);
+  else
+    builder.buildPerModuleDefaultPipeline(level).run(module, moduleAnalyses);
 }
 
 llvm::Error mlir::falcon::emitObjectFile(ModuleOp module, llvm::StringRef outputPath,
@@ -128,7 +161,7 @@ llvm::Error mlir::falcon::emitObjectFile(ModuleOp module, llvm::StringRef output
     return machine.takeError();
   (*llvmModule)->setDataLayout((*machine)->createDataLayout());
   (*llvmModule)->setTargetTriple((*machine)->getTargetTriple());
-  optimize(**llvmModule, **machine, options.optLevel);
+  optimize(**llvmModule, **machine, options);
   std::error_code ec;
   llvm::raw_fd_ostream os(outputPath, ec, llvm::sys::fs::OF_None);
   if (ec)

@@ -404,10 +404,18 @@ falcon_status_t loadExecutable(falcon_hal_device_t *device,
   // missing dependency here rather than at the first call.
   void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
-    const char *reason = dlerror();
+    llvm::StringRef reason = dlerror();
+    if (reason.empty())
+      reason = "unknown error";
+    // A library compiled with falcon-compile --sanitize needs the
+    // sanitizer's runtime in the process.
+    llvm::StringRef hint =
+        reason.contains("__asan_") || reason.contains("__ubsan_")
+            ? " (compiled with --sanitize: run it in a process with the sanitizer runtime, "
+              "e.g. LD_PRELOAD=libclang_rt.asan-x86_64.so; docs/reliability.md)"
+            : "";
     return makeStatus(FALCON_STATUS_UNAVAILABLE,
-                      llvm::Twine(path) + ": cannot load host library: " +
-                          (reason ? reason : "unknown error"));
+                      llvm::Twine(path) + ": cannot load host library: " + reason + hint);
   }
   std::unique_ptr<CPUExecutable> executable(new (std::nothrow) CPUExecutable{
       handle, path, {}, {}, nullptr, nullptr, nullptr});

@@ -1,0 +1,4 @@
+func.func @param_empty_name() {
+  %0 = falcon.param "" : tensor<8xf32>
+  return
+}

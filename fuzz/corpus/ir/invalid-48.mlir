@@ -1,0 +1,1 @@
+module attributes {falcon.weight_layout = #falcon.weight_layout<num_layers = 2, total_bytes = 256, slots = [#falcon.weight_slot<name = "w", type = tensor<32xf32>, offset = 0, layer_stride = 128, bytes = 128, per_layer = true>]>} {}

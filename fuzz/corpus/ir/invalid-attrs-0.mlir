@@ -1,0 +1,3 @@
+func.func @unknown() attributes {falcon.projection} {
+  return
+}

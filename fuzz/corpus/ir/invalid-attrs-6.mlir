@@ -1,0 +1,3 @@
+func.func @untyped_config() attributes {falcon.lowering_config = 3} {
+  return
+}

@@ -1,0 +1,2 @@
+func.func @f() {
+  %0 = falcon.param "h" {encoding = #falcon.weigfh
