@@ -15,18 +15,9 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(safetensors config shard-index manifest ir)
 build=build-fuzz
 jobs="${JOBS:-2}"
-# Configured every time (cheap once cached): a changed flag here takes.
-cmake -G Ninja -S . -B "$build" \
-  -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
-  -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
-  -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
-  -DLLVM_USE_LINKER=lld \
-  -DLLVM_USE_SANITIZER="Address;Undefined" \
-  -DLLVM_UBSAN_FLAGS="-fsanitize=undefined -fno-sanitize=vptr -fno-sanitize-recover=all" \
-  -DLLVM_USE_SANITIZE_COVERAGE=ON \
-  -DFALCON_ENABLE_FUZZERS=ON -DFALCON_ENABLE_TESTS=OFF \
-  -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+# The sanitized configuration, with coverage for libFuzzer and no tests.
+scripts/configure-sanitized.sh "$build" -DLLVM_USE_SANITIZE_COVERAGE=ON \
+  -DFALCON_ENABLE_FUZZERS=ON -DFALCON_ENABLE_TESTS=OFF
 nice -n 19 cmake --build "$build" --target falcon-fuzzers -j "$jobs"
 
 # allow_user_poisoning=0: see scripts/test-sanitized.sh (BumpPtrAllocator

@@ -3,7 +3,8 @@
 # into build-asan/ and runs the whole test suite (lit + GoogleTest) there; any
 # sanitizer report fails its test. Only the project's own code is
 # instrumented: libMLIR.so, libLLVM.so and libomp come from Debian unsanitized,
-# and the host libraries falcon-compile builds with `cc` are not instrumented.
+# and the host libraries falcon-compile builds are instrumented only when
+# compiled with --sanitize (test/Runtime/sanitize.test).
 #
 #   scripts/test-sanitized.sh            configure, build, run ctest
 #   JOBS=1 scripts/test-sanitized.sh     fewer parallel compile and test jobs
@@ -11,18 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build-asan
 jobs="${JOBS:-2}"
-# -fno-sanitize=vptr: LLVM and MLIR are built without RTTI.
-ubsan_flags="-fsanitize=undefined -fno-sanitize=vptr -fno-sanitize-recover=all"
-# Configured every time (cheap once cached): a changed flag here takes.
-cmake -G Ninja -S . -B "$build" \
-  -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
-  -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
-  -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
-  -DLLVM_USE_LINKER=lld \
-  -DLLVM_USE_SANITIZER="Address;Undefined" \
-  -DLLVM_UBSAN_FLAGS="$ubsan_flags" \
-  -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+scripts/configure-sanitized.sh "$build"
 nice -n 19 cmake --build "$build" --target all falcon-test-depends -j "$jobs"
 
 # Any report ends the process with an error (halt_on_error, exit code 86);
