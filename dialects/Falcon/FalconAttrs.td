@@ -272,4 +272,49 @@ def Falcon_WeightLayoutAttr : Falcon_Attr<"WeightLayout", "weight_layout"> {
   let genVerifyDecl = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Parallel plan (what falcon-shard made of the module)
+//===----------------------------------------------------------------------===//
+
+def Falcon_RankPlanAttr : Falcon_Attr<"RankPlan", "rank_plan"> {
+  let summary = "the rank of a tensor x pipeline parallel plan a module runs";
+  let description = [{
+    Set on the module as `falcon.rank_plan` by `falcon-shard`: the plan
+    (`tp` x `pp` ranks; rank r is stage `r / tp`, tensor slot `r % tp`) and
+    this rank's share of it. The stage runs checkpoint layers
+    `[first_layer, first_layer + num_layers)`; its weight file holds only
+    those (copy i is checkpoint layer `first_layer + i`). The slot holds query
+    heads `[first_head, first_head + num_heads)`, KV heads
+    `[first_kv_head, first_kv_head + num_kv_heads)` (`kv_replicated` when
+    other slots hold the same KV heads: more slots than KV heads), FFN
+    columns `[ffn_offset, ffn_offset + ffn_size)` and vocabulary rows
+    `[vocab_offset, vocab_offset + vocab_size)`. The uneven sizes of an
+    uneven plan (falcon-7b's 71 heads on tp 2: 36 and 35) are visible here and
+    in the sliced types.
+
+    ```mlir
+    module attributes {falcon.rank_plan = #falcon.rank_plan<tp = 2, pp = 1,
+        rank = 1, first_layer = 0, num_layers = 32, first_head = 36,
+        num_heads = 35, first_kv_head = 0, num_kv_heads = 1,
+        kv_replicated = true, ffn_offset = 9088, ffn_size = 9088,
+        vocab_offset = 32512, vocab_size = 32512>} {}
+    ```
+  }];
+  let parameters = (ins "int64_t":$tp, "int64_t":$pp, "int64_t":$rank,
+                        "int64_t":$first_layer, "int64_t":$num_layers,
+                        "int64_t":$first_head, "int64_t":$num_heads,
+                        "int64_t":$first_kv_head, "int64_t":$num_kv_heads,
+                        "bool":$kv_replicated,
+                        "int64_t":$ffn_offset, "int64_t":$ffn_size,
+                        "int64_t":$vocab_offset, "int64_t":$vocab_size);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    int64_t getStage() const { return getRank() / getTp(); }
+    int64_t getSlot() const { return getRank() % getTp(); }
+    bool isFirstStage() const { return getStage() == 0; }
+    bool isLastStage() const { return getStage() == getPp() - 1; }
+  }];
+}
+
 #endif // FALCON_ATTRS_TD

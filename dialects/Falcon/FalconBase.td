@@ -49,6 +49,9 @@ def Falcon_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kModelConfigAttrName = "falcon.config";
     /// The packed weight layout bound by falcon-bind-weights.
     static constexpr ::llvm::StringLiteral kWeightLayoutAttrName = "falcon.weight_layout";
+    /// The module attribute naming the rank of a parallel plan the module
+    /// was sharded for (#falcon.rank_plan, set by falcon-shard).
+    static constexpr ::llvm::StringLiteral kRankPlanAttrName = "falcon.rank_plan";
     /// Argument attributes: the name of an entry point's argument, and the
     /// checkpoint tensor a layer function's weight argument is bound to.
     static constexpr ::llvm::StringLiteral kArgNameAttrName = "falcon.name";

@@ -56,15 +56,20 @@ def Falcon_ParamOp : Falcon_Op<"param", [Pure]> {
 def Falcon_EmbeddingOp : Falcon_Op<"embedding", [Pure, Falcon_PrecisionOpInterface]> {
   let summary = "token embedding lookup";
   let description = [{
-    `result[b, s, :] = table[ids[b, s], :]` (no scaling, no position table).
-    The table may be stored in a narrower float type than the result.
+    `result[b, s, :] = table[ids[b, s] - vocab_offset, :]` (no scaling, no
+    position table), and zero for an id outside
+    `[vocab_offset, vocab_offset + rows of table)`: a vocab-parallel rank
+    holds only its rows, and the ranks' results are summed
+    (`falcon.all_reduce`). The table may be stored in a narrower float type
+    than the result.
 
     ```mlir
     %x = falcon.embedding %ids, %table
         : (tensor<?x?xi64>, tensor<65024x4544xbf16>) -> tensor<?x?x4544xf32>
     ```
   }];
-  let arguments = (ins Falcon_TokenIds:$ids, Falcon_Matrix:$table);
+  let arguments = (ins Falcon_TokenIds:$ids, Falcon_Matrix:$table,
+                       DefaultValuedAttr<I64Attr, "0">:$vocab_offset);
   let results = (outs Falcon_Activation:$result);
   let assemblyFormat = "$ids `,` $table attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
@@ -163,6 +168,38 @@ def Falcon_LMHeadOp : Falcon_Op<"lm_head", [Pure, Falcon_ProjectionOpInterface,
 }
 
 //===----------------------------------------------------------------------===//
+// Collectives
+//===----------------------------------------------------------------------===//
+
+def Falcon_AllReduceOp : Falcon_Op<"all_reduce", [
+    AllTypesMatch<["input", "result"]>, MemoryEffects<[MemWrite]>]> {
+  let summary = "sum over the ranks of a tensor-parallel group, plus biases";
+  let description = [{
+    `result = sum over the group_size ranks of input + biases`: the partial
+    results of row-parallel projections (Megatron) summed across the
+    stage's tensor-parallel ranks, then each bias (the row-parallel
+    projections' own, added once, after the reduction) broadcast over the
+    last dimension. Every rank of the group executes the same all_reduce ops
+    in the same order. It has a side effect (communication), so it is never
+    removed, duplicated or reordered with other collectives.
+
+    Falcon's parallel attention + MLP block needs one per layer: the two
+    row-parallel partials are added first.
+
+    ```mlir
+    %partial = falcon.add %mlp, %attn : tensor<?x?x4544xf32>
+    %sum = falcon.all_reduce %partial {group_size = 2 : i64} : tensor<?x?x4544xf32>
+    %out = falcon.all_reduce %dense bias(%b : tensor<96xf32>) {group_size = 3 : i64} : tensor<?x?x96xf32>
+    ```
+  }];
+  let arguments = (ins Falcon_Activation:$input, Variadic<Falcon_Vector>:$biases,
+                       I64Attr:$group_size);
+  let results = (outs Falcon_Activation:$result);
+  let assemblyFormat = "$input (`bias` `(` $biases^ `:` type($biases) `)`)? attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Attention
 //===----------------------------------------------------------------------===//
 
@@ -231,13 +268,17 @@ def Falcon_AlibiOp : Falcon_Op<"alibi", [Pure, Falcon_PrecisionOpInterface]> {
     `build_alibi_tensor` (spec section 5.4) including Hugging Face's bfloat16
     rounding, which it applies even to f32 models. Key positions are the
     absolute key indices (no left padding). The bias is added to the
-    *unscaled* score by `falcon.attention`.
+    *unscaled* score by `falcon.attention`. The slopes depend on the model's
+    `num_heads`; the result holds the rows of heads `first_head ..
+    first_head + rows - 1` (a tensor-parallel rank's own heads).
 
     ```mlir
     %bias = falcon.alibi %num_keys {num_heads = 32 : i64} : tensor<32x?xf32>
+    %mine = falcon.alibi %num_keys {num_heads = 32 : i64, first_head = 16 : i64} : tensor<16x?xf32>
     ```
   }];
-  let arguments = (ins Index:$num_keys, I64Attr:$num_heads);
+  let arguments = (ins Index:$num_keys, I64Attr:$num_heads,
+                       DefaultValuedAttr<I64Attr, "0">:$first_head);
   let results = (outs Falcon_Matrix:$result);
   let assemblyFormat = "$num_keys attr-dict `:` type($result)";
   let hasVerifier = 1;

@@ -16,6 +16,7 @@
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -56,7 +57,7 @@ public:
       for (int64_t layer = 0; layer < copies; ++layer) {
         std::string name = slot.name;
         if (slot.perLayer)
-          name.replace(name.find("{}"), 2, std::to_string(layer));
+          name.replace(name.find("{}"), 2, std::to_string(layout.firstLayer + layer));
         uint64_t offset = slot.offset + uint64_t(layer) * slot.layerStride;
         writePadding(offset);
         if (llvm::Error error = writeTensor(name, slot))
@@ -184,9 +185,34 @@ static llvm::json::Object configJson(const FalconConfig &config) {
       {"alibi", config.alibi}};
 }
 
-/// The files of an artifact directory.
-static constexpr llvm::StringLiteral kArtifactFiles[] = {
-    "manifest.json", kHostLibraryName, kWeightsFileName};
+std::string mlir::falcon::getHostLibraryName(int64_t rank, int64_t worldSize) {
+  if (worldSize == 1)
+    return kHostLibraryName.str();
+  return "libfalcon_model.rank" + std::to_string(rank) + ".so";
+}
+
+std::string mlir::falcon::getWeightsFileName(int64_t rank, int64_t worldSize) {
+  if (worldSize == 1)
+    return kWeightsFileName.str();
+  return "weights.rank" + std::to_string(rank) + ".bin";
+}
+
+/// Whether `name` is a file an artifact (or its staging directory) holds:
+/// manifest.json, a rank's host library (and its object file while it is
+/// linked) or weights.
+static bool isArtifactFileName(llvm::StringRef name) {
+  if (name == "manifest.json" || name == kHostLibraryName || name == kWeightsFileName ||
+      name == (kHostLibraryName + ".o").str())
+    return true;
+  auto isRank = [](llvm::StringRef name, llvm::StringRef prefix, llvm::StringRef suffix) {
+    unsigned rank = 0;
+    return name.consume_front(prefix) && name.consume_back(suffix) && !name.empty() &&
+           !name.getAsInteger(10, rank) && name == std::to_string(rank);
+  };
+  return isRank(name, "libfalcon_model.rank", ".so") ||
+         isRank(name, "libfalcon_model.rank", ".so.o") ||
+         isRank(name, "weights.rank", ".bin");
+}
 
 /// Whether `directory` holds nothing but artifact files, with a manifest.json
 /// that has a format_version: only such a directory may be replaced.
@@ -196,7 +222,7 @@ static bool isArtifactDirectory(llvm::StringRef directory) {
   std::error_code ec;
   for (llvm::sys::fs::directory_iterator it(directory, ec), end; it != end && !ec;
        it.increment(ec))
-    if (!llvm::is_contained(kArtifactFiles, llvm::sys::path::filename(it->path())) ||
+    if (!isArtifactFileName(llvm::sys::path::filename(it->path())) ||
         !llvm::sys::fs::is_regular_file(it->path()))
       return false;
   if (ec)
@@ -234,14 +260,14 @@ llvm::Error mlir::falcon::checkArtifactDestination(llvm::StringRef directory) {
 /// then the directory if that left it empty: whatever else is in it is not
 /// ours and stays. Returns whether the directory is gone.
 static bool removeArtifactFiles(llvm::StringRef directory) {
-  for (llvm::StringRef name : kArtifactFiles) {
-    llvm::SmallString<256> path(directory);
-    llvm::sys::path::append(path, name);
-    ::unlink(path.c_str());
-  }
-  llvm::SmallString<256> object(directory);
-  llvm::sys::path::append(object, (kHostLibraryName + ".o").str());
-  ::unlink(object.c_str());
+  std::error_code ec;
+  std::vector<std::string> files;
+  for (llvm::sys::fs::directory_iterator it(directory, ec), end; it != end && !ec;
+       it.increment(ec))
+    if (isArtifactFileName(llvm::sys::path::filename(it->path())))
+      files.push_back(it->path());
+  for (const std::string &file : files)
+    ::unlink(file.c_str());
   return ::rmdir(directory.str().c_str()) == 0 || errno == ENOENT;
 }
 
@@ -296,14 +322,23 @@ namespace {
 /// process; a nested one gets no cleanup.
 class StagingCleanup {
 public:
-  explicit StagingCleanup(llvm::StringRef staging) {
+  StagingCleanup(llvm::StringRef staging, int64_t worldSize) {
     if (active.exchange(true))
       return;
     owner = true;
-    size_t i = 0;
-    for (llvm::StringRef name : kArtifactFiles)
-      format(paths[i++], staging, name);
-    format(paths[i++], staging, (kHostLibraryName + ".o").str());
+    // Formatted up front: the handler only reads them.
+    paths.clear();
+    auto add = [&](llvm::StringRef name) {
+      paths.emplace_back();
+      format(paths.back().data(), staging, name);
+    };
+    add("manifest.json");
+    for (int64_t rank = 0; rank < worldSize; ++rank) {
+      std::string library = getHostLibraryName(rank, worldSize);
+      add(library);
+      add(library + ".o");
+      add(getWeightsFileName(rank, worldSize));
+    }
     format(directoryPath, staging, "");
     for (size_t index = 0; index < std::size(kSignals); ++index) {
       struct sigaction action = {};
@@ -326,15 +361,15 @@ public:
   }
 
 private:
-  static void format(char (&out)[4096], llvm::StringRef staging, llvm::StringRef name) {
+  static void format(char *out, llvm::StringRef staging, llvm::StringRef name) {
     llvm::SmallString<256> path(staging);
     if (!name.empty())
       llvm::sys::path::append(path, name);
-    std::snprintf(out, sizeof(out), "%s", path.c_str());
+    std::snprintf(out, 4096, "%s", path.c_str());
   }
   static void onSignal(int signal) {
-    for (const char *path : paths)
-      ::unlink(path);
+    for (const std::array<char, 4096> &path : paths)
+      ::unlink(path.data());
     ::rmdir(directoryPath);
     struct sigaction fallback = {};
     fallback.sa_handler = SIG_DFL;
@@ -344,7 +379,7 @@ private:
   }
   static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
   static inline std::atomic<bool> active{false};
-  static inline char paths[4][4096];
+  static inline std::vector<std::array<char, 4096>> paths;
   static inline char directoryPath[4096];
   static inline struct sigaction previous[std::size(kSignals)];
   static inline bool installed[std::size(kSignals)];
@@ -352,16 +387,40 @@ private:
 };
 } // namespace
 
+/// The rank's share of the model as the manifest records it (the whole
+/// model for a single rank).
+static llvm::json::Object rankShareJson(const FalconConfig &config, RankPlanAttr plan) {
+  if (!plan)
+    return llvm::json::Object{{"first_head", 0},
+                              {"num_heads", config.numHeads},
+                              {"first_kv_head", 0},
+                              {"num_kv_heads", config.kvHeads()},
+                              {"kv_replicated", false},
+                              {"vocab_offset", 0},
+                              {"vocab_size", config.vocabSize}};
+  return llvm::json::Object{{"first_head", plan.getFirstHead()},
+                            {"num_heads", plan.getNumHeads()},
+                            {"first_kv_head", plan.getFirstKvHead()},
+                            {"num_kv_heads", plan.getNumKvHeads()},
+                            {"kv_replicated", plan.getKvReplicated()},
+                            {"vocab_offset", plan.getVocabOffset()},
+                            {"vocab_size", plan.getVocabSize()}};
+}
+
 llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
                                         const Checkpoint &checkpoint,
-                                        const WeightLayout &layout,
-                                        ModuleOp llvmModule,
-                                        const HostLibraryOptions &options,
+                                        llvm::ArrayRef<RankProgram> programs, int64_t tp,
+                                        int64_t pp, const HostLibraryOptions &options,
                                         const ProgressFn &progress) {
   if (!checkpoint.tensors)
     return llvm::createStringError(checkpoint.configPath +
                      ": has no weights (model.safetensors); an artifact needs "
                      "a checkpoint directory with weights");
+  int64_t worldSize = tp * pp;
+  if (programs.empty() || int64_t(programs.size()) != worldSize)
+    return llvm::createStringError("the plan has " + std::to_string(worldSize) +
+                                   " ranks but " + std::to_string(programs.size()) +
+                                   " programs were compiled");
   if (llvm::Error error = checkArtifactDestination(directory))
     return error;
   std::string staging = (directory + ".tmp-" +
@@ -370,7 +429,7 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
   removeStaleStaging(directory);
   // The handlers go in before the directory exists: a signal the moment it
   // appears must still remove it.
-  StagingCleanup cleanup(staging);
+  StagingCleanup cleanup(staging, worldSize);
   if (std::error_code ec =
           llvm::sys::fs::create_directory(staging, /*IgnoreExisting=*/false))
     return llvm::createStringError(staging + ": cannot create the artifact's staging directory: " +
@@ -385,77 +444,102 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
     return std::string(path);
   };
 
-  // The geometry the code is compiled for, exported next to the entry point.
-  const FalconConfig &config = checkpoint.config;
-  {
-    OpBuilder builder = OpBuilder::atBlockEnd(llvmModule.getBody());
-    SmallVector<int64_t> geometry(::falcon::kGeometryFieldCount);
-    geometry[::falcon::kGeometryVocabSize] = config.vocabSize;
-    geometry[::falcon::kGeometryHiddenSize] = config.hiddenSize;
-    geometry[::falcon::kGeometryLayers] = config.numLayers;
-    geometry[::falcon::kGeometryAttentionHeads] = config.numHeads;
-    geometry[::falcon::kGeometryKVHeads] = config.kvHeads();
-    geometry[::falcon::kGeometryHeadDim] = config.headDim();
-    geometry[::falcon::kGeometryWeightsBytes] = int64_t(layout.totalBytes);
-    geometry[::falcon::kGeometryKVCacheElementBytes] =
-        ::falcon::getKVCacheElementBytes(options.kvCacheDType);
-    auto type = RankedTensorType::get({int64_t(geometry.size())}, builder.getI64Type());
-    LLVM::GlobalOp::create(builder, llvmModule.getLoc(),
-                           LLVM::LLVMArrayType::get(builder.getI64Type(), geometry.size()),
-                           /*isConstant=*/true, LLVM::Linkage::External, kGeometrySymbol,
-                           DenseIntElementsAttr::get(type, geometry));
-  }
-
-  progress("compiling the host library");
-  if (llvm::Error error =
-          emitHostLibrary(llvmModule, inStaging(kHostLibraryName), options))
-    return fail(std::move(error));
-
-  progress(llvm::formatv("packing weights: {0:f1} MiB", layout.totalBytes / 1048576.0).str());
-  llvm::json::Array tensorTable;
-  WeightPacker packer(checkpoint, layout, progress);
-  {
-    std::string weightsPath = inStaging(kWeightsFileName);
-    std::error_code ec;
-    llvm::raw_fd_ostream os(weightsPath, ec, llvm::sys::fs::OF_None);
-    if (ec)
-      return fail(llvm::createStringError(weightsPath + ": " + ec.message()));
-    llvm::Error packed = packer.pack(os, tensorTable);
-    llvm::Error closed = ::falcon::closeOutputStream(os, weightsPath);
-    if (packed) {
-      llvm::consumeError(std::move(closed));
-      return fail(std::move(packed));
-    }
-    if (closed)
-      return fail(std::move(closed));
-  }
-
-  // The target the code was generated for: the runtime refuses to load it on
-  // a machine that lacks one of its features (instead of dying of SIGILL).
   namespace keys = ::falcon::manifest;
-  auto target = llvmModule->getAttrOfType<CPUTargetAttr>(FalconDialect::kTargetAttrName);
-  if (!target)
-    return fail(llvm::createStringError("the lowered module has no #falcon.cpu_target"));
+  const FalconConfig &config = checkpoint.config;
+  llvm::json::Array ranks;
+  CPUTargetAttr target;
+  for (auto [rank, program] : llvm::enumerate(programs)) {
+    ModuleOp llvmModule = program.llvmModule;
+    const WeightLayout &layout = program.layout;
+    auto plan = llvmModule->getAttrOfType<RankPlanAttr>(FalconDialect::kRankPlanAttrName);
+    if (worldSize > 1 && (!plan || plan.getRank() != int64_t(rank)))
+      return fail(llvm::createStringError("the program of rank " + std::to_string(rank) +
+                                          " has no matching #falcon.rank_plan"));
+    int64_t firstLayer = plan ? plan.getFirstLayer() : 0;
+    int64_t numLayers = plan ? plan.getNumLayers() : config.numLayers;
+    llvm::json::Object share = rankShareJson(config, plan);
+    int64_t numHeads = *share.getInteger("num_heads");
+    int64_t numKVHeads = *share.getInteger("num_kv_heads");
+    int64_t vocabSize = *share.getInteger("vocab_size");
+    bool firstStage = firstLayer == 0, lastStage = firstLayer + numLayers == config.numLayers;
+    // The geometry the code is compiled for, exported next to the entry
+    // point: the rank's own share (its logits' width is its vocabulary
+    // slice, or the hidden size when it hands hidden states on).
+    {
+      OpBuilder builder = OpBuilder::atBlockEnd(llvmModule.getBody());
+      SmallVector<int64_t> geometry(::falcon::kGeometryFieldCount);
+      geometry[::falcon::kGeometryVocabSize] = lastStage ? vocabSize : config.hiddenSize;
+      geometry[::falcon::kGeometryHiddenSize] = config.hiddenSize;
+      geometry[::falcon::kGeometryLayers] = numLayers;
+      geometry[::falcon::kGeometryAttentionHeads] = numHeads;
+      geometry[::falcon::kGeometryKVHeads] = numKVHeads;
+      geometry[::falcon::kGeometryHeadDim] = config.headDim();
+      geometry[::falcon::kGeometryWeightsBytes] = int64_t(layout.totalBytes);
+      geometry[::falcon::kGeometryKVCacheElementBytes] =
+          ::falcon::getKVCacheElementBytes(options.kvCacheDType);
+      auto type = RankedTensorType::get({int64_t(geometry.size())}, builder.getI64Type());
+      LLVM::GlobalOp::create(builder, llvmModule.getLoc(),
+                             LLVM::LLVMArrayType::get(builder.getI64Type(), geometry.size()),
+                             /*isConstant=*/true, LLVM::Linkage::External, kGeometrySymbol,
+                             DenseIntElementsAttr::get(type, geometry));
+    }
+    std::string rankSuffix = worldSize > 1 ? " of rank " + std::to_string(rank) : "";
+    std::string libraryName = getHostLibraryName(rank, worldSize);
+    std::string weightsName = getWeightsFileName(rank, worldSize);
+    progress("compiling the host library" + rankSuffix);
+    if (llvm::Error error = emitHostLibrary(llvmModule, inStaging(libraryName), options))
+      return fail(std::move(error));
+
+    progress(llvm::formatv("packing weights{0}: {1:f1} MiB", rankSuffix,
+                           layout.totalBytes / 1048576.0)
+                 .str());
+    llvm::json::Array tensorTable;
+    WeightPacker packer(checkpoint, layout, progress);
+    {
+      std::string weightsPath = inStaging(weightsName);
+      std::error_code ec;
+      llvm::raw_fd_ostream os(weightsPath, ec, llvm::sys::fs::OF_None);
+      if (ec)
+        return fail(llvm::createStringError(weightsPath + ": " + ec.message()));
+      llvm::Error packed = packer.pack(os, tensorTable);
+      llvm::Error closed = ::falcon::closeOutputStream(os, weightsPath);
+      if (packed) {
+        llvm::consumeError(std::move(closed));
+        return fail(std::move(packed));
+      }
+      if (closed)
+        return fail(std::move(closed));
+    }
+    // The target the code was generated for: the runtime refuses to load it
+    // on a machine that lacks one of its features (instead of dying of
+    // SIGILL).
+    target = llvmModule->getAttrOfType<CPUTargetAttr>(FalconDialect::kTargetAttrName);
+    if (!target)
+      return fail(llvm::createStringError("the lowered module has no #falcon.cpu_target"));
+    llvm::json::Object entry{
+        {keys::kRankIndex, int64_t(rank)},
+        {keys::kRankStage, int64_t(rank) / tp},
+        {keys::kRankSlot, int64_t(rank) % tp},
+        {keys::kRankFirstLayer, firstLayer},
+        {keys::kRankNumLayers, numLayers},
+        {keys::kRankInput, firstStage ? "input_ids" : "hidden_in"},
+        {keys::kRankOutput, lastStage ? "logits" : "hidden"},
+        {keys::kRankHostLibrary, libraryName},
+        {keys::kRankEntryPoint, kEntryPoint},
+        {keys::kRankWeights,
+         llvm::json::Object{{"file", weightsName},
+                            {"size", int64_t(layout.totalBytes)},
+                            {"checksum", ::falcon::formatChecksum(packer.checksum())},
+                            {"alignment", int64_t(kWeightAlignment)},
+                            {"tensors", std::move(tensorTable)}}}};
+    for (auto &member : share)
+      entry.try_emplace(member.first, std::move(member.second));
+    ranks.push_back(std::move(entry));
+  }
+
   llvm::json::Array requiredFeatures;
   for (StringRef feature : target.getRequiredFeatures())
     requiredFeatures.push_back(feature);
-  // One rank holding every layer and naming its own files: tensor and
-  // pipeline parallel plans are the plan issue's.
-  llvm::json::Array ranks;
-  ranks.push_back(llvm::json::Object{
-      {keys::kRankIndex, 0},
-      {keys::kRankStage, 0},
-      {keys::kRankSlot, 0},
-      {keys::kRankFirstLayer, 0},
-      {keys::kRankNumLayers, config.numLayers},
-      {keys::kRankHostLibrary, kHostLibraryName},
-      {keys::kRankEntryPoint, kEntryPoint},
-      {keys::kRankWeights,
-       llvm::json::Object{{"file", kWeightsFileName},
-                          {"size", int64_t(layout.totalBytes)},
-                          {"checksum", ::falcon::formatChecksum(packer.checksum())},
-                          {"alignment", int64_t(kWeightAlignment)},
-                          {"tensors", std::move(tensorTable)}}}});
   llvm::json::Object manifest{
       {"format_version", kArtifactFormatVersion},
       {"model", checkpoint.name},
@@ -465,8 +549,8 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
                                          {keys::kTargetFeatures, std::move(requiredFeatures)},
                                          {keys::kTargetVectorBits, target.getVectorBits()}}},
       {keys::kActivationDType, "f32"},
-      {keys::kPlan, llvm::json::Object{{keys::kPlanTP, 1},
-                                       {keys::kPlanPP, 1},
+      {keys::kPlan, llvm::json::Object{{keys::kPlanTP, tp},
+                                       {keys::kPlanPP, pp},
                                        {keys::kPlanThreads, target.getThreads()},
                                        {keys::kPlanRanks, std::move(ranks)}}},
       {"config", configJson(config)},

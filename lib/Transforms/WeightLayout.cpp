@@ -28,6 +28,11 @@ FailureOr<WeightLayout> mlir::falcon::computeWeightLayout(ModuleOp module) {
     return module.emitError("expects a '#falcon.model_config' as 'falcon.config' on the "
                             "module to lay out per-layer weights");
   layout.numLayers = config ? config.getNumHiddenLayers() : 1;
+  // A pipeline stage's file holds its own layers only.
+  if (auto rank = module->getAttrOfType<RankPlanAttr>(FalconDialect::kRankPlanAttrName)) {
+    layout.numLayers = rank.getNumLayers();
+    layout.firstLayer = rank.getFirstLayer();
+  }
 
   // The distinct (name, encoding) pairs in order of first appearance; the
   // weight-transform library places them, as it does every weight file.
@@ -94,6 +99,8 @@ FailureOr<WeightLayout> mlir::falcon::getWeightLayoutAttr(ModuleOp module) {
                               << kWeightLayoutAttrName << "' (run falcon-bind-weights)";
   WeightLayout layout;
   layout.numLayers = attr.getNumLayers();
+  if (auto rank = module->getAttrOfType<RankPlanAttr>(FalconDialect::kRankPlanAttrName))
+    layout.firstLayer = rank.getFirstLayer();
   layout.totalBytes = attr.getTotalBytes();
   for (auto slotAttr : attr.getSlots().getAsRange<WeightSlotAttr>()) {
     WeightSlot slot;

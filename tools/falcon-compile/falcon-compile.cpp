@@ -16,6 +16,9 @@
 #include "falcon/Import/ModelStats.h"
 #include "falcon/Pipelines/Pipelines.h"
 #include "falcon/Target/Artifact.h"
+#include "falcon/Transforms/Passes.h"
+#include "falcon/Transforms/ParallelPlan.h"
+#include "falcon/Transforms/PlanReport.h"
 #include "falcon/Transforms/WeightLayout.h"
 
 #include "mlir/InitAllDialects.h"
@@ -32,6 +35,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "falcon/Support/OutputStream.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
@@ -133,6 +137,21 @@ llvm::cl::list<std::string> sanitize(
                    "(out-of-bounds checks through the UBSan runtime); it then runs only "
                    "under the sanitizer runtime (docs/reliability.md)"),
     llvm::cl::value_desc("address,undefined"), llvm::cl::cat(category));
+llvm::cl::opt<int64_t> tensorParallel(
+    "tp", llvm::cl::desc("Tensor-parallel ranks per pipeline stage (Megatron; default 1)"),
+    llvm::cl::init(1), llvm::cl::cat(category));
+llvm::cl::opt<int64_t> pipelineParallel(
+    "pp", llvm::cl::desc("Pipeline stages (contiguous layers balanced by cost; default 1)"),
+    llvm::cl::init(1), llvm::cl::cat(category));
+enum class PlanFormat { None, Text, JSON };
+llvm::cl::opt<PlanFormat> printPlan(
+    "print-plan", llvm::cl::desc("Print the tp x pp plan: each rank's stage, layers, heads, "
+                                 "weight bytes, KV-cache bytes per token, collectives"),
+    llvm::cl::ValueOptional, llvm::cl::init(PlanFormat::None),
+    llvm::cl::values(clEnumValN(PlanFormat::Text, "", "as text (the default)"),
+                     clEnumValN(PlanFormat::Text, "text", "as text"),
+                     clEnumValN(PlanFormat::JSON, "json", "as JSON, for tools")),
+    llvm::cl::cat(category));
 llvm::cl::opt<bool> quiet("quiet", llvm::cl::desc("Do not print progress"),
                           llvm::cl::cat(category));
 llvm::cl::opt<bool> printStats(
@@ -166,8 +185,10 @@ int main(int argc, char **argv) {
   llvm::cl::ParseCommandLineOptions(argc, argv,
                                     "falcon-mlir ahead-of-time compiler\n");
   bool buildArtifact = emit == EmitKind::None && outputPath != "-";
-  if (emit == EmitKind::None && !printStats && !buildArtifact)
-    return fail("nothing to do: pass -o ARTIFACT_DIR, --emit=... or --print-stats");
+  bool wantPlan = printPlan != PlanFormat::None;
+  if (emit == EmitKind::None && !printStats && !buildArtifact && !wantPlan)
+    return fail("nothing to do: pass -o ARTIFACT_DIR, --emit=..., --print-stats or "
+                "--print-plan");
   // Every option is checked before any work. By default the code is
   // compiled for this machine's CPU and its parallel loops are split for
   // this machine's cores.
@@ -182,7 +203,9 @@ int main(int argc, char **argv) {
         {"--attention-rows", attentionRows, FalconDialect::kMaxAttentionBlock,
          attentionRows.getNumOccurrences() > 0},
         {"--attention-keys", attentionKeys, FalconDialect::kMaxAttentionBlock,
-         attentionKeys.getNumOccurrences() > 0}})
+         attentionKeys.getNumOccurrences() > 0},
+        {"--tp", tensorParallel, 4096, true},
+        {"--pp", pipelineParallel, 4096, true}})
     if (given && (value < 1 || value > limit))
       return fail(name + " must be in [1, " + llvm::Twine(limit) + "], found " +
                   llvm::Twine(value));
@@ -217,6 +240,7 @@ int main(int argc, char **argv) {
   registerAllDialects(registry);
   registerAllExtensions(registry);
   registry.insert<FalconDialect>();
+  registerFalconBufferizationExternalModels(registry);
   MLIRContext context(registry);
   context.loadDialect<FalconDialect, func::FuncDialect, scf::SCFDialect,
                       tensor::TensorDialect, arith::ArithDialect>();
@@ -268,43 +292,92 @@ int main(int argc, char **argv) {
     printModelStats(checkpoint->config, checkpoint->name, *module, os);
   }
 
-  // Lower as far as the requested output needs.
-  if ((emit != EmitKind::None && emit != EmitKind::Falcon) || buildArtifact) {
-    if (buildArtifact && (!checkpoint || !checkpoint->tensors))
-      return fail(modelPath + ": an artifact needs a checkpoint directory with "
-                              "weights (config.json + model.safetensors)");
-    auto target = (*module)->getAttrOfType<CPUTargetAttr>(FalconDialect::kTargetAttrName);
-    progress(("lowering falcon -> linalg -> llvm for " + target.getCpu() + " (" +
-              target.getTriple() + ", " + llvm::Twine(target.getVectorBits()) +
-              "-bit vectors, parallel loops in " + llvm::Twine(target.getThreads()) +
-              " blocks)")
-                 .str());
+  int64_t worldSize = tensorParallel * pipelineParallel;
+  // An impossible plan is one line naming the numbers, before any work.
+  if (auto config = (*module)->getAttrOfType<ModelConfigAttr>(FalconDialect::kModelConfigAttrName))
+    if (llvm::Expected<ParallelPlan> plan = computeParallelPlan(
+            PlanModel::fromConfig(config), tensorParallel, pipelineParallel);
+        !plan)
+      return fail(modelPath + ": " + llvm::toString(plan.takeError()));
+  if (wantPlan) {
+    FailureOr<llvm::json::Object> report =
+        reportParallelPlan(*module, tensorParallel, pipelineParallel,
+                           ::falcon::getKVCacheElementBytes(kvCacheDType));
+    if (failed(report))
+      return fail(modelPath + ": no plan of tp " + llvm::Twine(tensorParallel) + " x pp " +
+                  llvm::Twine(pipelineParallel));
+    if (printPlan == PlanFormat::JSON)
+      llvm::outs() << llvm::formatv("{0:2}", llvm::json::Value(std::move(*report))) << "\n";
+    else
+      printParallelPlanReport(*report, llvm::outs());
+    if (emit == EmitKind::None && !buildArtifact) {
+      llvm::outs() << stats;
+      return 0;
+    }
+  }
+  if (worldSize > 1 && !buildArtifact && emit != EmitKind::None)
+    return fail("--emit prints one program: with --tp/--pp, use falcon-opt "
+                "--falcon-shard=\"tp=N pp=M rank=R\" on --emit=falcon's output");
+
+  // Lower as far as the requested output needs, once per rank of the plan.
+  auto target = (*module)->getAttrOfType<CPUTargetAttr>(FalconDialect::kTargetAttrName);
+  FalconCPUSelectLoweringStrategyOptions strategy;
+  strategy.tileRows = tileRows;
+  strategy.tileCols = tileCols;
+  strategy.tileDepth = tileDepth;
+  strategy.attentionRows = attentionRows;
+  strategy.attentionKeys = attentionKeys;
+  auto lower = [&](ModuleOp rankModule, int64_t rank) -> LogicalResult {
     PassManager pm(&context);
-    FalconCPUSelectLoweringStrategyOptions strategy;
-    strategy.tileRows = tileRows;
-    strategy.tileCols = tileCols;
-    strategy.tileDepth = tileDepth;
-    strategy.attentionRows = attentionRows;
-    strategy.attentionKeys = attentionKeys;
+    if (worldSize > 1)
+      pm.addPass(createFalconShard(FalconShardOptions{tensorParallel, pipelineParallel, rank}));
     if (emit == EmitKind::Linalg)
       buildFalconToLinalgPipeline(pm);
     else
       buildFalconCPUPipeline(pm, strategy);
-    if (failed(pm.run(*module)))
-      return fail(modelPath + ": lowering failed");
+    return pm.run(rankModule);
+  };
+  if ((emit != EmitKind::None && emit != EmitKind::Falcon) || buildArtifact) {
+    if (buildArtifact && (!checkpoint || !checkpoint->tensors))
+      return fail(modelPath + ": an artifact needs a checkpoint directory with "
+                              "weights (config.json + model.safetensors)");
+    progress(("lowering falcon -> linalg -> llvm for " + target.getCpu() + " (" +
+              target.getTriple() + ", " + llvm::Twine(target.getVectorBits()) +
+              "-bit vectors, parallel loops in " + llvm::Twine(target.getThreads()) +
+              " blocks)" +
+              (worldSize > 1 ? ", " + llvm::Twine(worldSize) + " ranks (tp " +
+                                   llvm::Twine(tensorParallel) + " x pp " +
+                                   llvm::Twine(pipelineParallel) + ")"
+                             : llvm::Twine("")))
+                 .str());
   }
   if (buildArtifact) {
-    // The layout falcon-bind-weights compiled into the code.
-    FailureOr<WeightLayout> layout = getWeightLayoutAttr(*module);
-    if (failed(layout))
-      return fail(modelPath + ": the lowered module has no weight layout");
-    if (llvm::Error error = writeArtifact(outputPath, *checkpoint, *layout,
-                                          *module, hostOptions, progress))
+    std::vector<OwningOpRef<ModuleOp>> rankModules;
+    std::vector<RankProgram> programs;
+    for (int64_t rank = 0; rank < worldSize; ++rank) {
+      OwningOpRef<ModuleOp> rankModule =
+          worldSize > 1 ? OwningOpRef<ModuleOp>(module->clone()) : std::move(module);
+      if (worldSize > 1)
+        progress(llvm::formatv("rank {0} of {1}: sharding and lowering", rank, worldSize)
+                     .str());
+      if (failed(lower(*rankModule, rank)))
+        return fail(modelPath + ": lowering failed");
+      // The layout falcon-bind-weights compiled into the code.
+      FailureOr<WeightLayout> layout = getWeightLayoutAttr(*rankModule);
+      if (failed(layout))
+        return fail(modelPath + ": the lowered module has no weight layout");
+      programs.push_back({*rankModule, std::move(*layout)});
+      rankModules.push_back(std::move(rankModule));
+    }
+    if (llvm::Error error = writeArtifact(outputPath, *checkpoint, programs, tensorParallel,
+                                          pipelineParallel, hostOptions, progress))
       return fail(llvm::toString(std::move(error)));
     progress("wrote " + outputPath);
     llvm::outs() << stats;
     return 0;
   }
+  if ((emit != EmitKind::None && emit != EmitKind::Falcon) && failed(lower(*module, 0)))
+    return fail(modelPath + ": lowering failed");
   if (emit == EmitKind::None) {
     llvm::outs() << stats;
     return 0;

@@ -27,6 +27,7 @@ int main(int argc, char **argv) {
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
   registry.insert<mlir::falcon::FalconDialect>();
+  mlir::falcon::registerFalconBufferizationExternalModels(registry);
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "falcon-mlir optimizer driver\n", registry));
 }

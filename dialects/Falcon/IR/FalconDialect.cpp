@@ -71,6 +71,9 @@ LogicalResult FalconDialect::verifyOperationAttribute(Operation *op,
   if (name == kWeightLayoutAttrName)
     return expect(isa<WeightLayoutAttr>(value) && isa<ModuleOp>(op),
                   "a #falcon.weight_layout on a module");
+  if (name == kRankPlanAttrName)
+    return expect(isa<RankPlanAttr>(value) && isa<ModuleOp>(op),
+                  "a #falcon.rank_plan on a module");
   return op->emitOpError() << "has unknown falcon attribute '" << name << "'";
 }
 
@@ -283,6 +286,32 @@ LogicalResult WeightLayoutAttr::verify(function_ref<InFlightDiagnostic()> emitEr
 //===----------------------------------------------------------------------===//
 // ModelConfigAttr
 //===----------------------------------------------------------------------===//
+
+LogicalResult RankPlanAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t tp,
+                                   int64_t pp, int64_t rank, int64_t firstLayer,
+                                   int64_t numLayers, int64_t firstHead, int64_t numHeads,
+                                   int64_t firstKVHead, int64_t numKVHeads, bool,
+                                   int64_t ffnOffset, int64_t ffnSize, int64_t vocabOffset,
+                                   int64_t vocabSize) {
+  if (tp < 1 || pp < 1 || rank < 0 || rank >= tp * pp)
+    return emitError() << "expects rank in [0, tp * pp) with positive tp and pp, found rank "
+                       << rank << " of tp " << tp << " x pp " << pp;
+  for (auto [name, value] : {std::pair<StringRef, int64_t>{"num_layers", numLayers},
+                             {"num_heads", numHeads},
+                             {"num_kv_heads", numKVHeads},
+                             {"ffn_size", ffnSize},
+                             {"vocab_size", vocabSize}})
+    if (value < 1)
+      return emitError() << "expects a positive " << name << ", found " << value;
+  for (auto [name, value] : {std::pair<StringRef, int64_t>{"first_layer", firstLayer},
+                             {"first_head", firstHead},
+                             {"first_kv_head", firstKVHead},
+                             {"ffn_offset", ffnOffset},
+                             {"vocab_offset", vocabOffset}})
+    if (value < 0)
+      return emitError() << "expects a non-negative " << name << ", found " << value;
+  return success();
+}
 
 LogicalResult ModelConfigAttr::verify(
     function_ref<InFlightDiagnostic()> emitError, int64_t vocabSize, int64_t hiddenSize,

@@ -131,8 +131,22 @@ LogicalResult EmbeddingOp::verify() {
     return failure();
   if (failed(expectSameBatchSeq(*this, getIds(), getResult(), "ids")))
     return failure();
+  if (getVocabOffset() < 0)
+    return emitOpError() << "expects a non-negative vocab_offset, found "
+                         << getVocabOffset();
   return expectDim(*this, "result features (the table's dimension 1)",
                    dim(getTable(), 1), lastDim(getResult()));
+}
+
+LogicalResult AllReduceOp::verify() {
+  if (getGroupSize() < 1)
+    return emitOpError() << "expects a positive group_size, found "
+                         << getGroupSize();
+  int64_t features = lastDim(getInput());
+  for (Value bias : getBiases())
+    if (failed(expectDim(*this, "bias size", features, dim(bias, 0))))
+      return failure();
+  return success();
 }
 
 LogicalResult LayerNormOp::verify() {
@@ -222,8 +236,14 @@ LogicalResult AlibiOp::verify() {
   if (getNumHeads() <= 0)
     return emitOpError() << "expects a positive num_heads, found "
                          << getNumHeads();
-  return expectDim(*this, "result dimension 0 (num_heads)", getNumHeads(),
-                   dim(getResult(), 0));
+  int64_t rows = dim(getResult(), 0);
+  if (getFirstHead() < 0 || ShapedType::isDynamic(rows) ||
+      getFirstHead() + rows > getNumHeads())
+    return emitOpError() << "expects heads [first_head, first_head + rows) "
+                            "within num_heads ("
+                         << getNumHeads() << "), found first_head "
+                         << getFirstHead() << " and " << rows << " rows";
+  return success();
 }
 
 LogicalResult AttentionOp::verify() {

@@ -41,6 +41,19 @@ inline constexpr llvm::StringLiteral kRankStage = "stage";
 inline constexpr llvm::StringLiteral kRankSlot = "slot";
 inline constexpr llvm::StringLiteral kRankFirstLayer = "first_layer";
 inline constexpr llvm::StringLiteral kRankNumLayers = "num_layers";
+/// What the rank's entry point takes first ("input_ids": the first stage,
+/// "hidden_in": the previous stage's hidden states) and returns first
+/// ("logits": its vocabulary slice, on the last stage; "hidden").
+inline constexpr llvm::StringLiteral kRankInput = "input";
+inline constexpr llvm::StringLiteral kRankOutput = "output";
+/// The rank's share: query heads [first_head, +num_heads), KV heads
+/// [first_kv_head, +num_kv_heads) ("kv_replicated" when other slots hold
+/// them too) and vocabulary rows [vocab_offset, +vocab_size).
+inline constexpr llvm::StringLiteral kRankFirstHead = "first_head";
+inline constexpr llvm::StringLiteral kRankNumHeads = "num_heads";
+inline constexpr llvm::StringLiteral kRankNumKVHeads = "num_kv_heads";
+inline constexpr llvm::StringLiteral kRankVocabOffset = "vocab_offset";
+inline constexpr llvm::StringLiteral kRankVocabSize = "vocab_size";
 /// A rank's own files (format 3): its host library, the library's entry
 /// point, and its weight file ("weights": file, size, checksum, alignment,
 /// tensors).

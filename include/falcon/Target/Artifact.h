@@ -32,10 +32,24 @@ using ProgressFn = std::function<void(llvm::StringRef)>;
 /// overwritten.
 llvm::Error checkArtifactDestination(llvm::StringRef directory);
 
-/// Writes the artifact `directory` for `checkpoint`, whose weights are packed
-/// in `layout`; `llvmModule` is the module after the CPU pipeline.
+/// One rank's program: the module after the CPU pipeline, and the layout of
+/// its weights (falcon-bind-weights). A module sharded by falcon-shard
+/// carries its #falcon.rank_plan.
+struct RankProgram {
+  ModuleOp llvmModule;
+  WeightLayout layout;
+};
+
+/// The files of rank `rank` in an artifact of `worldSize` ranks: one rank
+/// keeps the plain names (libfalcon_model.so, weights.bin), more get
+/// libfalcon_model.rankR.so and weights.rankR.bin.
+std::string getHostLibraryName(int64_t rank, int64_t worldSize);
+std::string getWeightsFileName(int64_t rank, int64_t worldSize);
+
+/// Writes the artifact `directory` for `checkpoint` with one program per
+/// rank of a tp x pp plan (ranks in order; tp = pp = 1: one program).
 llvm::Error writeArtifact(llvm::StringRef directory, const Checkpoint &checkpoint,
-                          const WeightLayout &layout, ModuleOp llvmModule,
+                          llvm::ArrayRef<RankProgram> ranks, int64_t tp, int64_t pp,
                           const HostLibraryOptions &options,
                           const ProgressFn &progress);
 

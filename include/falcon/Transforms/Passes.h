@@ -16,6 +16,15 @@
 
 namespace mlir::falcon {
 
+/// The function a bufferized falcon.all_reduce calls on its flattened
+/// buffer (memref<?xf32>, summed in place across the tensor-parallel group);
+/// the host library defines it over the runtime's import table.
+inline constexpr llvm::StringLiteral kAllReduceFunctionName = "falcon_all_reduce_sum_f32";
+
+/// One-Shot Bufferize's models of falcon ops that survive to bufferization
+/// (falcon.all_reduce).
+void registerFalconBufferizationExternalModels(DialectRegistry &registry);
+
 #define GEN_PASS_DECL
 #include "falcon/Transforms/Passes.h.inc"
 

@@ -56,4 +56,39 @@ def FalconFuseElementwise : Pass<"falcon-fuse-elementwise", "func::FuncOp"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def FalconShard : Pass<"falcon-shard", "ModuleOp"> {
+  let summary = "Rewrite the module into one rank's program of a tp x pp plan";
+  let description = [{
+    Megatron-style tensor parallelism and pipeline stages, with explicit
+    collectives (ParallelPlan.h decides who holds what). For rank `rank`
+    (stage `rank / tp`, slot `rank % tp`):
+
+    * the fused QKV projection keeps the rows of the slot's KV groups and
+      their query heads (`#falcon.weight_encoding<gather = ...>` on the
+      param); `falcon.qkv_split`, rotary, attention and the KV cache take the
+      slot's head counts; ALiBi slopes are the slot's heads' (`first_head`);
+    * the attention output projection and `dense_4h_to_h` are row-parallel
+      (input columns sliced), `dense_h_to_4h` column-parallel;
+    * one `falcon.all_reduce` per parallel attention + MLP block (the two
+      partials are added first), one after each row-parallel projection of a
+      sequential block; row-parallel biases are added once, after the
+      reduction (the all-reduce's `bias` operands);
+    * the embedding and LM head are vocab-parallel: the slot's rows of the
+      table (`falcon.embedding`'s `vocab_offset`, then an all-reduce) and its
+      slice of the logits;
+    * the layer loop runs the stage's layers; a stage after the first takes
+      the previous stage's hidden states (`hidden_in`) instead of token ids,
+      and a stage before the last returns hidden states instead of logits.
+
+    The module gets a `#falcon.rank_plan`. tp = pp = 1 leaves it unchanged.
+    Impossible plans (tp above the query heads, pp above the layers, ...)
+    are errors naming the numbers.
+  }];
+  let options = [
+    Option<"tp", "tp", "int64_t", /*default=*/"1", "Tensor-parallel ranks per stage">,
+    Option<"pp", "pp", "int64_t", /*default=*/"1", "Pipeline stages">,
+    Option<"rank", "rank", "int64_t", /*default=*/"0", "The rank to produce, in [0, tp * pp)">
+  ];
+}
+
 #endif // FALCON_TRANSFORMS_PASSES_TD

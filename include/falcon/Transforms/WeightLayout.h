@@ -41,6 +41,9 @@ struct WeightSlot {
 struct WeightLayout {
   std::vector<WeightSlot> slots;
   int64_t numLayers = 0;
+  /// The checkpoint layer of copy 0 (a pipeline stage's first layer): copy i
+  /// of a per-layer weight is checkpoint layer firstLayer + i.
+  int64_t firstLayer = 0;
   uint64_t totalBytes = 0;
 
   const WeightSlot *lookup(llvm::StringRef name, WeightEncodingAttr encoding) const;

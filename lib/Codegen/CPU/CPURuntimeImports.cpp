@@ -72,6 +72,33 @@ llvm.func internal @_mlir_memref_to_llvm_aligned_alloc(%alignment: i64, %size: i
   llvm.return %memory : !llvm.ptr
 }
 
+// falcon.all_reduce on its flattened buffer (memref<?xf32>, passed as the
+// C interface's descriptor {allocated, aligned, offset, [size], [stride]}):
+// summed in place across the tensor-parallel ranks by the runtime. A runtime
+// that cannot complete it ends the call (it does not return here); without
+// the table, this is a world of one rank.
+llvm.func internal @_mlir_ciface_falcon_all_reduce_sum_f32(%descriptor: !llvm.ptr) {
+  %table = llvm.mlir.addressof @falcon_runtime_imports : !llvm.ptr
+  %version = llvm.load %table : !llvm.ptr -> i32
+  %zero = llvm.mlir.constant(0 : i32) : i32
+  %filled = llvm.icmp "ne" %version, %zero : i32
+  llvm.cond_br %filled, ^runtime, ^done
+^runtime:
+  %memref = llvm.load %descriptor : !llvm.ptr -> !llvm.struct<(ptr, ptr, i64, array<1 x i64>, array<1 x i64>)>
+  %aligned = llvm.extractvalue %memref[1] : !llvm.struct<(ptr, ptr, i64, array<1 x i64>, array<1 x i64>)>
+  %offset = llvm.extractvalue %memref[2] : !llvm.struct<(ptr, ptr, i64, array<1 x i64>, array<1 x i64>)>
+  %count = llvm.extractvalue %memref[3, 0] : !llvm.struct<(ptr, ptr, i64, array<1 x i64>, array<1 x i64>)>
+  %data = llvm.getelementptr %aligned[%offset] : (!llvm.ptr, i64) -> !llvm.ptr, f32
+  %contextSlot = llvm.getelementptr %table[0, 2] : (!llvm.ptr) -> !llvm.ptr, !llvm.struct<(i32, i32, ptr, ptr, ptr, ptr, ptr, ptr)>
+  %context = llvm.load %contextSlot : !llvm.ptr -> !llvm.ptr
+  %reduceSlot = llvm.getelementptr %table[0, 7] : (!llvm.ptr) -> !llvm.ptr, !llvm.struct<(i32, i32, ptr, ptr, ptr, ptr, ptr, ptr)>
+  %reduce = llvm.load %reduceSlot : !llvm.ptr -> !llvm.ptr
+  %status = llvm.call %reduce(%context, %data, %count) : !llvm.ptr, (!llvm.ptr, !llvm.ptr, i64) -> i32
+  llvm.br ^done
+^done:
+  llvm.return
+}
+
 llvm.func internal @_mlir_memref_to_llvm_free(%memory: !llvm.ptr) {
   %table = llvm.mlir.addressof @falcon_runtime_imports : !llvm.ptr
   %version = llvm.load %table : !llvm.ptr -> i32

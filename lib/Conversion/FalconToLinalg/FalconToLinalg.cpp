@@ -38,6 +38,22 @@ using utils::IteratorType;
 // Helpers shared by the patterns
 //===----------------------------------------------------------------------===//
 
+/// `value + bias` for value [B, S, n] and bias [n] (possibly narrower).
+Value addBias(LinalgBuilder &lb, Value value, Value bias) {
+  MLIRContext *context = lb.b.getContext();
+  Type f = cast<RankedTensorType>(value.getType()).getElementType();
+  Value init = lb.empty(tensor::getMixedSizes(lb.b, lb.loc, value), f);
+  return lb.generic(
+      {value, bias}, init,
+      {dimsMap(context, 3, {0, 1, 2}), dimsMap(context, 3, {2}),
+       dimsMap(context, 3, {0, 1, 2})},
+      {kParallel, kParallel, kParallel},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        LinalgBuilder inner(b, loc);
+        return arith::AddFOp::create(b, loc, args[0], inner.castFloat(args[1], f));
+      });
+}
+
 /// `x @ weight^T (+ bias)` for x [B, S, in] and weight [out, in]: a
 /// contraction over `in`, then the bias added separately as FalconLinear does.
 Value buildProjection(LinalgBuilder &lb, Value input, Value weight, Value bias,
@@ -60,18 +76,7 @@ Value buildProjection(LinalgBuilder &lb, Value input, Value weight, Value bias,
   Value product = lb.generic({input, weight}, init,
                              getProjectionIndexingMaps(context, /*weightInOut=*/false),
                              getProjectionIteratorTypes(/*weightInOut=*/false), body);
-  if (!bias)
-    return product;
-  Value biasInit = lb.empty(shape, f);
-  return lb.generic(
-      {product, bias}, biasInit,
-      {dimsMap(context, 3, {0, 1, 2}), dimsMap(context, 3, {2}),
-       dimsMap(context, 3, {0, 1, 2})},
-      {kParallel, kParallel, kParallel},
-      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        LinalgBuilder inner(b, loc);
-        return arith::AddFOp::create(b, loc, args[0], inner.castFloat(args[1], f));
-      });
+  return bias ? addBias(lb, product, bias) : product;
 }
 
 /// A float value rounded to bfloat16 and back, as torch's bf16 ops round.
@@ -95,16 +100,35 @@ struct EmbeddingLowering : OpRewritePattern<EmbeddingOp> {
     shape.push_back(rewriter.getIndexAttr(resultType.getShape().back()));
     Value init = lb.empty(shape, resultType.getElementType());
     Value table = op.getTable();
+    auto model = op->getParentOfType<ModuleOp>()->getAttrOfType<ModelConfigAttr>(
+        FalconDialect::kModelConfigAttrName);
+    int64_t tableRows = cast<RankedTensorType>(table.getType()).getDimSize(0);
+    // Without the model config (a lone op in a test), the table is whole.
+    bool vocabSliced = model && tableRows != model.getVocabSize();
     Value result = lb.generic(
         {op.getIds()}, init,
         {dimsMap(getContext(), 3, {0, 1}), dimsMap(getContext(), 3, {0, 1, 2})},
         {kParallel, kParallel, kParallel},
         [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
           LinalgBuilder inner(b, loc);
-          Value row = arith::IndexCastOp::create(b, loc, b.getIndexType(), args[0]);
+          Value id = arith::IndexCastOp::create(b, loc, b.getIndexType(), args[0]);
           Value column = linalg::IndexOp::create(b, loc, 2);
-          Value value = tensor::ExtractOp::create(b, loc, table, ValueRange{row, column});
-          return inner.castFloat(value, resultType.getElementType());
+          int64_t offset = op.getVocabOffset();
+          if (offset == 0 && !vocabSliced)
+            return inner.castFloat(
+                tensor::ExtractOp::create(b, loc, table, ValueRange{id, column}),
+                resultType.getElementType());
+          // A vocab-parallel rank's rows: ids outside them read 0 (the
+          // owner's row arrives through the all-reduce).
+          Value row = arith::SubIOp::create(b, loc, id, inner.index(offset));
+          Value rows = inner.index(tableRows);
+          Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, row, rows);
+          // Branch-free: a clamped row is read, its value kept only in range.
+          Type f = resultType.getElementType();
+          Value safeRow = arith::SelectOp::create(b, loc, inRange, row, inner.index(0));
+          Value value = inner.castFloat(
+              tensor::ExtractOp::create(b, loc, table, ValueRange{safeRow, column}), f);
+          return arith::SelectOp::create(b, loc, inRange, value, inner.constantFloat(f, 0.0));
         });
     rewriter.replaceOp(op, result);
     return success();
@@ -512,8 +536,11 @@ struct AlibiLowering : OpRewritePattern<AlibiOp> {
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     LinalgBuilder lb(rewriter, loc);
-    int64_t numHeads = op.getNumHeads();
-    SmallVector<float> slopes = computeAlibiSlopes(numHeads);
+    SmallVector<float> allSlopes = computeAlibiSlopes(op.getNumHeads());
+    // This rank's heads (all of them unless tensor-parallel).
+    int64_t numHeads = cast<RankedTensorType>(op.getType()).getDimSize(0);
+    SmallVector<float> slopes(allSlopes.begin() + op.getFirstHead(),
+                              allSlopes.begin() + op.getFirstHead() + numHeads);
     auto slopeType = RankedTensorType::get({numHeads}, rewriter.getF32Type());
     Value slopeTable = arith::ConstantOp::create(
         rewriter, loc, slopeType, DenseElementsAttr::get(slopeType, ArrayRef<float>(slopes)));
@@ -541,6 +568,24 @@ struct AlibiLowering : OpRewritePattern<AlibiOp> {
   }
 };
 
+/// The biases of an all-reduce become adds after a bias-free all-reduce,
+/// which stays (a target's collective lowering takes it from there).
+struct AllReduceBiasLowering : OpRewritePattern<AllReduceOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AllReduceOp op,
+                                PatternRewriter &rewriter) const override {
+    if (op.getBiases().empty())
+      return rewriter.notifyMatchFailure(op, "no biases");
+    LinalgBuilder lb(rewriter, op.getLoc());
+    Value sum = AllReduceOp::create(rewriter, op.getLoc(), op.getType(), op.getInput(),
+                                    ValueRange{}, op.getGroupSizeAttr());
+    for (Value bias : op.getBiases())
+      sum = addBias(lb, sum, bias);
+    rewriter.replaceOp(op, sum);
+    return success();
+  }
+};
+
 struct ConvertFalconToLinalgPass
     : public mlir::falcon::impl::ConvertFalconToLinalgBase<ConvertFalconToLinalgPass> {
   void runOnOperation() override {
@@ -554,6 +599,9 @@ struct ConvertFalconToLinalgPass
     // attention stays one recognisable op until a target's strategy
     // decomposes it (falcon-cpu-decompose-attention).
     target.addLegalOp<ParamOp, AttentionOp>();
+    // Collectives stay for the target's lowering; only their biases go.
+    target.addDynamicallyLegalOp<AllReduceOp>(
+        [](AllReduceOp op) { return op.getBiases().empty(); });
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))
       signalPassFailure();
@@ -563,7 +611,7 @@ struct ConvertFalconToLinalgPass
 } // namespace
 
 void mlir::falcon::populateFalconToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<AddLowering, AlibiLowering, EmbeddingLowering,
+  patterns.add<AddLowering, AlibiLowering, AllReduceBiasLowering, EmbeddingLowering,
                GeluLowering, LayerNormLowering, ProjectionLowering,
                QKVSplitLowering, RotaryLowering>(patterns.getContext());
 }

@@ -1,0 +1,30 @@
+//===- PlanReport.h - what each rank of a plan holds and sends --*- C++ -*-===//
+//
+// falcon-compile --print-plan: each rank's stage, layers, heads, weight and
+// KV-cache bytes and collectives per token, measured on the rank's program
+// as falcon-shard produces it (not recomputed by a second formula), and how
+// the model's weight bytes spread over the ranks (replicated tensors listed
+// with their copies).
+//
+//===----------------------------------------------------------------------===//
+#ifndef FALCON_TRANSFORMS_PLANREPORT_H
+#define FALCON_TRANSFORMS_PLANREPORT_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace mlir::falcon {
+
+/// The plan report of the imported `module` on tp x pp ranks, or failure
+/// (diagnostics emitted: an impossible plan). Cache bytes per token use
+/// `kvCacheElementBytes`; activations are f32.
+FailureOr<llvm::json::Object> reportParallelPlan(ModuleOp module, int64_t tp, int64_t pp,
+                                                 int64_t kvCacheElementBytes);
+
+/// The report as a table.
+void printParallelPlanReport(const llvm::json::Object &report, llvm::raw_ostream &os);
+
+} // namespace mlir::falcon
+
+#endif // FALCON_TRANSFORMS_PLANREPORT_H
