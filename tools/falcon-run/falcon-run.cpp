@@ -44,6 +44,9 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+
+#define OMPI_SKIP_MPICXX 1
+#include <mpi.h>
 #include <string>
 #include <utility>
 #include <vector>
@@ -100,9 +103,42 @@ cl::opt<bool> verifyChecksum(
     cl::desc("Check weights.bin against the manifest checksum (default on)"),
     cl::cat(runCategory));
 
-/// Prints "falcon-run: error: MESSAGE" and returns the exit code.
+/// This process's place in a multi-process run: mpirun's environment
+/// (OpenMPI's, else a PMI launcher's); rank 0 of 1 otherwise.
+struct Launch {
+  int32_t rank = 0;
+  int32_t worldSize = 1;
+};
+Launch getLaunch() {
+  Launch launch;
+  for (auto [rankVariable, sizeVariable] :
+       {std::pair{"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
+        std::pair{"PMI_RANK", "PMI_SIZE"}}) {
+    const char *rank = std::getenv(rankVariable), *size = std::getenv(sizeVariable);
+    int32_t rankValue = 0, sizeValue = 0;
+    if (rank && size && !StringRef(rank).getAsInteger(10, rankValue) &&
+        !StringRef(size).getAsInteger(10, sizeValue) && sizeValue > 0 &&
+        rankValue >= 0 && rankValue < sizeValue)
+      return {rankValue, sizeValue};
+  }
+  return launch;
+}
+const Launch launch = getLaunch();
+
+/// Prints "falcon-run: error: MESSAGE" ("falcon-run: rank R: error: ..."
+/// under mpirun) and returns the exit code. Under mpirun a failing rank
+/// ends the whole job: the other ranks would wait for it forever.
 int fail(const Twine &message) {
-  WithColor::error(errs(), "falcon-run") << message << "\n";
+  std::string prefix = "falcon-run";
+  if (launch.worldSize > 1)
+    prefix += ": rank " + std::to_string(launch.rank);
+  WithColor::error(errs(), prefix) << message << "\n";
+  errs().flush();
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (launch.worldSize > 1 && initialized && !finalized)
+    MPI_Abort(MPI_COMM_WORLD, 1);
   return 1;
 }
 
@@ -345,11 +381,13 @@ int run() {
 
   // Claim the output files before the (possibly long) run so that a bad path
   // fails at once.
+  // Under mpirun, rank 0 writes and prints the outputs.
   std::optional<PendingOutput> logitsFile, stepLogitsFile, idsFile;
+  bool writesOutputs = launch.rank == 0;
   for (auto [path, pending] :
        {std::pair{&logitsOut, &logitsFile}, std::pair{&stepLogitsOut, &stepLogitsFile},
         std::pair{&outputIds, &idsFile}}) {
-    if (path->empty())
+    if (path->empty() || !writesOutputs)
       continue;
     Expected<PendingOutput> file = PendingOutput::create(*path);
     if (!file)
@@ -362,6 +400,8 @@ int run() {
   modelOptions.verify_checksum = verifyChecksum;
   modelOptions.num_threads = numThreads;
   modelOptions.workspace_limit_bytes = workspaceLimit;
+  modelOptions.rank = launch.rank;
+  modelOptions.world_size = launch.worldSize;
   int verifiedTenths = 0;
   modelOptions.verify_progress = &printVerifyProgress;
   modelOptions.verify_progress_user_data = &verifiedTenths;
@@ -434,6 +474,8 @@ int run() {
       return fail(toString(std::move(error)));
   }
 
+  if (!writesOutputs)
+    return 0;
   for (int64_t row = 0; row < batch; ++row) {
     outs() << "generated ids";
     if (batch > 1)
@@ -464,5 +506,13 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(runCategory);
   cl::ParseCommandLineOptions(
       argc, argv, "falcon-run: run a compiled falcon-mlir artifact\n");
-  return run();
+  int status = run();
+  // The model and its channels are gone; a process that initialized MPI
+  // leaves it cleanly (mpirun counts an exit without it as a failure).
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized)
+    MPI_Finalize();
+  return status;
 }

@@ -124,10 +124,17 @@ typedef struct falcon_model_options_t {
   /* Passed to verify_progress. Default NULL. */
   void *verify_progress_user_data;
   /* This process's rank in the artifact's parallel plan and the number of
-   * ranks running it (tp x pp of the manifest's plan). Defaults 0 and 1;
-   * every artifact of this version has a plan of one rank. */
+   * ranks running it (tp x pp of the manifest's plan; rank r is stage r / tp,
+   * tensor slot r % tp). Defaults 0 and 1. With world_size > 1 the ranks
+   * talk over MPI: every rank opens the model and then makes the same
+   * session calls with the same arguments, in the same order (SPMD). */
   int32_t rank;
   int32_t world_size;
+  /* With world_size > 1: a pointer to the MPI_Comm (from <mpi.h>) whose
+   * ranks run the plan, rank for rank; the runtime duplicates it. NULL (the
+   * default): MPI_COMM_WORLD, initializing MPI if the program has not (as
+   * under `mpirun -np N falcon-run ...`). */
+  const void *mpi_communicator;
   /* The most bytes the compiled code may hold at once for its own work
    * (activations, attention blocks, logits: the workspace); a call that
    * would need more fails with FALCON_STATUS_RESOURCE_EXHAUSTED naming the

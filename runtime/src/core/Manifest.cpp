@@ -32,6 +32,7 @@ public:
                std::string keyPrefix)
       : object(object), path(path), keyPrefix(std::move(keyPrefix)) {}
 
+  const json::Object &raw() const { return object; }
   std::string qualified(llvm::StringRef key) const {
     return keyPrefix + key.str();
   }
@@ -238,6 +239,53 @@ falcon_status_t parseRankFiles(const ObjectReader &rank, ManifestRank &entry) {
   return checkTensorTable(weights, entry.weightsSize);
 }
 
+/// A rank's share of the model; a single rank's manifest may leave it out.
+falcon_status_t parseRankShare(const ObjectReader &rank, const Manifest &manifest,
+                               ManifestRank &entry) {
+  const json::Object &object = rank.raw();
+  auto optional = [&](llvm::StringRef key, int64_t fallback, int64_t low, int64_t high,
+                      int64_t &out) -> falcon_status_t {
+    out = fallback;
+    if (!object.get(key))
+      return nullptr;
+    FALCON_RETURN_IF_ERROR(rank.getInteger(key, out));
+    if (out < low || out > high)
+      return rank.error(FALCON_STATUS_FAILED_PRECONDITION,
+                        "key '" + rank.qualified(key) + "' must be in [" + llvm::Twine(low) +
+                            ", " + llvm::Twine(high) + "], found " + llvm::Twine(out));
+    return nullptr;
+  };
+  FALCON_RETURN_IF_ERROR(optional(keys::kRankNumHeads, manifest.numAttentionHeads, 1,
+                                  manifest.numAttentionHeads, entry.numHeads));
+  FALCON_RETURN_IF_ERROR(optional(keys::kRankFirstHead, 0, 0,
+                                  manifest.numAttentionHeads - entry.numHeads, entry.firstHead));
+  FALCON_RETURN_IF_ERROR(optional(keys::kRankNumKVHeads, manifest.numKVHeads, 1,
+                                  manifest.numKVHeads, entry.numKVHeads));
+  FALCON_RETURN_IF_ERROR(optional(keys::kRankVocabSize, manifest.vocabSize, 1,
+                                  manifest.vocabSize, entry.vocabSize));
+  FALCON_RETURN_IF_ERROR(optional(keys::kRankVocabOffset, 0, 0,
+                                  manifest.vocabSize - entry.vocabSize, entry.vocabOffset));
+  bool firstStage = entry.firstLayer == 0;
+  bool lastStage = entry.firstLayer + entry.numLayers == manifest.numLayers;
+  std::string input = "input_ids", output = "logits";
+  if (object.get(keys::kRankInput))
+    FALCON_RETURN_IF_ERROR(rank.getString(keys::kRankInput, input));
+  if (object.get(keys::kRankOutput))
+    FALCON_RETURN_IF_ERROR(rank.getString(keys::kRankOutput, output));
+  const char *expectedInput = firstStage ? "input_ids" : "hidden_in";
+  const char *expectedOutput = lastStage ? "logits" : "hidden";
+  if (input != expectedInput || output != expectedOutput)
+    return rank.error(FALCON_STATUS_FAILED_PRECONDITION,
+                      "keys '" + rank.qualified(keys::kRankInput) + "' and '" +
+                          rank.qualified(keys::kRankOutput) + "' must be '" + expectedInput +
+                          "' and '" + expectedOutput + "' for a rank holding layers [" +
+                          llvm::Twine(entry.firstLayer) + ", +" +
+                          llvm::Twine(entry.numLayers) + ")");
+  entry.inputHidden = !firstStage;
+  entry.outputLogits = lastStage;
+  return nullptr;
+}
+
 /// "plan": tp x pp ranks, rank r at stage r / tp and tensor slot r % tp, the
 /// stages holding consecutive runs of layers that cover the model.
 falcon_status_t parsePlan(const ObjectReader &reader, Manifest &manifest) {
@@ -286,6 +334,7 @@ falcon_status_t parsePlan(const ObjectReader &reader, Manifest &manifest) {
       return reader.error(FALCON_STATUS_FAILED_PRECONDITION,
                           "plan." + key + " must hold the layers of its stage");
     FALCON_RETURN_IF_ERROR(parseRankFiles(rank, entry));
+    FALCON_RETURN_IF_ERROR(parseRankShare(rank, manifest, entry));
     manifest.ranks.push_back(entry);
   }
   if (stageStart + manifest.ranks.back().numLayers != manifest.numLayers)

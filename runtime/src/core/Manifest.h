@@ -33,6 +33,21 @@ struct ManifestRank {
   std::string weightsFile;
   uint64_t weightsSize = 0;
   uint64_t weightsChecksum = 0;
+  // Its share (the whole model for a single rank; absent keys default to
+  // that): query heads, KV heads, vocabulary rows.
+  int64_t firstHead = 0, numHeads = 0;
+  int64_t firstKVHead = 0, numKVHeads = 0;
+  int64_t vocabOffset = 0, vocabSize = 0;
+  /// What its entry point takes ("input": hidden states of the previous
+  /// stage instead of token ids) and returns ("output": its logits slice,
+  /// on the last stage, or hidden states).
+  bool inputHidden = false;
+  bool outputLogits = true;
+  bool isFirstStage() const { return !inputHidden; }
+  bool isLastStage() const { return outputLogits; }
+  template <typename ManifestT> int64_t outputFeatures(const ManifestT &manifest) const {
+    return outputLogits ? vocabSize : manifest.hiddenSize;
+  }
 };
 
 struct Manifest {

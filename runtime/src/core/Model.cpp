@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "core/Model.h"
+#include "comm/mpi/MPIChannel.h"
 
 #include <cstdlib>
 
@@ -20,11 +21,16 @@
 #include "llvm/TargetParser/Triple.h"
 
 #include <new>
+#include <vector>
 
 using namespace falcon;
 using namespace falcon::runtime;
 
 falcon_model_t::~falcon_model_t() {
+  if (device && tensorChannel)
+    device->vtable->setExecutableChannel(device, nullptr);
+  falcon::runtime::comm::destroyChannel(tensorChannel);
+  falcon::runtime::comm::destroyChannel(worldChannel);
   if (device) {
     device->vtable->unloadExecutable(device, executable);
     hal::freeBuffer(weightsBuffer);
@@ -73,6 +79,7 @@ void falcon_model_options_initialize(falcon_model_options_t *out_options) {
   out_options->rank = 0;
   out_options->world_size = 1;
   out_options->workspace_limit_bytes = 0;
+  out_options->mpi_communicator = nullptr;
 }
 
 /// Refuses, before anything of the artifact is loaded, code this machine
@@ -109,8 +116,35 @@ static falcon_status_t checkRank(const Manifest &manifest, llvm::StringRef dir,
                       dir + ": the plan has " + llvm::Twine(ranks) + " rank(s) (tp " +
                           llvm::Twine(manifest.tensorParallel) + " x pp " +
                           llvm::Twine(manifest.pipelineParallel) + "), but world_size is " +
-                          llvm::Twine(options.world_size));
+                          llvm::Twine(options.world_size) +
+                          (options.world_size == 1 && ranks > 1
+                               ? "; run it with mpirun -np " + llvm::Twine(ranks)
+                               : llvm::Twine("")));
   return nullptr;
+}
+
+/// The channels of a multi-rank plan over MPI: the world (this rank's place
+/// in it must be the options') and the stage's tensor-parallel group.
+static falcon_status_t connectRanks(falcon_model_t &model,
+                                    const falcon_model_options_t &options) {
+  namespace mpi = falcon::runtime::comm::mpi;
+  FALCON_RETURN_IF_ERROR(mpi::ensureInitialized());
+  MPI_Comm communicator = options.mpi_communicator
+                              ? *static_cast<const MPI_Comm *>(options.mpi_communicator)
+                              : MPI_COMM_WORLD;
+  FALCON_RETURN_IF_ERROR(mpi::createMPIChannel(communicator, &model.worldChannel));
+  const falcon_comm_channel_t &world = *model.worldChannel;
+  if (world.worldSize != options.world_size || world.rank != options.rank)
+    return makeStatus(FALCON_STATUS_FAILED_PRECONDITION,
+                      model.artifactDir + ": the plan needs " +
+                          llvm::Twine(options.world_size) +
+                          " processes (tp x pp), but MPI runs " + llvm::Twine(world.worldSize) +
+                          " (this is rank " + llvm::Twine(world.rank) + ", asked for rank " +
+                          llvm::Twine(options.rank) + "); start it with mpirun -np " +
+                          llvm::Twine(options.world_size));
+  int64_t tp = model.manifest.tensorParallel;
+  return mpi::splitMPIChannel(model.worldChannel, int(options.rank / tp),
+                              int(options.rank % tp), &model.tensorChannel);
 }
 
 /// The compiled code has the model's geometry built in; the runtime sizes
@@ -134,22 +168,35 @@ static falcon_status_t checkGeometry(falcon_model_t &model, llvm::StringRef libr
     int64_t found;
     int64_t compiled;
   };
-  const Field fields[] = {
-      {"config.vocab_size", manifest.vocabSize, compiled[kGeometryVocabSize]},
-      {"config.hidden_size", manifest.hiddenSize, compiled[kGeometryHiddenSize]},
-      {"config.num_hidden_layers", manifest.numLayers, compiled[kGeometryLayers]},
-      {"kv_cache.layers", manifest.cacheLayers, compiled[kGeometryLayers]},
-      {"config.num_attention_heads", manifest.numAttentionHeads,
-       compiled[kGeometryAttentionHeads]},
-      {"config.num_kv_heads", manifest.numKVHeads, compiled[kGeometryKVHeads]},
-      {"kv_cache.kv_heads", manifest.cacheKVHeads, compiled[kGeometryKVHeads]},
-      {"config.head_dim", manifest.headDim, compiled[kGeometryHeadDim]},
-      {"kv_cache.head_dim", manifest.cacheHeadDim, compiled[kGeometryHeadDim]},
-      {"plan.ranks[" + std::to_string(model.rankIndex) + "].weights.size",
-       int64_t(model.rank().weightsSize),
-       compiled[kGeometryWeightsBytes]},
-      {"kv_cache.dtype's element bytes", manifest.cacheElementBytes,
-       compiled[kGeometryKVCacheElementBytes]}};
+  const ManifestRank &rank = model.rank();
+  std::string rankKey = "plan.ranks[" + std::to_string(model.rankIndex) + "].";
+  std::vector<Field> fields;
+  if (model.worldSize() == 1)
+    fields = {
+        {"config.vocab_size", manifest.vocabSize, compiled[kGeometryVocabSize]},
+        {"config.hidden_size", manifest.hiddenSize, compiled[kGeometryHiddenSize]},
+        {"config.num_hidden_layers", manifest.numLayers, compiled[kGeometryLayers]},
+        {"kv_cache.layers", manifest.cacheLayers, compiled[kGeometryLayers]},
+        {"config.num_attention_heads", manifest.numAttentionHeads,
+         compiled[kGeometryAttentionHeads]},
+        {"config.num_kv_heads", manifest.numKVHeads, compiled[kGeometryKVHeads]},
+        {"kv_cache.kv_heads", manifest.cacheKVHeads, compiled[kGeometryKVHeads]}};
+  else
+    // A rank's code holds its share: its stage's layers, its slot's heads
+    // and its vocabulary slice (or the hidden size, handing hidden states
+    // on).
+    fields = {{rank.outputLogits ? rankKey + "vocab_size" : "config.hidden_size",
+               rank.outputFeatures(manifest), compiled[kGeometryVocabSize]},
+              {"config.hidden_size", manifest.hiddenSize, compiled[kGeometryHiddenSize]},
+              {rankKey + "num_layers", rank.numLayers, compiled[kGeometryLayers]},
+              {rankKey + "num_heads", rank.numHeads, compiled[kGeometryAttentionHeads]},
+              {rankKey + "num_kv_heads", rank.numKVHeads, compiled[kGeometryKVHeads]}};
+  fields.push_back({"config.head_dim", manifest.headDim, compiled[kGeometryHeadDim]});
+  fields.push_back({"kv_cache.head_dim", manifest.cacheHeadDim, compiled[kGeometryHeadDim]});
+  fields.push_back({rankKey + "weights.size", int64_t(rank.weightsSize),
+                    compiled[kGeometryWeightsBytes]});
+  fields.push_back({"kv_cache.dtype's element bytes", manifest.cacheElementBytes,
+                    compiled[kGeometryKVCacheElementBytes]});
   std::string manifestPath = resolve(model.artifactDir, "manifest.json");
   for (const Field &field : fields)
     if (field.found != field.compiled)
@@ -252,6 +299,8 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
   FALCON_RETURN_IF_ERROR(checkTarget(manifest, dir));
   model->rankIndex = options->rank;
   const ManifestRank &rank = model->rank();
+  if (model->worldSize() > 1)
+    FALCON_RETURN_IF_ERROR(connectRanks(*model, *options));
 
   auto verifyProgress = [options](uint64_t done, uint64_t total) {
     options->verify_progress(options->verify_progress_user_data, done, total);
@@ -285,6 +334,8 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
       device, model->executable, rank.entryPoint.c_str(),
       &model->forwardOrdinal));
   FALCON_RETURN_IF_ERROR(checkGeometry(*model, libraryPath));
+  if (model->tensorChannel && manifest.tensorParallel > 1)
+    FALCON_RETURN_IF_ERROR(device->vtable->setExecutableChannel(device, model->tensorChannel));
 
   *out_model = model.release();
   return nullptr;

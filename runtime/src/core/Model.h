@@ -9,6 +9,7 @@
 
 #include "core/Manifest.h"
 #include "core/WeightStore.h"
+#include "comm/Channel.h"
 #include "hal/Device.h"
 
 #include <atomic>
@@ -31,6 +32,12 @@ struct falcon_model_t {
   /// The host library, with the manifest's entry point resolved.
   falcon_hal_executable_t *executable = nullptr;
   uint32_t forwardOrdinal = 0;
+  /// With more than one rank: every rank of the plan (send/recv between
+  /// stages, the logits to rank 0, the next tokens), and this rank's
+  /// stage's tensor-parallel group (the compiled code's all-reduces).
+  falcon_comm_channel_t *worldChannel = nullptr;
+  falcon_comm_channel_t *tensorChannel = nullptr;
+  int64_t worldSize() const { return manifest.tensorParallel * manifest.pipelineParallel; }
 
   falcon_model_t() = default;
   falcon_model_t(const falcon_model_t &) = delete;

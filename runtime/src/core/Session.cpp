@@ -25,6 +25,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <vector>
 
 using namespace falcon::runtime;
 
@@ -47,14 +48,20 @@ struct falcon_session_t {
   falcon_hal_buffer_t *inputIds = nullptr;
   falcon_hal_buffer_t *positionIds = nullptr;
   falcon_hal_buffer_t *logits = nullptr;
+  /// A later pipeline stage's input: the previous stage's hidden states
+  /// [batch, tokens, hidden] (host-visible: they arrive by recv).
+  falcon_hal_buffer_t *hiddenIn = nullptr;
   int64_t scratchTokens = 0;
+  /// With several ranks: rank 0's logits of the last call, [batch, tokens,
+  /// vocab], assembled from the last stage's vocabulary slices.
+  std::vector<float> gatheredLogits;
 
   falcon_session_t() = default;
   falcon_session_t(const falcon_session_t &) = delete;
   falcon_session_t &operator=(const falcon_session_t &) = delete;
   ~falcon_session_t() {
     for (falcon_hal_buffer_t *buffer :
-         {keyCache, valueCache, inputIds, positionIds, logits})
+         {keyCache, valueCache, inputIds, positionIds, logits, hiddenIn})
       hal::freeBuffer(buffer);
     if (queue)
       queue->device->vtable->destroyQueue(queue->device, queue);
@@ -136,25 +143,35 @@ falcon_status_t ensureScratch(falcon_session_t *session,
                               int64_t sequenceLength) {
   if (sequenceLength <= session->scratchTokens)
     return nullptr;
-  uint64_t tokenBytes = 0, logitBytes = 0;
-  int64_t vocabSize = session->model->manifest.vocabSize;
+  const falcon_model_t &model = *session->model;
+  const ManifestRank &rank = model.rank();
+  uint64_t tokenBytes = 0, outputBytes = 0, hiddenBytes = 0, gatheredCount = 0;
   if (!checkedProduct(
           {session->batchSize, sequenceLength, int64_t(sizeof(int64_t))},
           tokenBytes) ||
-      !checkedProduct({session->batchSize, sequenceLength, vocabSize,
+      !checkedProduct({session->batchSize, sequenceLength,
+                       rank.outputFeatures(model.manifest), int64_t(sizeof(float))},
+                      outputBytes) ||
+      !checkedProduct({session->batchSize, sequenceLength, model.manifest.hiddenSize,
                        int64_t(sizeof(float))},
-                      logitBytes))
+                      hiddenBytes) ||
+      !checkedProduct({session->batchSize, sequenceLength, model.manifest.vocabSize},
+                      gatheredCount))
     return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
                       "buffers for " + llvm::Twine(sequenceLength) +
                           " tokens per row overflow the address space");
-  falcon_hal_device_t *device = session->model->device;
-  falcon_hal_buffer_t *buffers[3] = {nullptr, nullptr, nullptr};
-  const uint64_t sizes[3] = {tokenBytes, tokenBytes, logitBytes};
+  if (!rank.inputHidden)
+    hiddenBytes = 0;
+  falcon_hal_device_t *device = model.device;
+  falcon_hal_buffer_t *buffers[4] = {nullptr, nullptr, nullptr, nullptr};
+  const uint64_t sizes[4] = {tokenBytes, tokenBytes, outputBytes, hiddenBytes};
   constexpr falcon_hal_memory_type_t kHostVisible =
       FALCON_HAL_MEMORY_TYPE_HOST_LOCAL | FALCON_HAL_MEMORY_TYPE_HOST_VISIBLE;
-  const falcon_hal_memory_type_t memoryTypes[3] = {
-      FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, kHostVisible, kHostVisible};
-  for (int index = 0; index < 3; ++index) {
+  const falcon_hal_memory_type_t memoryTypes[4] = {
+      FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, kHostVisible, kHostVisible, kHostVisible};
+  for (int index = 0; index < 4; ++index) {
+    if (sizes[index] == 0)
+      continue;
     if (falcon_status_t status = device->vtable->allocateBuffer(
             device, memoryTypes[index], sizes[index], &buffers[index])) {
       for (falcon_hal_buffer_t *buffer : buffers)
@@ -162,13 +179,69 @@ falcon_status_t ensureScratch(falcon_session_t *session,
       return status;
     }
   }
+  // Rank 0 of several holds the assembled logits.
+  if (model.worldSize() > 1 && model.rankIndex == 0) {
+    try {
+      session->gatheredLogits.resize(gatheredCount);
+    } catch (const std::bad_alloc &) {
+      for (falcon_hal_buffer_t *buffer : buffers)
+        hal::freeBuffer(buffer);
+      return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
+                        "cannot allocate the logits of " + llvm::Twine(sequenceLength) +
+                            " tokens per row");
+    }
+  }
   hal::freeBuffer(session->inputIds);
   hal::freeBuffer(session->positionIds);
   hal::freeBuffer(session->logits);
+  hal::freeBuffer(session->hiddenIn);
   session->inputIds = buffers[0];
   session->positionIds = buffers[1];
   session->logits = buffers[2];
+  session->hiddenIn = buffers[3];
   session->scratchTokens = sequenceLength;
+  return nullptr;
+}
+
+/// Moves the last stage's vocabulary slices of `count` tokens' logits to
+/// rank 0, which assembles them in gatheredLogits.
+falcon_status_t gatherLogits(falcon_session_t *session, int64_t count) {
+  falcon_model_t &model = *session->model;
+  const Manifest &manifest = model.manifest;
+  falcon_comm_channel_t *world = model.worldChannel;
+  const ManifestRank &self = model.rank();
+  int64_t vocab = manifest.vocabSize;
+  if (model.rankIndex != 0) {
+    if (!self.isLastStage())
+      return nullptr;
+    return world->vtable->send(world, session->queue, {session->logits, 0},
+                               count * self.vocabSize, FALCON_HAL_ELEMENT_TYPE_F32, 0);
+  }
+  falcon_hal_device_t *device = model.device;
+  std::vector<float> slice;
+  for (int64_t index = 0; index < model.worldSize(); ++index) {
+    const ManifestRank &rank = manifest.ranks[index];
+    if (!rank.isLastStage())
+      continue;
+    slice.resize(size_t(count * rank.vocabSize));
+    if (index == 0) {
+      FALCON_RETURN_IF_ERROR(device->vtable->copyBufferToHost(
+          session->queue, {session->logits, 0}, slice.data(), slice.size() * sizeof(float)));
+      FALCON_RETURN_IF_ERROR(device->vtable->finish(session->queue));
+    } else {
+      falcon_hal_buffer_t *wrapped = nullptr;
+      FALCON_RETURN_IF_ERROR(device->vtable->wrapHostMemory(
+          device, slice.data(), slice.size() * sizeof(float), &wrapped));
+      falcon_status_t status =
+          world->vtable->recv(world, session->queue, {wrapped, 0}, count * rank.vocabSize,
+                              FALCON_HAL_ELEMENT_TYPE_F32, int32_t(index));
+      hal::freeBuffer(wrapped);
+      FALCON_RETURN_IF_ERROR(status);
+    }
+    for (int64_t token = 0; token < count; ++token)
+      std::memcpy(session->gatheredLogits.data() + token * vocab + rank.vocabOffset,
+                  slice.data() + token * rank.vocabSize, size_t(rank.vocabSize) * sizeof(float));
+  }
   return nullptr;
 }
 
@@ -198,11 +271,21 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
   // that shape. The order is the entry point's (docs/artifact-format.md,
   // "Host ABI").
   const int64_t batchSize = session->batchSize;
+  falcon_model_t &model = *session->model;
+  const ManifestRank &rank = model.rank();
+  falcon_comm_channel_t *world = model.worldChannel;
+  const int64_t tp = manifest.tensorParallel;
   const int64_t tokenShape[] = {batchSize, sequenceLength};
-  const int64_t cacheShape[] = {manifest.cacheLayers, batchSize,
-                                manifest.cacheKVHeads, session->capacity,
-                                manifest.cacheHeadDim};
-  const int64_t logitShape[] = {batchSize, sequenceLength, manifest.vocabSize};
+  const int64_t cacheShape[] = {rank.numLayers, batchSize, rank.numKVHeads,
+                                session->capacity, manifest.cacheHeadDim};
+  const int64_t logitShape[] = {batchSize, sequenceLength, rank.outputFeatures(manifest)};
+  const int64_t hiddenShape[] = {batchSize, sequenceLength, manifest.hiddenSize};
+  // A later stage starts from the previous stage's hidden states (the same
+  // tensor slot of the stage before).
+  if (rank.inputHidden)
+    FALCON_RETURN_IF_ERROR(world->vtable->recv(
+        world, session->queue, {session->hiddenIn, 0}, count * manifest.hiddenSize,
+        FALCON_HAL_ELEMENT_TYPE_F32, int32_t(model.rankIndex - tp)));
   // The caches hold the element type the code was compiled for (the
   // manifest's kv_cache.dtype, checked against the library's geometry).
   const falcon_hal_element_type_t cacheElement =
@@ -214,9 +297,13 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
       hal::makeBufferArgument(FALCON_HAL_ARGUMENT_RESULT, "logits",
                               {session->logits, 0}, FALCON_HAL_ELEMENT_TYPE_F32,
                               logitShape),
-      hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "input_ids",
-                              {session->inputIds, 0},
-                              FALCON_HAL_ELEMENT_TYPE_I64, tokenShape),
+      rank.inputHidden
+          ? hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "hidden_in",
+                                    {session->hiddenIn, 0}, FALCON_HAL_ELEMENT_TYPE_F32,
+                                    hiddenShape)
+          : hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "input_ids",
+                                    {session->inputIds, 0}, FALCON_HAL_ELEMENT_TYPE_I64,
+                                    tokenShape),
       hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "position_ids",
                               {session->positionIds, 0},
                               FALCON_HAL_ELEMENT_TYPE_I64, tokenShape),
@@ -234,6 +321,14 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
                                        arguments, std::size(arguments)};
   FALCON_RETURN_IF_ERROR(vtable.launch(session->queue, &launch));
   FALCON_RETURN_IF_ERROR(vtable.finish(session->queue));
+  if (world) {
+    // Hidden states on to the next stage; the logits slices to rank 0.
+    if (!rank.isLastStage())
+      FALCON_RETURN_IF_ERROR(world->vtable->send(
+          world, session->queue, {session->logits, 0}, count * manifest.hiddenSize,
+          FALCON_HAL_ELEMENT_TYPE_F32, int32_t(model.rankIndex + tp)));
+    FALCON_RETURN_IF_ERROR(gatherLogits(session, count));
+  }
   session->length += sequenceLength;
   // Weights written or truncated under the mapping: say so rather than
   // return results of other weights.
@@ -241,9 +336,14 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
 }
 
 /// Maps the first `count` logits of the last forward call for reading; the
-/// caller unmaps them with unmapLogits before the next call.
+/// caller unmaps them with unmapLogits before the next call. With several
+/// ranks, rank 0 holds them (the others get null).
 falcon_status_t mapLogits(falcon_session_t *session, uint64_t count,
                           const float **outLogits) {
+  if (session->model->worldSize() > 1) {
+    *outLogits = session->model->rankIndex == 0 ? session->gatheredLogits.data() : nullptr;
+    return nullptr;
+  }
   falcon_hal_device_t *device = session->model->device;
   void *mapped = nullptr;
   FALCON_RETURN_IF_ERROR(device->vtable->mapBuffer(
@@ -254,17 +354,37 @@ falcon_status_t mapLogits(falcon_session_t *session, uint64_t count,
 }
 
 falcon_status_t unmapLogits(falcon_session_t *session) {
+  if (session->model->worldSize() > 1)
+    return nullptr;
   falcon_hal_device_t *device = session->model->device;
   return device->vtable->unmapBuffer(device, session->logits);
 }
 
-/// Copies the first `count` logits of the last forward call to `out`.
+/// Copies the first `count` logits of the last forward call to `out` (only
+/// on rank 0 of several).
 falcon_status_t readLogits(falcon_session_t *session, uint64_t count,
                            float *out) {
   const float *logits = nullptr;
   FALCON_RETURN_IF_ERROR(mapLogits(session, count, &logits));
-  std::memcpy(out, logits, size_t(count) * sizeof(float));
+  if (logits)
+    std::memcpy(out, logits, size_t(count) * sizeof(float));
   return unmapLogits(session);
+}
+
+/// Rank 0's `tokens` to every rank (several ranks; one: nothing to do).
+falcon_status_t shareTokens(falcon_session_t *session, int64_t *tokens) {
+  falcon_comm_channel_t *world = session->model->worldChannel;
+  if (!world)
+    return nullptr;
+  falcon_hal_device_t *device = session->model->device;
+  falcon_hal_buffer_t *wrapped = nullptr;
+  FALCON_RETURN_IF_ERROR(device->vtable->wrapHostMemory(
+      device, tokens, uint64_t(session->batchSize) * sizeof(int64_t), &wrapped));
+  falcon_status_t status = world->vtable->broadcast(world, session->queue, {wrapped, 0},
+                                                    session->batchSize,
+                                                    FALCON_HAL_ELEMENT_TYPE_I64, 0);
+  hal::freeBuffer(wrapped);
+  return status;
 }
 
 /// The greedy choice: the largest logit, the lowest id on ties. A NaN wins,
@@ -343,8 +463,9 @@ falcon_status_t falcon_session_create(falcon_model_t *model,
   // nothing by it.
 
   uint64_t cacheBytes = 0;
-  if (!checkedProduct({manifest.cacheLayers, options->batch_size,
-                       manifest.cacheKVHeads, capacity, manifest.cacheHeadDim,
+  // The rank's share of the cache: its stage's layers, its KV heads.
+  if (!checkedProduct({model->rank().numLayers, options->batch_size,
+                       model->rank().numKVHeads, capacity, manifest.cacheHeadDim,
                        manifest.cacheElementBytes},
                       cacheBytes))
     return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
@@ -550,26 +671,31 @@ falcon_status_t falcon_session_generate_greedy(
     const float *logits = nullptr;
     int64_t *tokens = nextTokens.get();
     // The prefill's last position of each row predicts its first new token.
+    // (With several ranks, rank 0 holds the logits and shares its choice.)
     FALCON_RETURN_IF_ERROR(mapLogits(session, logitCount, &logits));
-    for (int64_t row = 0; row < batch_size; ++row) {
+    for (int64_t row = 0; logits && row < batch_size; ++row) {
       const float *last =
           logits + (row * prompt_length + prompt_length - 1) * vocabSize;
       tokens[row] = argmax(last, vocabSize);
-      out_ids[row * max_new_tokens] = tokens[row];
       saveStepLogits(row, 0, last);
     }
     FALCON_RETURN_IF_ERROR(unmapLogits(session));
+    FALCON_RETURN_IF_ERROR(shareTokens(session, tokens));
+    for (int64_t row = 0; row < batch_size; ++row)
+      out_ids[row * max_new_tokens] = tokens[row];
     start = Clock::now();
     for (int64_t step = 1; step < max_new_tokens; ++step) {
       FALCON_RETURN_IF_ERROR(runForward(session, tokens, 1));
       FALCON_RETURN_IF_ERROR(
           mapLogits(session, uint64_t(batch_size * vocabSize), &logits));
-      for (int64_t row = 0; row < batch_size; ++row) {
+      for (int64_t row = 0; logits && row < batch_size; ++row) {
         tokens[row] = argmax(logits + row * vocabSize, vocabSize);
-        out_ids[row * max_new_tokens + step] = tokens[row];
         saveStepLogits(row, step, logits + row * vocabSize);
       }
       FALCON_RETURN_IF_ERROR(unmapLogits(session));
+      FALCON_RETURN_IF_ERROR(shareTokens(session, tokens));
+      for (int64_t row = 0; row < batch_size; ++row)
+        out_ids[row * max_new_tokens + step] = tokens[row];
     }
     stats.decode_tokens = batch_size * (max_new_tokens - 1);
     stats.decode_seconds = secondsSince(start);

@@ -307,6 +307,15 @@ struct falcon_hal_device_vtable_t {
   /// FAILED_PRECONDITION for an event never recorded.
   falcon_status_t (*synchronizeEvent)(falcon_hal_device_t *device,
                                       falcon_hal_event_t *event);
+
+  // Collectives.
+
+  /// The channel the executables' own collectives (the import table's
+  /// all-reduce: falcon.all_reduce in the compiled code) run on: the
+  /// tensor-parallel group of this rank's stage. NULL (the default): a world
+  /// of one rank. The channel must outlive the executables' calls.
+  falcon_status_t (*setExecutableChannel)(falcon_hal_device_t *device,
+                                          struct falcon_comm_channel_t *channel);
 };
 
 /// The common header of every device; backends embed it first.

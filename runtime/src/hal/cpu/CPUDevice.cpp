@@ -304,6 +304,12 @@ falcon_status_t setWorkspaceLimit(falcon_hal_device_t *device,
   return nullptr;
 }
 
+falcon_status_t setExecutableChannel(falcon_hal_device_t *device,
+                                     falcon_comm_channel_t *channel) {
+  cast(device)->workspace->setChannel(channel, device);
+  return nullptr;
+}
+
 //===----------------------------------------------------------------------===//
 // Executables
 //===----------------------------------------------------------------------===//
@@ -979,6 +985,7 @@ const falcon_hal_device_vtable_t cpuDeviceVtable = {
     destroyEvent,
     queryEvent,
     synchronizeEvent,
+    setExecutableChannel,
 };
 
 } // namespace

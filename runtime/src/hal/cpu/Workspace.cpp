@@ -9,6 +9,9 @@
 
 #include "hal/cpu/Workspace.h"
 
+#include "comm/Channel.h"
+#include "core/Status.h"
+
 #include "llvm/Support/MathExtras.h"
 #include "llvm/Support/TimeProfiler.h"
 
@@ -35,6 +38,8 @@ struct Workspace::Invocation {
   /// The allocation that failed, and what the workspace held then.
   uint64_t failedBytes;
   uint64_t heldBytes;
+  /// Set instead when a collective failed: its message.
+  falcon_status_t failedCollective;
 };
 
 namespace {
@@ -81,13 +86,12 @@ void importTraceEnd(void *) {
   llvm::timeTraceProfilerEnd();
 }
 
-/// The CPU device runs in one process with no channel bound to its
-/// executables: a world of one rank, where the sum over ranks is the data
-/// itself.
-int32_t importAllReduceSumF32(void *, float *data, int64_t count) {
+/// Sums over the workspace's channel (none: a world of one rank, where the
+/// sum over ranks is the data itself).
+int32_t importAllReduceSumF32(void *context, float *data, int64_t count) {
   if (count < 0 || (count > 0 && !data))
     return 1;
-  return 0;
+  return static_cast<Workspace *>(context)->allReduceSum(data, count);
 }
 
 } // namespace
@@ -206,6 +210,7 @@ std::string Workspace::invoke(Caller caller, void *function, const uintptr_t *wo
   invocation.workspace = this;
   invocation.failedBytes = 0;
   invocation.heldBytes = 0;
+  invocation.failedCollective = nullptr;
   Invocation *outer = currentInvocation;
   // `invocation` is only read back through memory after the jump (its
   // address escaped to currentInvocation), and nothing here is changed
@@ -219,6 +224,12 @@ std::string Workspace::invoke(Caller caller, void *function, const uintptr_t *wo
   }
   currentInvocation = outer;
   releaseOwned(&invocation);
+  if (falcon_status_t status = invocation.failedCollective) {
+    std::string reason = std::string("a collective of the compiled code failed: ") +
+                         falcon_status_message(status);
+    falcon_status_free(status);
+    return reason;
+  }
   uint64_t size = invocation.failedBytes;
   uint64_t held = invocation.heldBytes, cap = getLimit();
   std::string reason = "the compiled code could not allocate " + std::to_string(size) +
@@ -251,4 +262,30 @@ bool Workspace::isBound(const falcon_runtime_imports_t &table) {
 
 Workspace *Workspace::getBoundWorkspace(const falcon_runtime_imports_t &table) {
   return isBound(table) ? static_cast<Workspace *>(table.context) : nullptr;
+}
+
+int32_t Workspace::allReduceSum(float *data, int64_t count) {
+  if (!channel || count == 0)
+    return 0;
+  falcon_hal_buffer_t *buffer = nullptr;
+  falcon_status_t status = device->vtable->wrapHostMemory(
+      device, data, uint64_t(count) * sizeof(float), &buffer);
+  if (!status) {
+    falcon_hal_buffer_ref_t ref = {buffer, 0};
+    status = channel->vtable->allReduce(channel, /*queue=*/nullptr, ref, ref, count,
+                                        FALCON_HAL_ELEMENT_TYPE_F32,
+                                        FALCON_COMM_REDUCTION_SUM);
+    device->vtable->freeBuffer(device, buffer);
+  }
+  if (!status)
+    return 0;
+  // The compiled code cannot handle a failure: end its call, as a failed
+  // allocation does.
+  if (Invocation *invocation = currentInvocation;
+      invocation && invocation->workspace == this) {
+    invocation->failedCollective = status;
+    std::longjmp(invocation->jump, 1);
+  }
+  falcon_status_free(status);
+  return 1;
 }

@@ -11,6 +11,10 @@
 #define FALCON_RUNTIME_HAL_CPU_WORKSPACE_H
 
 #include "falcon/Support/RuntimeImports.h"
+#include "falcon/runtime.h"
+
+struct falcon_comm_channel_t;
+struct falcon_hal_device_t;
 
 #include <atomic>
 #include <cstdint>
@@ -59,6 +63,18 @@ public:
     limit.store(limitBytes, std::memory_order_relaxed);
   }
 
+  /// The channel the import table's all-reduce sums over (the stage's
+  /// tensor-parallel group), its operands wrapped as buffers of `device`;
+  /// null: one rank (the data is the sum).
+  void setChannel(falcon_comm_channel_t *channel, falcon_hal_device_t *device) {
+    this->channel = channel;
+    this->device = device;
+  }
+  /// The import's all-reduce: sums `count` floats at `data` in place over
+  /// the channel. A failure ends the current invocation (like a failed
+  /// allocation) with the channel's message; 0 when it returns.
+  int32_t allReduceSum(float *data, int64_t count);
+
   /// Fills `table` with this workspace as the context.
   void bind(falcon_runtime_imports_t &table);
   /// Whether `table` was filled by bind (of any workspace).
@@ -87,6 +103,8 @@ private:
   std::atomic<uint64_t> bytes{0};
   std::atomic<uint64_t> peakBytes{0};
   std::atomic<uint64_t> limit{0};
+  falcon_comm_channel_t *channel = nullptr;
+  falcon_hal_device_t *device = nullptr;
 };
 
 } // namespace falcon::runtime::hal::cpu
