@@ -85,9 +85,9 @@ struct FalconShardPass : public mlir::falcon::impl::FalconShardBase<FalconShardP
     }
     plan = std::move(*computed);
     if (rank < 0 || rank >= plan.getWorldSize()) {
-      module.emitError() << "falcon-shard: rank " << rank << " is outside the plan's "
-                         << plan.getWorldSize() << " ranks (tp " << tp << " x pp " << pp
-                         << ")";
+      module.emitError() << "falcon-shard: rank " << int64_t(rank) << " is outside the plan's "
+                         << plan.getWorldSize() << " ranks (tp " << int64_t(tp) << " x pp "
+                         << int64_t(pp) << ")";
       return signalPassFailure();
     }
     if (plan.getWorldSize() == 1)
@@ -311,6 +311,11 @@ struct FalconShardPass : public mlir::falcon::impl::FalconShardBase<FalconShardP
         insert.getResult().setType(insert.getDest().getType());
       }
     });
+    // ALiBi slopes of the slot's heads.
+    if (alibi) {
+      alibi.setFirstHead(slot.firstHead);
+      alibi.getResult().setType(withDim(alibi.getType(), 0, slot.numHeads));
+    }
     for (auto [operand, type] : llvm::zip(call.getOperands(), layer.getArgumentTypes()))
       if (operand.getType() != type)
         return call.emitOpError("falcon-shard: an operand's type does not follow the "
@@ -323,10 +328,6 @@ struct FalconShardPass : public mlir::falcon::impl::FalconShardBase<FalconShardP
     OpBuilder builder(loop);
     loop.getUpperBoundMutable().assign(
         arith::ConstantIndexOp::create(builder, loop.getLoc(), stage.numLayers));
-    if (alibi) {
-      alibi.setFirstHead(slot.firstHead);
-      alibi.getResult().setType(withDim(alibi.getType(), 0, slot.numHeads));
-    }
 
     // The first stage embeds (vocab-parallel), the others receive hidden
     // states.
