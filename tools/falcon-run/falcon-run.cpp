@@ -72,6 +72,11 @@ cl::opt<long long>
     cacheCapacity("cache-capacity", cl::init(0),
                   cl::desc("KV-cache capacity (default: prompt + new tokens)"),
                   cl::value_desc("N"), cl::cat(runCategory));
+cl::opt<long long> microBatches(
+    "micro-batches", cl::init(0),
+    cl::desc("Groups a pipeline plan runs a batch's rows in, so that its stages overlap "
+             "(default: one per stage)"),
+    cl::value_desc("N"), cl::cat(runCategory));
 cl::opt<std::string> logitsOut(
     "logits-out",
     cl::desc("Write the prefill logits [prompt_length, vocab] as .npy "
@@ -417,6 +422,7 @@ int run() {
   falcon_session_options_t sessionOptions;
   falcon_session_options_initialize(&sessionOptions);
   sessionOptions.batch_size = batch;
+  sessionOptions.micro_batches = microBatches;
   // Default: what the request needs (an absurd request gets the runtime's
   // message that says why it cannot be allocated).
   int64_t neededCapacity =
@@ -495,6 +501,11 @@ int run() {
   auto mebibytes = [](uint64_t bytes) { return format("%.2f MiB", bytes / 1048576.0); };
   outs() << "memory: workspace peak " << mebibytes(stats.workspace_peak_bytes)
          << ", buffers peak " << mebibytes(stats.buffer_peak_bytes) << "\n";
+  // Rank 0's view of a multi-rank run: where its time went besides compute.
+  if (launch.worldSize > 1)
+    outs() << "collectives (rank 0): " << stats.all_reduces << " all-reduces in "
+           << format("%.3f", stats.all_reduce_seconds * 1e3) << " ms, transfers "
+           << format("%.3f", stats.transfer_seconds * 1e3) << " ms\n";
   return 0;
 }
 

@@ -131,17 +131,15 @@ LogicalResult EmbeddingOp::verify() {
     return failure();
   if (failed(expectSameBatchSeq(*this, getIds(), getResult(), "ids")))
     return failure();
-  if (getVocabOffset() < 0)
-    return emitOpError() << "expects a non-negative vocab_offset, found "
-                         << getVocabOffset();
+  if (int64_t offset = getVocabOffsetAttr().getInt(); offset < 0)
+    return emitOpError() << "expects a non-negative vocab_offset, found " << offset;
   return expectDim(*this, "result features (the table's dimension 1)",
                    dim(getTable(), 1), lastDim(getResult()));
 }
 
 LogicalResult AllReduceOp::verify() {
-  if (getGroupSize() < 1)
-    return emitOpError() << "expects a positive group_size, found "
-                         << getGroupSize();
+  if (int64_t groupSize = getGroupSizeAttr().getInt(); groupSize < 1)
+    return emitOpError() << "expects a positive group_size, found " << groupSize;
   int64_t features = lastDim(getInput());
   for (Value bias : getBiases())
     if (failed(expectDim(*this, "bias size", features, dim(bias, 0))))
@@ -237,12 +235,12 @@ LogicalResult AlibiOp::verify() {
     return emitOpError() << "expects a positive num_heads, found "
                          << getNumHeads();
   int64_t rows = dim(getResult(), 0);
-  if (getFirstHead() < 0 || ShapedType::isDynamic(rows) ||
-      getFirstHead() + rows > getNumHeads())
+  int64_t firstHead = getFirstHeadAttr().getInt(), numHeads = getNumHeadsAttr().getInt();
+  if (firstHead < 0 || ShapedType::isDynamic(rows) || firstHead + rows > numHeads)
     return emitOpError() << "expects heads [first_head, first_head + rows) "
                             "within num_heads ("
-                         << getNumHeads() << "), found first_head "
-                         << getFirstHead() << " and " << rows << " rows";
+                         << numHeads << "), found first_head " << firstHead << " and "
+                         << rows << " rows";
   return success();
 }
 

@@ -198,6 +198,11 @@ typedef struct falcon_session_options_t {
    * max_position_embeddings (Falcon has no position table). 0 (the default)
    * means max_position_embeddings. */
   int64_t cache_capacity;
+  /* A pipeline plan runs each call's rows in this many groups (at most one
+   * per row), so that stage s works on group g + 1 while stage s + 1 works
+   * on group g; each group has its own share of the KV cache. 0 (the
+   * default): one per pipeline stage. The results do not depend on it. */
+  int64_t micro_batches;
 } falcon_session_options_t;
 
 FALCON_API_EXPORT void
@@ -264,6 +269,13 @@ typedef struct falcon_generate_stats_t {
    * the model's life so far. */
   uint64_t workspace_peak_bytes;
   uint64_t buffer_peak_bytes;
+  /* With several ranks, the wall time of this call spent in collectives:
+   * the compiled code's all-reduces (tensor parallel) and their count, and
+   * the runtime's transfers (hidden states between pipeline stages, logits
+   * to rank 0, the chosen tokens from it). 0 for one rank. */
+  double all_reduce_seconds;
+  int64_t all_reduces;
+  double transfer_seconds;
 } falcon_generate_stats_t;
 
 /* Greedy generation: prefills `prompt_ids` ([batch_size, prompt_length])

@@ -38,9 +38,15 @@ struct falcon_session_t {
   /// Where this session's forward calls run: sessions of one model run
   /// concurrently.
   falcon_hal_queue_t *queue = nullptr;
-  /// Device-local: only the compiled code touches the caches.
-  falcon_hal_buffer_t *keyCache = nullptr;
-  falcon_hal_buffer_t *valueCache = nullptr;
+  /// Device-local: only the compiled code touches the caches. One pair per
+  /// micro-batch (a pipeline plan runs the rows of a batch in groups so
+  /// that its stages overlap; each group has its own cache).
+  std::vector<falcon_hal_buffer_t *> keyCaches, valueCaches;
+  /// The rows of micro-batch m: [rowBegin[m], rowBegin[m + 1]).
+  std::vector<int64_t> rowBegin;
+  /// Time in the runtime's own collectives (send/recv between stages, the
+  /// logits to rank 0, the tokens from it) over the session's life.
+  double collectiveSeconds = 0;
   /// Scratch for input_ids, position_ids and logits, big enough for
   /// `scratchTokens` tokens per row; grown on demand, never shrunk. The ids
   /// are copied in by the queue, the positions (host-visible) written through
@@ -60,8 +66,11 @@ struct falcon_session_t {
   falcon_session_t(const falcon_session_t &) = delete;
   falcon_session_t &operator=(const falcon_session_t &) = delete;
   ~falcon_session_t() {
-    for (falcon_hal_buffer_t *buffer :
-         {keyCache, valueCache, inputIds, positionIds, logits, hiddenIn})
+    for (falcon_hal_buffer_t *buffer : {inputIds, positionIds, logits, hiddenIn})
+      hal::freeBuffer(buffer);
+    for (falcon_hal_buffer_t *buffer : keyCaches)
+      hal::freeBuffer(buffer);
+    for (falcon_hal_buffer_t *buffer : valueCaches)
       hal::freeBuffer(buffer);
     if (queue)
       queue->device->vtable->destroyQueue(queue->device, queue);
@@ -270,22 +279,10 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
   // the exact shape, and the prefix of a buffer is a dense row-major array of
   // that shape. The order is the entry point's (docs/artifact-format.md,
   // "Host ABI").
-  const int64_t batchSize = session->batchSize;
   falcon_model_t &model = *session->model;
   const ManifestRank &rank = model.rank();
   falcon_comm_channel_t *world = model.worldChannel;
   const int64_t tp = manifest.tensorParallel;
-  const int64_t tokenShape[] = {batchSize, sequenceLength};
-  const int64_t cacheShape[] = {rank.numLayers, batchSize, rank.numKVHeads,
-                                session->capacity, manifest.cacheHeadDim};
-  const int64_t logitShape[] = {batchSize, sequenceLength, rank.outputFeatures(manifest)};
-  const int64_t hiddenShape[] = {batchSize, sequenceLength, manifest.hiddenSize};
-  // A later stage starts from the previous stage's hidden states (the same
-  // tensor slot of the stage before).
-  if (rank.inputHidden)
-    FALCON_RETURN_IF_ERROR(world->vtable->recv(
-        world, session->queue, {session->hiddenIn, 0}, count * manifest.hiddenSize,
-        FALCON_HAL_ELEMENT_TYPE_F32, int32_t(model.rankIndex - tp)));
   // The caches hold the element type the code was compiled for (the
   // manifest's kv_cache.dtype, checked against the library's geometry).
   const falcon_hal_element_type_t cacheElement =
@@ -293,41 +290,78 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
       : manifest.cacheDType == "f16" ? FALCON_HAL_ELEMENT_TYPE_F16
                                      : FALCON_HAL_ELEMENT_TYPE_F32;
   falcon_hal_buffer_t *weights = session->model->weightsBuffer;
-  const falcon_hal_argument_t arguments[] = {
-      hal::makeBufferArgument(FALCON_HAL_ARGUMENT_RESULT, "logits",
-                              {session->logits, 0}, FALCON_HAL_ELEMENT_TYPE_F32,
-                              logitShape),
-      rank.inputHidden
-          ? hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "hidden_in",
-                                    {session->hiddenIn, 0}, FALCON_HAL_ELEMENT_TYPE_F32,
-                                    hiddenShape)
-          : hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "input_ids",
-                                    {session->inputIds, 0}, FALCON_HAL_ELEMENT_TYPE_I64,
-                                    tokenShape),
-      hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "position_ids",
-                              {session->positionIds, 0},
-                              FALCON_HAL_ELEMENT_TYPE_I64, tokenShape),
-      hal::makeInt64Argument("past_len", session->length),
-      hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "key_cache",
-                              {session->keyCache, 0}, cacheElement, cacheShape),
-      hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "value_cache",
-                              {session->valueCache, 0}, cacheElement, cacheShape),
-      hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "weights",
-                              {weights, 0}, FALCON_HAL_ELEMENT_TYPE_U8,
-                              {int64_t(weights->size)}),
-  };
-  falcon_hal_launch_params_t launch = {session->model->executable,
-                                       session->model->forwardOrdinal,
-                                       arguments, std::size(arguments)};
-  FALCON_RETURN_IF_ERROR(vtable.launch(session->queue, &launch));
-  FALCON_RETURN_IF_ERROR(vtable.finish(session->queue));
+  const int64_t outputFeatures = rank.outputFeatures(manifest);
+  const int64_t hidden = manifest.hiddenSize;
+  // Micro-batch by micro-batch: a stage hands one group of rows on and
+  // starts the next while the following stage works on the first.
+  for (size_t micro = 0; micro + 1 < session->rowBegin.size(); ++micro) {
+    const int64_t firstRow = session->rowBegin[micro];
+    const int64_t rows = session->rowBegin[micro + 1] - firstRow;
+    const int64_t microCount = rows * sequenceLength;
+    const uint64_t firstToken = uint64_t(firstRow * sequenceLength);
+    const int64_t tokenShape[] = {rows, sequenceLength};
+    const int64_t cacheShape[] = {rank.numLayers, rows, rank.numKVHeads, session->capacity,
+                                  manifest.cacheHeadDim};
+    const int64_t outputShape[] = {rows, sequenceLength, outputFeatures};
+    const int64_t hiddenShape[] = {rows, sequenceLength, hidden};
+    const falcon_hal_buffer_ref_t hiddenIn = {session->hiddenIn,
+                                              firstToken * hidden * sizeof(float)};
+    const falcon_hal_buffer_ref_t output = {session->logits,
+                                            firstToken * outputFeatures * sizeof(float)};
+    // A later stage starts from the previous stage's hidden states (the
+    // same tensor slot of the stage before).
+    if (rank.inputHidden) {
+      Clock::time_point start = Clock::now();
+      FALCON_RETURN_IF_ERROR(world->vtable->recv(world, session->queue, hiddenIn,
+                                                 microCount * hidden,
+                                                 FALCON_HAL_ELEMENT_TYPE_F32,
+                                                 int32_t(model.rankIndex - tp)));
+      session->collectiveSeconds += secondsSince(start);
+    }
+    // The scratch buffers may be larger than this call; the arguments
+    // carry the exact shape, and a buffer's range is a dense row-major
+    // array of that shape. The order is the entry point's
+    // (docs/artifact-format.md, "Host ABI").
+    const falcon_hal_argument_t arguments[] = {
+        hal::makeBufferArgument(FALCON_HAL_ARGUMENT_RESULT, "logits", output,
+                                FALCON_HAL_ELEMENT_TYPE_F32, outputShape),
+        rank.inputHidden
+            ? hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "hidden_in", hiddenIn,
+                                      FALCON_HAL_ELEMENT_TYPE_F32, hiddenShape)
+            : hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "input_ids",
+                                      {session->inputIds, firstToken * sizeof(int64_t)},
+                                      FALCON_HAL_ELEMENT_TYPE_I64, tokenShape),
+        hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "position_ids",
+                                {session->positionIds, firstToken * sizeof(int64_t)},
+                                FALCON_HAL_ELEMENT_TYPE_I64, tokenShape),
+        hal::makeInt64Argument("past_len", session->length),
+        hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "key_cache",
+                                {session->keyCaches[micro], 0}, cacheElement, cacheShape),
+        hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "value_cache",
+                                {session->valueCaches[micro], 0}, cacheElement, cacheShape),
+        hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "weights", {weights, 0},
+                                FALCON_HAL_ELEMENT_TYPE_U8, {int64_t(weights->size)}),
+    };
+    falcon_hal_launch_params_t launch = {session->model->executable,
+                                         session->model->forwardOrdinal, arguments,
+                                         std::size(arguments)};
+    FALCON_RETURN_IF_ERROR(vtable.launch(session->queue, &launch));
+    FALCON_RETURN_IF_ERROR(vtable.finish(session->queue));
+    // Hidden states on to the next stage.
+    if (world && !rank.isLastStage()) {
+      Clock::time_point start = Clock::now();
+      FALCON_RETURN_IF_ERROR(world->vtable->send(world, session->queue, output,
+                                                 microCount * hidden,
+                                                 FALCON_HAL_ELEMENT_TYPE_F32,
+                                                 int32_t(model.rankIndex + tp)));
+      session->collectiveSeconds += secondsSince(start);
+    }
+  }
+  // The logits slices to rank 0.
   if (world) {
-    // Hidden states on to the next stage; the logits slices to rank 0.
-    if (!rank.isLastStage())
-      FALCON_RETURN_IF_ERROR(world->vtable->send(
-          world, session->queue, {session->logits, 0}, count * manifest.hiddenSize,
-          FALCON_HAL_ELEMENT_TYPE_F32, int32_t(model.rankIndex + tp)));
+    Clock::time_point start = Clock::now();
     FALCON_RETURN_IF_ERROR(gatherLogits(session, count));
+    session->collectiveSeconds += secondsSince(start);
   }
   session->length += sequenceLength;
   // Weights written or truncated under the mapping: say so rather than
@@ -376,6 +410,7 @@ falcon_status_t shareTokens(falcon_session_t *session, int64_t *tokens) {
   falcon_comm_channel_t *world = session->model->worldChannel;
   if (!world)
     return nullptr;
+  Clock::time_point start = Clock::now();
   falcon_hal_device_t *device = session->model->device;
   falcon_hal_buffer_t *wrapped = nullptr;
   FALCON_RETURN_IF_ERROR(device->vtable->wrapHostMemory(
@@ -384,6 +419,7 @@ falcon_status_t shareTokens(falcon_session_t *session, int64_t *tokens) {
                                                     session->batchSize,
                                                     FALCON_HAL_ELEMENT_TYPE_I64, 0);
   hal::freeBuffer(wrapped);
+  session->collectiveSeconds += secondsSince(start);
   return status;
 }
 
@@ -427,6 +463,7 @@ void falcon_session_options_initialize(falcon_session_options_t *out_options) {
     return;
   out_options->batch_size = 1;
   out_options->cache_capacity = 0;
+  out_options->micro_batches = 0;
 }
 
 falcon_status_t falcon_session_create(falcon_model_t *model,
@@ -462,6 +499,15 @@ falcon_status_t falcon_session_create(falcon_model_t *model,
   // NTK scaling exists for exactly those), and the compiled code sizes
   // nothing by it.
 
+  // Pipeline plans split a batch into micro-batches so that the stages
+  // overlap (default: one per stage, at most one per row).
+  if (options->micro_batches < 0)
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                      llvm::Twine(function) + ": micro_batches must not be negative, found " +
+                          llvm::Twine(options->micro_batches));
+  int64_t microBatchCount =
+      options->micro_batches > 0 ? options->micro_batches : manifest.pipelineParallel;
+
   uint64_t cacheBytes = 0;
   // The rank's share of the cache: its stage's layers, its KV heads.
   if (!checkedProduct({model->rank().numLayers, options->batch_size,
@@ -485,12 +531,23 @@ falcon_status_t falcon_session_create(falcon_model_t *model,
   session->capacity = capacity;
   falcon_hal_device_t *device = model->device;
   FALCON_RETURN_IF_ERROR(device->vtable->createQueue(device, &session->queue));
-  FALCON_RETURN_IF_ERROR(device->vtable->allocateBuffer(
-      device, FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, cacheBytes,
-      &session->keyCache));
-  FALCON_RETURN_IF_ERROR(device->vtable->allocateBuffer(
-      device, FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, cacheBytes,
-      &session->valueCache));
+  // Micro-batches: the rows split as evenly as they can, each group with
+  // its own cache (its share of cacheBytes).
+  int64_t microBatches = std::min(microBatchCount, options->batch_size);
+  uint64_t rowBytes = cacheBytes / uint64_t(options->batch_size);
+  for (int64_t micro = 0; micro <= microBatches; ++micro)
+    session->rowBegin.push_back(micro * (options->batch_size / microBatches) +
+                                std::min(micro, options->batch_size % microBatches));
+  for (int64_t micro = 0; micro < microBatches; ++micro) {
+    uint64_t bytes =
+        rowBytes * uint64_t(session->rowBegin[micro + 1] - session->rowBegin[micro]);
+    for (auto *caches : {&session->keyCaches, &session->valueCaches}) {
+      falcon_hal_buffer_t *buffer = nullptr;
+      FALCON_RETURN_IF_ERROR(device->vtable->allocateBuffer(
+          device, FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, bytes, &buffer));
+      caches->push_back(buffer);
+    }
+  }
   *out_session = session.release();
   return nullptr;
 }
@@ -660,6 +717,11 @@ falcon_status_t falcon_session_generate_greedy(
 
   // From here on only a misbehaving host library can make a step fail.
   falcon_generate_stats_t stats = {};
+  falcon_hal_device_t *statsDevice = session->model->device;
+  falcon_hal_allocator_statistics_t before = {};
+  FALCON_RETURN_IF_ERROR(
+      statsDevice->vtable->queryAllocatorStatistics(statsDevice, &before));
+  double transferBefore = session->collectiveSeconds;
   Clock::time_point start = Clock::now();
   FALCON_RETURN_IF_ERROR(runForward(session, prompt_ids, prompt_length));
   stats.prefill_tokens = batch_size * prompt_length;
@@ -705,6 +767,11 @@ falcon_status_t falcon_session_generate_greedy(
   FALCON_RETURN_IF_ERROR(device->vtable->queryAllocatorStatistics(device, &memory));
   stats.workspace_peak_bytes = memory.workspacePeakBytes;
   stats.buffer_peak_bytes = memory.bufferPeakBytes;
+  stats.all_reduces = int64_t(memory.executableCollectives - before.executableCollectives);
+  stats.all_reduce_seconds =
+      double(memory.executableCollectiveNanoseconds - before.executableCollectiveNanoseconds) *
+      1e-9;
+  stats.transfer_seconds = session->collectiveSeconds - transferBefore;
   if (out_stats)
     *out_stats = stats;
   return nullptr;

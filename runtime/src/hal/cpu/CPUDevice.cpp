@@ -295,6 +295,9 @@ queryAllocatorStatistics(falcon_hal_device_t *device,
   outStatistics->workspaceBytes = cpuDevice->workspace->getBytes();
   outStatistics->workspacePeakBytes = cpuDevice->workspace->getPeakBytes();
   outStatistics->workspaceLimitBytes = cpuDevice->workspace->getLimit();
+  outStatistics->executableCollectives = cpuDevice->workspace->getCollectives();
+  outStatistics->executableCollectiveNanoseconds =
+      cpuDevice->workspace->getCollectiveNanoseconds();
   return nullptr;
 }
 

@@ -16,6 +16,7 @@
 #include "llvm/Support/TimeProfiler.h"
 
 #include <algorithm>
+#include <chrono>
 #include <csetjmp>
 #include <cstdlib>
 #include <fstream>
@@ -267,6 +268,7 @@ Workspace *Workspace::getBoundWorkspace(const falcon_runtime_imports_t &table) {
 int32_t Workspace::allReduceSum(float *data, int64_t count) {
   if (!channel || count == 0)
     return 0;
+  auto start = std::chrono::steady_clock::now();
   falcon_hal_buffer_t *buffer = nullptr;
   falcon_status_t status = device->vtable->wrapHostMemory(
       device, data, uint64_t(count) * sizeof(float), &buffer);
@@ -277,6 +279,12 @@ int32_t Workspace::allReduceSum(float *data, int64_t count) {
                                         FALCON_COMM_REDUCTION_SUM);
     device->vtable->freeBuffer(device, buffer);
   }
+  collectives.fetch_add(1, std::memory_order_relaxed);
+  collectiveNanoseconds.fetch_add(
+      uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::steady_clock::now() - start)
+                   .count()),
+      std::memory_order_relaxed);
   if (!status)
     return 0;
   // The compiled code cannot handle a failure: end its call, as a failed

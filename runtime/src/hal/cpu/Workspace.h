@@ -74,6 +74,11 @@ public:
   /// the channel. A failure ends the current invocation (like a failed
   /// allocation) with the channel's message; 0 when it returns.
   int32_t allReduceSum(float *data, int64_t count);
+  /// The all-reduces so far and their wall time.
+  uint64_t getCollectives() const { return collectives.load(std::memory_order_relaxed); }
+  uint64_t getCollectiveNanoseconds() const {
+    return collectiveNanoseconds.load(std::memory_order_relaxed);
+  }
 
   /// Fills `table` with this workspace as the context.
   void bind(falcon_runtime_imports_t &table);
@@ -105,6 +110,8 @@ private:
   std::atomic<uint64_t> limit{0};
   falcon_comm_channel_t *channel = nullptr;
   falcon_hal_device_t *device = nullptr;
+  std::atomic<uint64_t> collectives{0};
+  std::atomic<uint64_t> collectiveNanoseconds{0};
 };
 
 } // namespace falcon::runtime::hal::cpu
