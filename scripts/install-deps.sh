@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(cmake ninja-build ccache g++ python3 git
           llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools lld-22 clang-22 libclang-rt-22-dev
           libomp-22-dev libgtest-dev libgmock-dev libdnnl-dev libxxhash-dev
-          libopenmpi-dev openmpi-bin)
+          libopenmpi-dev openmpi-bin python3-yaml)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

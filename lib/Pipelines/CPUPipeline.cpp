@@ -55,6 +55,10 @@ void mlir::falcon::buildFalconCPUCodegenPipeline(
   pm.addPass(createFalconDropArgumentResults());
   pm.addPass(bufferization::createBufferResultsToOutParamsPass());
   bufferization::buildBufferDeallocationPipeline(pm);
+  // The clones that ownership-based deallocation inserts (a pipeline stage
+  // returns the layer loop's hidden states, which the loop may own or not)
+  // become allocations and copies.
+  pm.addPass(createConvertBufferizationToMemRefPass());
   pm.addPass(createCanonicalizerPass());
   OpPassManager &loops = pm.nest<func::FuncOp>();
   loops.addPass(createFalconStridedCopiesToLinalg());

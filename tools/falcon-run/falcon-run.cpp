@@ -43,6 +43,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <chrono>
 #include <optional>
 
 #define OMPI_SKIP_MPICXX 1
@@ -411,13 +412,22 @@ int run() {
   modelOptions.verify_progress = &printVerifyProgress;
   modelOptions.verify_progress_user_data = &verifiedTenths;
   falcon_model_t *rawModel = nullptr;
+  auto openStart = std::chrono::steady_clock::now();
   if (StatusPtr status{
           falcon_model_open(artifactDir.c_str(), &modelOptions, &rawModel)})
     return fail(falcon_status_message(status.get()));
+  double openSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - openStart).count();
   std::unique_ptr<falcon_model_t, ModelDeleter> model(rawModel);
   falcon_model_info_t info;
   if (StatusPtr status{falcon_model_query_info(model.get(), &info)})
     return fail(falcon_status_message(status.get()));
+  // Every rank of a plan maps and verifies only its own weights, all at
+  // once: each says what it loaded and how long it took.
+  if (launch.worldSize > 1)
+    errs() << "falcon-run: rank " << launch.rank << ": opened in "
+           << format("%.3f", openSeconds) << " s, " << info.weights_size
+           << " bytes of weights verified\n";
 
   falcon_session_options_t sessionOptions;
   falcon_session_options_initialize(&sessionOptions);

@@ -22,15 +22,22 @@ static void packWeightInOut(linalg::GenericOp op) {
     return;
   OpOperand &weightOperand = op->getOpOperand(1);
   auto param = weightOperand.get().getDefiningOp<ParamOp>();
-  if (!param || param.getEncodingAttr())
+  if (!param)
+    return;
+  // A tensor-parallel shard (falcon-shard's slice or gather) is kept: the
+  // encoding applies the shard first, then the permutation.
+  WeightEncodingAttr existing = param.getEncodingAttr();
+  if (existing && (!existing.getPermutation().empty() ||
+                   existing.getQuantization() != Quantization::None))
     return;
   auto type = cast<RankedTensorType>(param.getType());
   auto transposedType = RankedTensorType::get(
       {type.getShape()[1], type.getShape()[0]}, type.getElementType());
   OpBuilder builder(param);
-  auto encoding = WeightEncodingAttr::get(builder.getContext(), /*slice=*/{}, /*gather=*/{},
-                                          /*permutation=*/{1, 0}, Quantization::None,
-                                          /*groupSize=*/0, /*pack=*/1);
+  auto encoding = WeightEncodingAttr::get(
+      builder.getContext(), existing ? existing.getSlice() : ArrayRef<int64_t>(),
+      existing ? existing.getGather() : ArrayRef<int64_t>(),
+      /*permutation=*/{1, 0}, Quantization::None, /*groupSize=*/0, /*pack=*/1);
   Value packed = ParamOp::create(builder, param.getLoc(), transposedType,
                                  param.getNameAttr(), param.getLayer(), encoding);
   builder.setInsertionPoint(op);

@@ -13,7 +13,8 @@ Job's `falcon-compile ... --tp T --pp P -o ART` writes, with T x P = workers.
 The table between `<!-- arithmetic: begin -->` and `<!-- arithmetic: end -->`
 in docs/deploy.md is recomputed from examples/configs/*/config.json: weight
 bytes of the largest rank, KV-cache bytes per token per GPU, the tokens that
-fit and the sequences of 2,048 tokens.
+fit and the sequences of 2,048 tokens. `--compare-plan MODEL=FILE` checks this
+script's plan arithmetic against `falcon-compile --print-plan=json` (bf16).
 
 Prints one line per MPIJob and exits 0, or prints every problem as
 `FILE: document N (KIND NAME): FIELD: what is wrong` and exits 1.
@@ -70,7 +71,7 @@ class Checker:
         if not files:
             self.errors.append(f"{self.manifests}: no .yaml files")
         for path in files:
-            rel = os.path.relpath(path, self.root)
+            rel = display(path, self.root)
             try:
                 with open(path) as stream:
                     loaded = list(yaml.safe_load_all(stream))
@@ -294,7 +295,7 @@ class Checker:
 
     # -- docs/deploy.md ------------------------------------------------------
     def check_doc(self, doc_path, jobs):
-        rel = os.path.relpath(doc_path, self.root)
+        rel = display(doc_path, self.root)
         try:
             text = open(doc_path).read()
         except OSError as e:
@@ -412,6 +413,12 @@ def get(node, *keys):
     return node
 
 
+def display(path, root):
+    """path relative to the repository root when it is inside it."""
+    rel = os.path.relpath(path, root)
+    return path if rel.startswith("..") else rel
+
+
 def number(text):
     return int(text.replace(",", ""))
 
@@ -527,7 +534,7 @@ def load_model(c):
         norms = 2
     return dict(vocab=c["vocab_size"], h=h, layers=c["num_hidden_layers"], heads=heads,
                 kv=kv, d=h // heads, ffn=c.get("ffn_hidden_size") or 4 * h, layout=layout,
-                norms=norms or 1, bias=c.get("bias", False),
+                norms=norms or 1, bias=c.get("bias", False), parallel=parallel,
                 tied=c.get("tie_word_embeddings", True))
 
 
@@ -572,7 +579,8 @@ def plan(m, tp, pp):
         for first in range(layers - 1, -1, -1):
             for count in range(1, layers - first + 1):
                 cost = max(count + extra, best[stage + 1][first + count])
-                if cost < best[stage][first] - 1e-9:
+                # Ties go to the longer stage: earlier stages carry more layers.
+                if cost <= best[stage][first] + 1e-9:
                     best[stage][first], take[stage][first] = cost, count
     stages, first = [], 0
     for stage in range(pp):
@@ -610,8 +618,49 @@ def rank_sizes(m, tp, pp, dtype, kv_bytes):
             if pp > 1 or not m["tied"]:
                 weights += matrix_bytes(slot["vocab"], h, dtype)       # LM head rows
             weights += 2 * 2 * h                                       # ln_f
-        ranks.append(dict(weights=weights, kv=2 * stages[stage] * slot["kv"] * d * kv_bytes))
+        # One all-reduce per parallel block (two per sequential one) and one
+        # for the vocab-parallel embedding; activations are f32 (4 bytes).
+        all_reduces = 0
+        if tp > 1:
+            all_reduces = stages[stage] * (1 if m["parallel"] else 2) + (stage == 0)
+        ranks.append(dict(weights=weights, kv=2 * stages[stage] * slot["kv"] * d * kv_bytes,
+                          layers=stages[stage], heads=slot["heads"], kv_heads=slot["kv"],
+                          vocab=slot["vocab"], all_reduces=all_reduces,
+                          all_reduce_bytes=all_reduces * h * 4,
+                          send=h * 4 if stage < pp - 1 else 0, recv=h * 4 if stage > 0 else 0))
     return ranks
+
+
+PLAN_FIELDS = {"weights": "weight_bytes", "kv": "kv_cache_bytes_per_token",
+               "layers": "num_layers", "heads": "num_heads", "kv_heads": "num_kv_heads",
+               "vocab": "vocab_size", "all_reduces": "all_reduces_per_token",
+               "all_reduce_bytes": "all_reduce_bytes_per_token",
+               "send": "send_bytes_per_token", "recv": "recv_bytes_per_token"}
+
+
+def compare_plan(root, spec, errors):
+    """MODEL=FILE: FILE is `falcon-compile MODEL --tp T --pp P --kv-cache-dtype=bf16
+    --print-plan=json`; every rank's numbers must equal this script's (bf16 weights)."""
+    model, _, path = spec.partition("=")
+    try:
+        with open(os.path.join(root, "examples", "configs", model, "config.json")) as stream:
+            m = load_model(json.load(stream))
+        with open(path) as stream:
+            report = json.load(stream)
+        ranks = rank_sizes(m, report["tp"], report["pp"], "bf16", KV_BYTES["bf16"])
+    except (OSError, ValueError, KeyError) as error:
+        errors.append(f"--compare-plan {spec}: {error}")
+        return None
+    if len(ranks) != len(report["ranks"]):
+        errors.append(f"{path}: {len(report['ranks'])} ranks, computed {len(ranks)}")
+        return None
+    for ours, theirs in zip(ranks, report["ranks"]):
+        for key, field in PLAN_FIELDS.items():
+            if ours[key] != theirs.get(field):
+                errors.append(f"{path}: rank {theirs.get('rank')}: {field}: falcon-compile "
+                              f"says {theirs.get(field)}, this script computes {ours[key]}")
+    return f"plan {model} tp {report['tp']} x pp {report['pp']}: {len(ranks)} ranks agree " \
+           f"with falcon-compile --print-plan=json"
 
 
 def main():
@@ -620,11 +669,15 @@ def main():
     parser.add_argument("--manifests", help="default: ROOT/deploy/k8s")
     parser.add_argument("--doc", help="default: ROOT/docs/deploy.md")
     parser.add_argument("--no-doc", action="store_true", help="skip the arithmetic table")
+    parser.add_argument("--compare-plan", action="append", default=[], metavar="MODEL=FILE",
+                        help="compare with falcon-compile MODEL --print-plan=json "
+                             "--kv-cache-dtype=bf16 output")
     args = parser.parse_args()
     root = os.path.abspath(args.root)
     checker = Checker(root, os.path.abspath(args.manifests or os.path.join(root, "deploy", "k8s")))
     doc = None if args.no_doc else (args.doc or os.path.join(root, "docs", "deploy.md"))
     jobs = checker.run(doc)
+    compared = [compare_plan(root, spec, checker.errors) for spec in args.compare_plan]
     if checker.errors:
         for message in checker.errors:
             print("error: " + message, file=sys.stderr)
@@ -634,6 +687,8 @@ def main():
         print(f"{job['rel']}: MPIJob {job['name']}: {job['workers']} workers x 1 GPU, "
               f"mpirun -np {job['workers']}, gang {job['workers'] + 1}, "
               f"tp {job['tp']} x pp {job['pp']}, {job['artifact']}")
+    for line in compared:
+        print(line)
     print(f"check_manifests.py: {len(checker.docs)} documents, {len(jobs)} MPIJobs: ok")
     return 0
 
