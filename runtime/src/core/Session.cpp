@@ -257,7 +257,7 @@ falcon_status_t gatherLogits(falcon_session_t *session, int64_t count) {
 /// Runs the forward function on validated `tokenIds` [batch, sequenceLength]
 /// and advances the cache. The logits are left in session->logits.
 falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
-                           int64_t sequenceLength) {
+                           int64_t sequenceLength, bool gatherLogitsToRankZero = true) {
   const Manifest &manifest = session->model->manifest;
   falcon_hal_device_t *device = session->model->device;
   const falcon_hal_device_vtable_t &vtable = *device->vtable;
@@ -358,7 +358,7 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
     }
   }
   // The logits slices to rank 0.
-  if (world) {
+  if (world && gatherLogitsToRankZero) {
     Clock::time_point start = Clock::now();
     FALCON_RETURN_IF_ERROR(gatherLogits(session, count));
     session->collectiveSeconds += secondsSince(start);
@@ -405,22 +405,28 @@ falcon_status_t readLogits(falcon_session_t *session, uint64_t count,
   return unmapLogits(session);
 }
 
-/// Rank 0's `tokens` to every rank (several ranks; one: nothing to do).
-falcon_status_t shareTokens(falcon_session_t *session, int64_t *tokens) {
+/// Rank 0's `bytes` at `data` to every rank (several ranks; one: nothing
+/// to do).
+falcon_status_t broadcastFromRankZero(falcon_session_t *session, void *data, uint64_t bytes) {
   falcon_comm_channel_t *world = session->model->worldChannel;
   if (!world)
     return nullptr;
   Clock::time_point start = Clock::now();
   falcon_hal_device_t *device = session->model->device;
   falcon_hal_buffer_t *wrapped = nullptr;
-  FALCON_RETURN_IF_ERROR(device->vtable->wrapHostMemory(
-      device, tokens, uint64_t(session->batchSize) * sizeof(int64_t), &wrapped));
+  FALCON_RETURN_IF_ERROR(device->vtable->wrapHostMemory(device, data, bytes, &wrapped));
   falcon_status_t status = world->vtable->broadcast(world, session->queue, {wrapped, 0},
-                                                    session->batchSize,
-                                                    FALCON_HAL_ELEMENT_TYPE_I64, 0);
+                                                    int64_t(bytes), FALCON_HAL_ELEMENT_TYPE_U8,
+                                                    0);
   hal::freeBuffer(wrapped);
   session->collectiveSeconds += secondsSince(start);
   return status;
+}
+
+/// Rank 0's `tokens` (one per row) to every rank.
+falcon_status_t shareTokens(falcon_session_t *session, int64_t *tokens) {
+  return broadcastFromRankZero(session, tokens,
+                               uint64_t(session->batchSize) * sizeof(int64_t));
 }
 
 /// The greedy choice: the largest logit, the lowest id on ties. A NaN wins,
@@ -435,6 +441,86 @@ int64_t argmax(const float *logits, int64_t vocabSize) {
       best = id;
   }
   return best;
+}
+
+/// The greedy tokens of a multi-rank plan without gathering the logits:
+/// each last-stage rank takes the argmax of its vocabulary slice at token
+/// `row * tokensPerRow + position` of every row, rank 0 merges them (the
+/// largest logit, the lowest id on ties, a NaN wins: the same choice as
+/// argmax over the whole row) and shares the result.
+falcon_status_t pickTokensFromSlices(falcon_session_t *session, int64_t tokensPerRow,
+                                     int64_t position, int64_t *tokens) {
+  falcon_model_t &model = *session->model;
+  const Manifest &manifest = model.manifest;
+  const ManifestRank &self = model.rank();
+  falcon_comm_channel_t *world = model.worldChannel;
+  falcon_hal_device_t *device = model.device;
+  struct Choice {
+    float value;
+    int32_t padding;
+    int64_t id;
+  };
+  const int64_t rows = session->batchSize;
+  std::vector<Choice> mine(static_cast<size_t>(rows)), theirs(static_cast<size_t>(rows));
+  if (self.isLastStage()) {
+    void *mapped = nullptr;
+    uint64_t count = uint64_t(rows * tokensPerRow * self.vocabSize);
+    FALCON_RETURN_IF_ERROR(device->vtable->mapBuffer(device, session->logits, 0,
+                                                     count * sizeof(float),
+                                                     FALCON_HAL_MEMORY_ACCESS_READ, &mapped));
+    const float *logits = static_cast<const float *>(mapped);
+    for (int64_t row = 0; row < rows; ++row) {
+      const float *slice = logits + (row * tokensPerRow + position) * self.vocabSize;
+      int64_t local = argmax(slice, self.vocabSize);
+      mine[size_t(row)] = {slice[local], 0, self.vocabOffset + local};
+    }
+    FALCON_RETURN_IF_ERROR(device->vtable->unmapBuffer(device, session->logits));
+  }
+  uint64_t bytes = uint64_t(rows) * sizeof(Choice);
+  Clock::time_point start = Clock::now();
+  if (model.rankIndex != 0) {
+    if (self.isLastStage()) {
+      falcon_hal_buffer_t *wrapped = nullptr;
+      FALCON_RETURN_IF_ERROR(device->vtable->wrapHostMemory(device, mine.data(), bytes, &wrapped));
+      falcon_status_t status = world->vtable->send(world, session->queue, {wrapped, 0},
+                                                   int64_t(bytes), FALCON_HAL_ELEMENT_TYPE_U8, 0);
+      hal::freeBuffer(wrapped);
+      FALCON_RETURN_IF_ERROR(status);
+    }
+  } else {
+    std::vector<Choice> best;
+    // The last stage's slots in slot order: increasing vocabulary offsets.
+    for (int64_t index = 0; index < model.worldSize(); ++index) {
+      if (!manifest.ranks[index].isLastStage())
+        continue;
+      if (index == 0) {
+        theirs = mine;
+      } else {
+        falcon_hal_buffer_t *wrapped = nullptr;
+        FALCON_RETURN_IF_ERROR(
+            device->vtable->wrapHostMemory(device, theirs.data(), bytes, &wrapped));
+        falcon_status_t status =
+            world->vtable->recv(world, session->queue, {wrapped, 0}, int64_t(bytes),
+                                FALCON_HAL_ELEMENT_TYPE_U8, int32_t(index));
+        hal::freeBuffer(wrapped);
+        FALCON_RETURN_IF_ERROR(status);
+      }
+      if (best.empty()) {
+        best = theirs;
+        continue;
+      }
+      for (int64_t row = 0; row < rows; ++row) {
+        const Choice &current = best[size_t(row)], &candidate = theirs[size_t(row)];
+        if (!std::isnan(current.value) &&
+            (std::isnan(candidate.value) || candidate.value > current.value))
+          best[size_t(row)] = candidate;
+      }
+    }
+    for (int64_t row = 0; row < rows; ++row)
+      tokens[row] = best[size_t(row)].id;
+  }
+  session->collectiveSeconds += secondsSince(start);
+  return shareTokens(session, tokens);
 }
 
 /// "cache length N plus " when the cache is not empty: capacity errors then
@@ -723,7 +809,14 @@ falcon_status_t falcon_session_generate_greedy(
       statsDevice->vtable->queryAllocatorStatistics(statsDevice, &before));
   double transferBefore = session->collectiveSeconds;
   Clock::time_point start = Clock::now();
-  FALCON_RETURN_IF_ERROR(runForward(session, prompt_ids, prompt_length));
+  // With several ranks, the logits reach rank 0 only when it asked for them
+  // (its choice, shared: the other ranks pass no output buffers); otherwise
+  // the last stage's ranks pick among their own slices.
+  int64_t gather = out_prompt_logits || out_step_logits;
+  FALCON_RETURN_IF_ERROR(broadcastFromRankZero(session, &gather, sizeof(gather)));
+  bool multiRank = session->model->worldSize() > 1;
+  bool sliced = multiRank && !gather;
+  FALCON_RETURN_IF_ERROR(runForward(session, prompt_ids, prompt_length, !sliced));
   stats.prefill_tokens = batch_size * prompt_length;
   stats.prefill_seconds = secondsSince(start);
   if (out_prompt_logits)
@@ -734,20 +827,32 @@ falcon_status_t falcon_session_generate_greedy(
     int64_t *tokens = nextTokens.get();
     // The prefill's last position of each row predicts its first new token.
     // (With several ranks, rank 0 holds the logits and shares its choice.)
-    FALCON_RETURN_IF_ERROR(mapLogits(session, logitCount, &logits));
+    if (sliced)
+      FALCON_RETURN_IF_ERROR(
+          pickTokensFromSlices(session, prompt_length, prompt_length - 1, tokens));
+    else
+      FALCON_RETURN_IF_ERROR(mapLogits(session, logitCount, &logits));
     for (int64_t row = 0; logits && row < batch_size; ++row) {
       const float *last =
           logits + (row * prompt_length + prompt_length - 1) * vocabSize;
       tokens[row] = argmax(last, vocabSize);
       saveStepLogits(row, 0, last);
     }
-    FALCON_RETURN_IF_ERROR(unmapLogits(session));
-    FALCON_RETURN_IF_ERROR(shareTokens(session, tokens));
+    if (!sliced) {
+      FALCON_RETURN_IF_ERROR(unmapLogits(session));
+      FALCON_RETURN_IF_ERROR(shareTokens(session, tokens));
+    }
     for (int64_t row = 0; row < batch_size; ++row)
       out_ids[row * max_new_tokens] = tokens[row];
     start = Clock::now();
     for (int64_t step = 1; step < max_new_tokens; ++step) {
-      FALCON_RETURN_IF_ERROR(runForward(session, tokens, 1));
+      FALCON_RETURN_IF_ERROR(runForward(session, tokens, 1, !sliced));
+      if (sliced) {
+        FALCON_RETURN_IF_ERROR(pickTokensFromSlices(session, 1, 0, tokens));
+        for (int64_t row = 0; row < batch_size; ++row)
+          out_ids[row * max_new_tokens + step] = tokens[row];
+        continue;
+      }
       FALCON_RETURN_IF_ERROR(
           mapLogits(session, uint64_t(batch_size * vocabSize), &logits));
       for (int64_t row = 0; logits && row < batch_size; ++row) {
