@@ -52,6 +52,10 @@ def Falcon_Dialect : Dialect {
     /// The module attribute naming the rank of a parallel plan the module
     /// was sharded for (#falcon.rank_plan, set by falcon-shard).
     static constexpr ::llvm::StringLiteral kRankPlanAttrName = "falcon.rank_plan";
+    /// Upstream's `shard.grid` of a plan (shape pp x tp) and its tensor-
+    /// parallel axis, over which falcon.all_reduce sums.
+    static constexpr ::llvm::StringLiteral kPlanGridName = "falcon_plan";
+    static constexpr int16_t kPlanGridTensorAxis = 1;
     /// Argument attributes: the name of an entry point's argument, and the
     /// checkpoint tensor a layer function's weight argument is bound to.
     static constexpr ::llvm::StringLiteral kArgNameAttrName = "falcon.name";

@@ -1,8 +1,9 @@
-//===- AllReduceBufferization.cpp - falcon.all_reduce on buffers ----------===//
+//===- AllReduceBufferization.cpp - shard.all_reduce on buffers -----------===//
 //
-// One-Shot Bufferize's model of falcon.all_reduce: it sums in place (the
-// result is the operand's buffer, read and written), and on buffers it is a
-// call of `falcon_all_reduce_sum_f32(memref<?xf32>)` with the buffer
+// One-Shot Bufferize's model of upstream's shard.all_reduce, which
+// falcon.all_reduce lowers to (upstream gives it none): it sums in place
+// (the result is the operand's buffer, read and written), and on buffers it
+// is a call of `falcon_all_reduce_sum_f32(memref<?xf32>)` with the buffer
 // flattened. The host library defines that function over the runtime's
 // import table (falcon-cpu-runtime-imports), which hands it to the runtime's
 // collective channel (MPI on the CPU).
@@ -16,6 +17,7 @@
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/SymbolTable.h"
 
 using namespace mlir;
@@ -25,7 +27,7 @@ using namespace mlir::falcon;
 namespace {
 struct AllReduceOpBufferization
     : public BufferizableOpInterface::ExternalModel<AllReduceOpBufferization,
-                                                    AllReduceOp> {
+                                                    shard::AllReduceOp> {
   bool bufferizesToMemoryRead(Operation *, OpOperand &, const AnalysisState &) const {
     return true;
   }
@@ -43,10 +45,15 @@ struct AllReduceOpBufferization
   LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
                           const BufferizationOptions &options,
                           BufferizationState &state) const {
-    auto allReduce = cast<AllReduceOp>(op);
-    if (!allReduce.getBiases().empty())
-      return op->emitOpError("expects its biases lowered (convert-falcon-to-linalg) "
-                             "before bufferization");
+    auto allReduce = cast<shard::AllReduceOp>(op);
+    auto resultType = dyn_cast<RankedTensorType>(allReduce.getType());
+    if (allReduce.getReduction() != shard::ReductionKind::Sum || !resultType ||
+        allReduce.getInput().getType() != resultType ||
+        !resultType.getElementType().isF32() ||
+        allReduce.getGrid() != FalconDialect::kPlanGridName ||
+        allReduce.getGridAxes() != ArrayRef<shard::GridAxis>{FalconDialect::kPlanGridTensorAxis})
+      return op->emitOpError("the runtime sums f32 over the tensor axis of @")
+             << FalconDialect::kPlanGridName << " only";
     FailureOr<Value> buffer = getBuffer(rewriter, allReduce.getInput(), options, state);
     if (failed(buffer))
       return failure();
@@ -77,7 +84,7 @@ struct AllReduceOpBufferization
 } // namespace
 
 void mlir::falcon::registerFalconBufferizationExternalModels(DialectRegistry &registry) {
-  registry.addExtension(+[](MLIRContext *context, FalconDialect *) {
-    AllReduceOp::attachInterface<AllReduceOpBufferization>(*context);
+  registry.addExtension(+[](MLIRContext *context, shard::ShardDialect *) {
+    shard::AllReduceOp::attachInterface<AllReduceOpBufferization>(*context);
   });
 }

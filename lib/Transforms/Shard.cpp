@@ -13,6 +13,7 @@
 #include "falcon/Transforms/ParallelPlan.h"
 #include "falcon/Transforms/Passes.h"
 
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/SymbolTable.h"
 
 #define DEBUG_TYPE "falcon-shard"
@@ -105,6 +106,13 @@ struct FalconShardPass : public mlir::falcon::impl::FalconShardBase<FalconShardP
     }
     if (tp > 1 && failed(shardLayer(layer)))
       return signalPassFailure();
+    // The plan's device grid (upstream's shard dialect): the all-reduces
+    // lower to shard.all_reduce over its tensor-parallel axis.
+    if (!symbols.lookup(FalconDialect::kPlanGridName)) {
+      OpBuilder builder = OpBuilder::atBlockBegin(module.getBody());
+      symbols.insert(shard::GridOp::create(builder, module.getLoc(), FalconDialect::kPlanGridName,
+                                           ArrayRef<int64_t>{pp, tp}));
+    }
     if (failed(shardForward(forward, layer)))
       return signalPassFailure();
     module->setAttr(FalconDialect::kRankPlanAttrName,

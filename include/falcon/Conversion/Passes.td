@@ -23,6 +23,7 @@ def ConvertFalconToLinalg : Pass<"convert-falcon-to-linalg", "ModuleOp"> {
                            "::mlir::linalg::LinalgDialect",
                            "::mlir::math::MathDialect",
                            "::mlir::scf::SCFDialect",
+                           "::mlir::shard::ShardDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 

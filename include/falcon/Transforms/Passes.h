@@ -8,6 +8,7 @@
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Shard/IR/ShardDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -16,13 +17,14 @@
 
 namespace mlir::falcon {
 
-/// The function a bufferized falcon.all_reduce calls on its flattened
+/// The function a bufferized all-reduce (shard.all_reduce, sum, f32, over
+/// the plan grid's tensor axis) calls on its flattened
 /// buffer (memref<?xf32>, summed in place across the tensor-parallel group);
 /// the host library defines it over the runtime's import table.
 inline constexpr llvm::StringLiteral kAllReduceFunctionName = "falcon_all_reduce_sum_f32";
 
-/// One-Shot Bufferize's models of falcon ops that survive to bufferization
-/// (falcon.all_reduce).
+/// One-Shot Bufferize's model of the collectives that reach bufferization
+/// (upstream's shard.all_reduce, which has none).
 void registerFalconBufferizationExternalModels(DialectRegistry &registry);
 
 #define GEN_PASS_DECL

@@ -80,10 +80,14 @@ def FalconShard : Pass<"falcon-shard", "ModuleOp"> {
       the previous stage's hidden states (`hidden_in`) instead of token ids,
       and a stage before the last returns hidden states instead of logits.
 
-    The module gets a `#falcon.rank_plan`. tp = pp = 1 leaves it unchanged.
+    The module gets a `#falcon.rank_plan` and the plan's device grid,
+    upstream's `shard.grid @falcon_plan(shape = pp x tp)`, over whose tensor
+    axis the all-reduces sum once lowered (`shard.all_reduce`). tp = pp = 1
+    leaves the module unchanged.
     Impossible plans (tp above the query heads, pp above the layers, ...)
     are errors naming the numbers.
   }];
+  let dependentDialects = ["::mlir::shard::ShardDialect"];
   let options = [
     Option<"tp", "tp", "int64_t", /*default=*/"1", "Tensor-parallel ranks per stage">,
     Option<"pp", "pp", "int64_t", /*default=*/"1", "Pipeline stages">,

@@ -10,6 +10,7 @@
 #include "falcon/Codegen/CPU/Passes.h"
 #include "falcon/Support/RuntimeImports.h"
 
+#include "Falcon/IR/FalconDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/OpenMP/OpenMPDialect.h"
 #include "mlir/IR/SymbolTable.h"
@@ -142,6 +143,16 @@ struct FalconCPURuntimeImportsPass
     });
     if (inParallel.wasInterrupted())
       return signalPassFailure();
+    // The plan's device grid (shard.grid) has no meaning in LLVM: its
+    // collectives are calls of the import table by now.
+    if (Operation *grid = SymbolTable::lookupSymbolIn(module, mlir::falcon::FalconDialect::kPlanGridName)) {
+      if (!SymbolTable::symbolKnownUseEmpty(grid, module)) {
+        grid->emitError("falcon-cpu-runtime-imports: a collective on the plan's grid was "
+                        "not lowered");
+        return signalPassFailure();
+      }
+      grid->erase();
+    }
     OwningOpRef<ModuleOp> imports =
         parseSourceString<ModuleOp>(kImportsSource, ParserConfig(&getContext()));
     if (!imports) {

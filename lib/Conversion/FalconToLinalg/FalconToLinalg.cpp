@@ -13,6 +13,7 @@
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/Dialect/Tensor/Utils/Utils.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -568,17 +569,27 @@ struct AlibiLowering : OpRewritePattern<AlibiOp> {
   }
 };
 
-/// The biases of an all-reduce become adds after a bias-free all-reduce,
-/// which stays (a target's collective lowering takes it from there).
-struct AllReduceBiasLowering : OpRewritePattern<AllReduceOp> {
+/// falcon.all_reduce becomes upstream's `shard.all_reduce` (sum) over the
+/// tensor-parallel axis of the plan's grid (`shard.grid @falcon_plan`,
+/// shape pp x tp, declared by falcon-shard; declared here when missing),
+/// then one add per bias. A target lowers the shard collective (the CPU:
+/// the runtime import table's all-reduce, see AllReduceBufferization.cpp).
+struct AllReduceLowering : OpRewritePattern<AllReduceOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AllReduceOp op,
                                 PatternRewriter &rewriter) const override {
-    if (op.getBiases().empty())
-      return rewriter.notifyMatchFailure(op, "no biases");
+    auto module = op->getParentOfType<ModuleOp>();
+    if (!module.lookupSymbol<shard::GridOp>(FalconDialect::kPlanGridName)) {
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToStart(module.getBody());
+      int64_t groupSize = op.getGroupSizeAttr().getInt();
+      shard::GridOp::create(rewriter, op.getLoc(), FalconDialect::kPlanGridName,
+                            ArrayRef<int64_t>{1, groupSize});
+    }
     LinalgBuilder lb(rewriter, op.getLoc());
-    Value sum = AllReduceOp::create(rewriter, op.getLoc(), op.getType(), op.getInput(),
-                                    ValueRange{}, op.getGroupSizeAttr());
+    Value sum = shard::AllReduceOp::create(rewriter, op.getLoc(), op.getInput(), FalconDialect::kPlanGridName,
+                                           ArrayRef<shard::GridAxis>{FalconDialect::kPlanGridTensorAxis},
+                                           shard::ReductionKind::Sum);
     for (Value bias : op.getBiases())
       sum = addBias(lb, sum, bias);
     rewriter.replaceOp(op, sum);
@@ -599,9 +610,7 @@ struct ConvertFalconToLinalgPass
     // attention stays one recognisable op until a target's strategy
     // decomposes it (falcon-cpu-decompose-attention).
     target.addLegalOp<ParamOp, AttentionOp>();
-    // Collectives stay for the target's lowering; only their biases go.
-    target.addDynamicallyLegalOp<AllReduceOp>(
-        [](AllReduceOp op) { return op.getBiases().empty(); });
+    target.addLegalDialect<shard::ShardDialect>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))
       signalPassFailure();
@@ -611,7 +620,7 @@ struct ConvertFalconToLinalgPass
 } // namespace
 
 void mlir::falcon::populateFalconToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<AddLowering, AlibiLowering, AllReduceBiasLowering, EmbeddingLowering,
+  patterns.add<AddLowering, AlibiLowering, AllReduceLowering, EmbeddingLowering,
                GeluLowering, LayerNormLowering, ProjectionLowering,
                QKVSplitLowering, RotaryLowering>(patterns.getContext());
 }
