@@ -423,11 +423,16 @@ int run() {
   if (StatusPtr status{falcon_model_query_info(model.get(), &info)})
     return fail(falcon_status_message(status.get()));
   // Every rank of a plan maps and verifies only its own weights, all at
-  // once: each says what it loaded and how long it took.
-  if (launch.worldSize > 1)
-    errs() << "falcon-run: rank " << launch.rank << ": opened in "
-           << format("%.3f", openSeconds) << " s, " << info.weights_size
-           << " bytes of weights verified\n";
+  // once: each says what it loaded and how long it took (as does a single
+  // process whose open took noticeable time: 1 GiB of weights or more).
+  if (launch.worldSize > 1 || info.weights_size >= (uint64_t(1) << 30)) {
+    errs() << "falcon-run: ";
+    if (launch.worldSize > 1)
+      errs() << "rank " << launch.rank << ": ";
+    errs() << "opened in " << format("%.3f", openSeconds) << " s, " << info.weights_size
+           << " bytes of weights " << (verifyChecksum ? "verified" : "mapped") << " in "
+           << format("%.3f", info.weights_open_seconds) << " s\n";
+  }
 
   falcon_session_options_t sessionOptions;
   falcon_session_options_initialize(&sessionOptions);

@@ -179,6 +179,9 @@ typedef struct falcon_model_info_t {
   /* manifest "weights". */
   uint64_t weights_size;
   uint64_t weights_checksum;
+  /* Seconds falcon_model_open spent mapping this rank's weights and
+   * verifying their checksum. */
+  double weights_open_seconds;
 } falcon_model_info_t;
 
 FALCON_API_EXPORT falcon_status_t falcon_model_query_info(

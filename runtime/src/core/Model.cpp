@@ -20,6 +20,7 @@
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/Triple.h"
 
+#include <chrono>
 #include <new>
 #include <vector>
 
@@ -308,11 +309,14 @@ falcon_status_t falcon_model_open(const char *artifact_dir,
   std::string weightsPath, libraryPath;
   FALCON_RETURN_IF_ERROR(artifactFile(dir, rank.weightsFile, weightsPath));
   FALCON_RETURN_IF_ERROR(artifactFile(dir, rank.hostLibrary, libraryPath));
+  auto weightsStart = std::chrono::steady_clock::now();
   FALCON_RETURN_IF_ERROR(WeightStore::open(
       weightsPath, rank.weightsSize,
       rank.weightsChecksum, options->verify_checksum, model->weights,
       options->verify_progress ? falcon::ChecksumProgressFn(verifyProgress)
                                : falcon::ChecksumProgressFn()));
+  model->weightsOpenSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - weightsStart).count();
 
   falcon_hal_device_params_t deviceParams = {options->device,
                                              options->num_threads};
@@ -373,5 +377,6 @@ falcon_status_t falcon_model_query_info(const falcon_model_t *model,
   out_info->kv_cache_head_dim = manifest.cacheHeadDim;
   out_info->weights_size = model->rank().weightsSize;
   out_info->weights_checksum = model->rank().weightsChecksum;
+  out_info->weights_open_seconds = model->weightsOpenSeconds;
   return nullptr;
 }

@@ -25,6 +25,8 @@ struct falcon_model_t {
   /// Its entry in the plan: its host library, entry point and weights.
   const falcon::runtime::ManifestRank &rank() const { return manifest.ranks[rankIndex]; }
   std::unique_ptr<falcon::runtime::WeightStore> weights;
+  /// How long mapping and verifying them took.
+  double weightsOpenSeconds = 0;
   /// Created with falcon_model_options_t::device and num_threads.
   falcon_hal_device_t *device = nullptr;
   /// The mapped weights.bin as a device buffer (wraps, does not own).

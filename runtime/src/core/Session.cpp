@@ -844,6 +844,9 @@ falcon_status_t falcon_session_generate_greedy(
     }
     for (int64_t row = 0; row < batch_size; ++row)
       out_ids[row * max_new_tokens] = tokens[row];
+    // The prefill ends when its tokens are known everywhere (with several
+    // ranks, rank 0's forward part ends before the last stage's).
+    stats.prefill_seconds = secondsSince(start);
     start = Clock::now();
     for (int64_t step = 1; step < max_new_tokens; ++step) {
       FALCON_RETURN_IF_ERROR(runForward(session, tokens, 1, !sliced));
