@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iterator>
+#include <map>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -448,6 +449,8 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
   const FalconConfig &config = checkpoint.config;
   llvm::json::Array ranks;
   CPUTargetAttr target;
+  // The printed code of each library compiled so far: its rank and file.
+  std::map<std::string, std::pair<int64_t, std::string>> compiledLibraries;
   for (auto [rank, program] : llvm::enumerate(programs)) {
     ModuleOp llvmModule = program.llvmModule;
     const WeightLayout &layout = program.layout;
@@ -486,9 +489,28 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
     std::string rankSuffix = worldSize > 1 ? " of rank " + std::to_string(rank) : "";
     std::string libraryName = getHostLibraryName(rank, worldSize);
     std::string weightsName = getWeightsFileName(rank, worldSize);
-    progress("compiling the host library" + rankSuffix);
-    if (llvm::Error error = emitHostLibrary(llvmModule, inStaging(libraryName), options))
-      return fail(std::move(error));
+    // Ranks whose code is the same (the slots of an even split within a
+    // stage) share one compile: the body of the module, geometry included,
+    // decides; the module's attributes (the rank's share of the weights)
+    // do not reach the code.
+    std::string code;
+    {
+      llvm::raw_string_ostream os(code);
+      for (Operation &op : llvmModule.getBody()->getOperations())
+        op.print(os);
+    }
+    if (auto same = compiledLibraries.find(code); same != compiledLibraries.end()) {
+      progress("host library" + rankSuffix + ": the code of rank " +
+               std::to_string(same->second.first));
+      if (std::error_code ec =
+              llvm::sys::fs::copy_file(inStaging(same->second.second), inStaging(libraryName)))
+        return fail(llvm::createStringError(inStaging(libraryName) + ": " + ec.message()));
+    } else {
+      progress("compiling the host library" + rankSuffix);
+      if (llvm::Error error = emitHostLibrary(llvmModule, inStaging(libraryName), options))
+        return fail(std::move(error));
+      compiledLibraries.try_emplace(std::move(code), int64_t(rank), libraryName);
+    }
 
     progress(llvm::formatv("packing weights{0}: {1:f1} MiB", rankSuffix,
                            layout.totalBytes / 1048576.0)

@@ -138,7 +138,11 @@ int fail(const Twine &message) {
   std::string prefix = "falcon-run";
   if (launch.worldSize > 1)
     prefix += ": rank " + std::to_string(launch.rank);
-  WithColor::error(errs(), prefix) << message << "\n";
+  // One write per line: the ranks of a job share mpirun's stderr.
+  std::string line;
+  raw_string_ostream os(line);
+  WithColor::error(os, prefix) << message << "\n";
+  errs() << line;
   errs().flush();
   int initialized = 0, finalized = 0;
   MPI_Initialized(&initialized);
@@ -426,12 +430,16 @@ int run() {
   // once: each says what it loaded and how long it took (as does a single
   // process whose open took noticeable time: 1 GiB of weights or more).
   if (launch.worldSize > 1 || info.weights_size >= (uint64_t(1) << 30)) {
-    errs() << "falcon-run: ";
+    std::string line;
+    raw_string_ostream os(line);
+    os << "falcon-run: ";
     if (launch.worldSize > 1)
-      errs() << "rank " << launch.rank << ": ";
-    errs() << "opened in " << format("%.3f", openSeconds) << " s, " << info.weights_size
-           << " bytes of weights " << (verifyChecksum ? "verified" : "mapped") << " in "
-           << format("%.3f", info.weights_open_seconds) << " s\n";
+      os << "rank " << launch.rank << ": ";
+    os << "opened in " << format("%.3f", openSeconds) << " s, " << info.weights_size
+       << " bytes of weights " << (verifyChecksum ? "verified" : "mapped") << " in "
+       << format("%.3f", info.weights_open_seconds) << " s\n";
+    errs() << line; // one write: the ranks share mpirun's stderr
+    errs().flush();
   }
 
   falcon_session_options_t sessionOptions;

@@ -16,6 +16,20 @@ falcon_status_t falcon::runtime::comm::checkCount(const char *operation,
   return nullptr;
 }
 
+falcon_status_t falcon::runtime::comm::getByteCount(const char *operation, int64_t count,
+                                                    falcon_hal_element_type_t elementType,
+                                                    uint64_t &outBytes) {
+  FALCON_RETURN_IF_ERROR(checkCount(operation, count));
+  size_t elementSize = hal::getElementTypeSize(elementType);
+  if (elementSize == 0 ||
+      __builtin_mul_overflow(uint64_t(count), uint64_t(elementSize), &outBytes))
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                      llvm::Twine(operation) + ": " + llvm::Twine(count) +
+                          " elements of type " + hal::getElementTypeName(elementType) +
+                          " have no byte size");
+  return nullptr;
+}
+
 falcon_status_t falcon::runtime::comm::checkReducibleType(
     const char *operation, falcon_hal_element_type_t elementType) {
   switch (elementType) {

@@ -88,6 +88,10 @@ inline void destroyChannel(falcon_comm_channel_t *channel) {
 /// an element type the operation supports, `rank` in [0, worldSize).
 /// `operation` and `what` ("peer", "root") name them in messages.
 falcon_status_t checkCount(const char *operation, int64_t count);
+/// checkCount, then the bytes of `count` elements of `elementType` (an
+/// error for a type without a size, or on overflow).
+falcon_status_t getByteCount(const char *operation, int64_t count,
+                             falcon_hal_element_type_t elementType, uint64_t &outBytes);
 falcon_status_t checkReducibleType(const char *operation,
                                    falcon_hal_element_type_t elementType);
 falcon_status_t checkRank(const falcon_comm_channel_t *channel,

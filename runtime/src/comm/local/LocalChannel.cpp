@@ -43,22 +43,12 @@ void destroy(falcon_comm_channel_t *channel) {
 
 /// The byte size of `count` elements of `elementType`, after the checks
 /// every operation makes.
-falcon_status_t getByteCount(const char *operation, falcon_hal_queue_t *queue,
-                             int64_t count,
-                             falcon_hal_element_type_t elementType,
-                             uint64_t &outBytes) {
+falcon_status_t getQueuedByteCount(const char *operation, falcon_hal_queue_t *queue,
+                                   int64_t count, falcon_hal_element_type_t elementType,
+                                   uint64_t &outBytes) {
   if (!queue)
     return makeNullArgumentStatus(operation, "queue");
-  FALCON_RETURN_IF_ERROR(checkCount(operation, count));
-  size_t elementSize = hal::getElementTypeSize(elementType);
-  if (elementSize == 0 ||
-      __builtin_mul_overflow(uint64_t(count), uint64_t(elementSize), &outBytes))
-    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
-                      llvm::Twine(operation) + ": " + llvm::Twine(count) +
-                          " elements of type " +
-                          hal::getElementTypeName(elementType) +
-                          " have no byte size");
-  return nullptr;
+  return getByteCount(operation, count, elementType, outBytes);
 }
 
 /// An operand that no copy will touch still has to be valid.
@@ -96,7 +86,7 @@ falcon_status_t allReduce(falcon_comm_channel_t *, falcon_hal_queue_t *queue,
   const char *operation = "allReduce";
   uint64_t bytes = 0;
   FALCON_RETURN_IF_ERROR(
-      getByteCount(operation, queue, count, elementType, bytes));
+      getQueuedByteCount(operation, queue, count, elementType, bytes));
   FALCON_RETURN_IF_ERROR(checkReducibleType(operation, elementType));
   if (reduction != FALCON_COMM_REDUCTION_SUM)
     return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
@@ -112,7 +102,7 @@ falcon_status_t allGather(falcon_comm_channel_t *, falcon_hal_queue_t *queue,
                           falcon_hal_element_type_t elementType) {
   uint64_t bytes = 0;
   FALCON_RETURN_IF_ERROR(
-      getByteCount("allGather", queue, count, elementType, bytes));
+      getQueuedByteCount("allGather", queue, count, elementType, bytes));
   // Rank 0's part is the whole result.
   return copyUnlessInPlace("allGather", queue, source, target, bytes);
 }
@@ -123,7 +113,7 @@ falcon_status_t broadcast(falcon_comm_channel_t *channel,
                           falcon_hal_element_type_t elementType, int32_t root) {
   uint64_t bytes = 0;
   FALCON_RETURN_IF_ERROR(
-      getByteCount("broadcast", queue, count, elementType, bytes));
+      getQueuedByteCount("broadcast", queue, count, elementType, bytes));
   FALCON_RETURN_IF_ERROR(checkRank(channel, "broadcast", "root", root));
   // The root is this rank: its buffer already holds the data.
   return checkOperand("broadcast", buffer, bytes);
@@ -134,7 +124,7 @@ falcon_status_t send(falcon_comm_channel_t *channel, falcon_hal_queue_t *queue,
                      falcon_hal_element_type_t elementType, int32_t peer) {
   uint64_t bytes = 0;
   FALCON_RETURN_IF_ERROR(
-      getByteCount("send", queue, count, elementType, bytes));
+      getQueuedByteCount("send", queue, count, elementType, bytes));
   FALCON_RETURN_IF_ERROR(checkRank(channel, "send", "peer", peer));
   falcon_hal_device_t *device = queue->device;
   falcon_hal_buffer_t *copy = nullptr;
@@ -156,7 +146,7 @@ falcon_status_t recv(falcon_comm_channel_t *channel, falcon_hal_queue_t *queue,
                      falcon_hal_element_type_t elementType, int32_t peer) {
   uint64_t bytes = 0;
   FALCON_RETURN_IF_ERROR(
-      getByteCount("recv", queue, count, elementType, bytes));
+      getQueuedByteCount("recv", queue, count, elementType, bytes));
   FALCON_RETURN_IF_ERROR(checkRank(channel, "recv", "peer", peer));
   LocalChannel *local = cast(channel);
   std::lock_guard<std::mutex> lock(local->mutex);

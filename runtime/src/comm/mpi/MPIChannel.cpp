@@ -114,19 +114,6 @@ private:
   std::vector<uint8_t> staging;
 };
 
-falcon_status_t byteCount(const char *operation, int64_t count,
-                          falcon_hal_element_type_t elementType, uint64_t &outBytes) {
-  FALCON_RETURN_IF_ERROR(checkCount(operation, count));
-  size_t elementSize = hal::getElementTypeSize(elementType);
-  if (elementSize == 0 ||
-      __builtin_mul_overflow(uint64_t(count), uint64_t(elementSize), &outBytes))
-    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
-                      llvm::Twine(operation) + ": " + llvm::Twine(count) +
-                          " elements of type " + hal::getElementTypeName(elementType) +
-                          " have no byte size");
-  return nullptr;
-}
-
 /// Runs `call(offset, chunk)` over [0, total) in chunks MPI's int counts hold.
 template <typename Call>
 falcon_status_t inChunks(const char *operation, uint64_t total, uint64_t unit, Call call) {
@@ -148,7 +135,7 @@ falcon_status_t allReduce(falcon_comm_channel_t *channel, falcon_hal_queue_t *qu
                           falcon_comm_reduction_t reduction) {
   const char *operation = "allReduce";
   uint64_t bytes = 0;
-  FALCON_RETURN_IF_ERROR(byteCount(operation, count, elementType, bytes));
+  FALCON_RETURN_IF_ERROR(getByteCount(operation, count, elementType, bytes));
   FALCON_RETURN_IF_ERROR(checkReducibleType(operation, elementType));
   if (elementType != FALCON_HAL_ELEMENT_TYPE_F32 || reduction != FALCON_COMM_REDUCTION_SUM)
     return makeStatus(FALCON_STATUS_UNIMPLEMENTED,
@@ -186,7 +173,7 @@ falcon_status_t allGather(falcon_comm_channel_t *channel, falcon_hal_queue_t *qu
                           int64_t count, falcon_hal_element_type_t elementType) {
   const char *operation = "allGather";
   uint64_t bytes = 0, total = 0;
-  FALCON_RETURN_IF_ERROR(byteCount(operation, count, elementType, bytes));
+  FALCON_RETURN_IF_ERROR(getByteCount(operation, count, elementType, bytes));
   if (bytes > uint64_t(INT_MAX) ||
       __builtin_mul_overflow(bytes, uint64_t(channel->worldSize), &total))
     return makeStatus(FALCON_STATUS_OUT_OF_RANGE,
@@ -206,7 +193,7 @@ falcon_status_t broadcast(falcon_comm_channel_t *channel, falcon_hal_queue_t *qu
                           falcon_hal_element_type_t elementType, int32_t root) {
   const char *operation = "broadcast";
   uint64_t bytes = 0;
-  FALCON_RETURN_IF_ERROR(byteCount(operation, count, elementType, bytes));
+  FALCON_RETURN_IF_ERROR(getByteCount(operation, count, elementType, bytes));
   FALCON_RETURN_IF_ERROR(checkRank(channel, operation, "root", root));
   HostView view(queue, buffer, bytes);
   void *data = nullptr;
@@ -223,7 +210,7 @@ falcon_status_t send(falcon_comm_channel_t *channel, falcon_hal_queue_t *queue,
                      falcon_hal_element_type_t elementType, int32_t peer) {
   const char *operation = "send";
   uint64_t bytes = 0;
-  FALCON_RETURN_IF_ERROR(byteCount(operation, count, elementType, bytes));
+  FALCON_RETURN_IF_ERROR(getByteCount(operation, count, elementType, bytes));
   FALCON_RETURN_IF_ERROR(checkRank(channel, operation, "peer", peer));
   HostView view(queue, source, bytes);
   void *data = nullptr;
@@ -239,7 +226,7 @@ falcon_status_t recv(falcon_comm_channel_t *channel, falcon_hal_queue_t *queue,
                      falcon_hal_element_type_t elementType, int32_t peer) {
   const char *operation = "recv";
   uint64_t bytes = 0;
-  FALCON_RETURN_IF_ERROR(byteCount(operation, count, elementType, bytes));
+  FALCON_RETURN_IF_ERROR(getByteCount(operation, count, elementType, bytes));
   FALCON_RETURN_IF_ERROR(checkRank(channel, operation, "peer", peer));
   HostView view(queue, target, bytes);
   void *data = nullptr;
