@@ -60,6 +60,12 @@ WeightShard gatherWeight(Value weight, int64_t dim, ArrayRef<int64_t> rows) {
   return {encoding, withDim(weight.getType(), dim, int64_t(rows.size()))};
 }
 
+/// Gives a weight parameter its shard.
+void applyShard(ParamOp param, const WeightShard &shard) {
+  param.setEncodingAttr(shard.encoding);
+  param.getResult().setType(shard.type);
+}
+
 /// The op of type OpTy among `value`'s users, if it has exactly one user.
 template <typename OpTy>
 OpTy getOnlyUser(Value value) {
@@ -96,7 +102,7 @@ struct FalconShardPass : public mlir::falcon::impl::FalconShardBase<FalconShardP
     slot = plan.slotOf(rank);
     stage = plan.stageOf(rank);
     headDim = config.getHeadDim();
-    hiddenSize = config.getHiddenSize();
+    numLayers = config.getNumHiddenLayers();
     SymbolTable symbols(module);
     auto layer = symbols.lookup<func::FuncOp>(kLayerFunction);
     auto forward = symbols.lookup<func::FuncOp>(kForwardFunction);
@@ -287,8 +293,7 @@ struct FalconShardPass : public mlir::falcon::impl::FalconShardBase<FalconShardP
       if (!param)
         return call.emitOpError("falcon-shard: expects a falcon.param for argument ")
                << index;
-      param.setEncodingAttr(shard.encoding);
-      param.getResult().setType(shard.type);
+      applyShard(param, shard);
     }
 
     // The KV caches: the stage's layers, the slot's KV heads.
@@ -346,9 +351,7 @@ struct FalconShardPass : public mlir::falcon::impl::FalconShardBase<FalconShardP
       return forward.emitError("falcon-shard: expects the embedding table and LM head "
                                "weight to be falcon.param");
     auto vocabShard = [&](ParamOp param) {
-      WeightShard shard = sliceWeight(param, 0, slot.vocabOffset, slot.vocabSize);
-      param.setEncodingAttr(shard.encoding);
-      param.getResult().setType(shard.type);
+      applyShard(param, sliceWeight(param, 0, slot.vocabOffset, slot.vocabSize));
     };
     if (stage.firstLayer == 0) {
       if (tp > 1) {
@@ -385,9 +388,7 @@ struct FalconShardPass : public mlir::falcon::impl::FalconShardBase<FalconShardP
     // The last stage's LM head computes its slice of the vocabulary; the
     // others hand their hidden states on.
     auto ret = cast<func::ReturnOp>(body.getTerminator());
-    bool lastStage = stage.firstLayer + stage.numLayers == plan.stages.back().firstLayer +
-                                                            plan.stages.back().numLayers;
-    if (lastStage) {
+    if (stage.firstLayer + stage.numLayers == numLayers) {
       if (tp > 1) {
         if (headWeight != embeddingTable || stage.firstLayer != 0)
           vocabShard(headWeight);
@@ -413,7 +414,7 @@ struct FalconShardPass : public mlir::falcon::impl::FalconShardBase<FalconShardP
   ParallelPlan plan;
   SlotShard slot;
   StageShard stage;
-  int64_t headDim = 0, hiddenSize = 0;
+  int64_t headDim = 0, numLayers = 0;
   llvm::DenseMap<unsigned, WeightShard> argumentShards;
 };
 

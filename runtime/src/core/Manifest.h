@@ -45,8 +45,10 @@ struct ManifestRank {
   bool outputLogits = true;
   bool isFirstStage() const { return !inputHidden; }
   bool isLastStage() const { return outputLogits; }
-  template <typename ManifestT> int64_t outputFeatures(const ManifestT &manifest) const {
-    return outputLogits ? vocabSize : manifest.hiddenSize;
+  /// The features of what its entry point returns: its vocabulary slice,
+  /// or the model's `hiddenSize` before the last stage.
+  int64_t outputFeatures(int64_t hiddenSize) const {
+    return outputLogits ? vocabSize : hiddenSize;
   }
 };
 

@@ -187,7 +187,7 @@ static falcon_status_t checkGeometry(falcon_model_t &model, llvm::StringRef libr
     // and its vocabulary slice (or the hidden size, handing hidden states
     // on).
     fields = {{rank.outputLogits ? rankKey + "vocab_size" : "config.hidden_size",
-               rank.outputFeatures(manifest), compiled[kGeometryVocabSize]},
+               rank.outputFeatures(manifest.hiddenSize), compiled[kGeometryVocabSize]},
               {"config.hidden_size", manifest.hiddenSize, compiled[kGeometryHiddenSize]},
               {rankKey + "num_layers", rank.numLayers, compiled[kGeometryLayers]},
               {rankKey + "num_heads", rank.numHeads, compiled[kGeometryAttentionHeads]},

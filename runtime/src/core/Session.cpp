@@ -159,7 +159,7 @@ falcon_status_t ensureScratch(falcon_session_t *session,
           {session->batchSize, sequenceLength, int64_t(sizeof(int64_t))},
           tokenBytes) ||
       !checkedProduct({session->batchSize, sequenceLength,
-                       rank.outputFeatures(model.manifest), int64_t(sizeof(float))},
+                       rank.outputFeatures(model.manifest.hiddenSize), int64_t(sizeof(float))},
                       outputBytes) ||
       !checkedProduct({session->batchSize, sequenceLength, model.manifest.hiddenSize,
                        int64_t(sizeof(float))},
@@ -238,14 +238,11 @@ falcon_status_t gatherLogits(falcon_session_t *session, int64_t count) {
           session->queue, {session->logits, 0}, slice.data(), slice.size() * sizeof(float)));
       FALCON_RETURN_IF_ERROR(device->vtable->finish(session->queue));
     } else {
-      falcon_hal_buffer_t *wrapped = nullptr;
-      FALCON_RETURN_IF_ERROR(device->vtable->wrapHostMemory(
-          device, slice.data(), slice.size() * sizeof(float), &wrapped));
-      falcon_status_t status =
-          world->vtable->recv(world, session->queue, {wrapped, 0}, count * rank.vocabSize,
-                              FALCON_HAL_ELEMENT_TYPE_F32, int32_t(index));
-      hal::freeBuffer(wrapped);
-      FALCON_RETURN_IF_ERROR(status);
+      FALCON_RETURN_IF_ERROR(hal::withHostBuffer(
+          device, slice.data(), slice.size() * sizeof(float), [&](falcon_hal_buffer_ref_t ref) {
+            return world->vtable->recv(world, session->queue, ref, count * rank.vocabSize,
+                                       FALCON_HAL_ELEMENT_TYPE_F32, int32_t(index));
+          }));
     }
     for (int64_t token = 0; token < count; ++token)
       std::memcpy(session->gatheredLogits.data() + token * vocab + rank.vocabOffset,
@@ -290,7 +287,7 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
       : manifest.cacheDType == "f16" ? FALCON_HAL_ELEMENT_TYPE_F16
                                      : FALCON_HAL_ELEMENT_TYPE_F32;
   falcon_hal_buffer_t *weights = session->model->weightsBuffer;
-  const int64_t outputFeatures = rank.outputFeatures(manifest);
+  const int64_t outputFeatures = rank.outputFeatures(manifest.hiddenSize);
   const int64_t hidden = manifest.hiddenSize;
   // Micro-batch by micro-batch: a stage hands one group of rows on and
   // starts the next while the following stage works on the first.
@@ -412,13 +409,11 @@ falcon_status_t broadcastFromRankZero(falcon_session_t *session, void *data, uin
   if (!world)
     return nullptr;
   Clock::time_point start = Clock::now();
-  falcon_hal_device_t *device = session->model->device;
-  falcon_hal_buffer_t *wrapped = nullptr;
-  FALCON_RETURN_IF_ERROR(device->vtable->wrapHostMemory(device, data, bytes, &wrapped));
-  falcon_status_t status = world->vtable->broadcast(world, session->queue, {wrapped, 0},
-                                                    int64_t(bytes), FALCON_HAL_ELEMENT_TYPE_U8,
-                                                    0);
-  hal::freeBuffer(wrapped);
+  falcon_status_t status = hal::withHostBuffer(
+      session->model->device, data, bytes, [&](falcon_hal_buffer_ref_t ref) {
+        return world->vtable->broadcast(world, session->queue, ref, int64_t(bytes),
+                                        FALCON_HAL_ELEMENT_TYPE_U8, 0);
+      });
   session->collectiveSeconds += secondsSince(start);
   return status;
 }
@@ -480,12 +475,11 @@ falcon_status_t pickTokensFromSlices(falcon_session_t *session, int64_t tokensPe
   Clock::time_point start = Clock::now();
   if (model.rankIndex != 0) {
     if (self.isLastStage()) {
-      falcon_hal_buffer_t *wrapped = nullptr;
-      FALCON_RETURN_IF_ERROR(device->vtable->wrapHostMemory(device, mine.data(), bytes, &wrapped));
-      falcon_status_t status = world->vtable->send(world, session->queue, {wrapped, 0},
-                                                   int64_t(bytes), FALCON_HAL_ELEMENT_TYPE_U8, 0);
-      hal::freeBuffer(wrapped);
-      FALCON_RETURN_IF_ERROR(status);
+      FALCON_RETURN_IF_ERROR(hal::withHostBuffer(
+          device, mine.data(), bytes, [&](falcon_hal_buffer_ref_t ref) {
+            return world->vtable->send(world, session->queue, ref, int64_t(bytes),
+                                       FALCON_HAL_ELEMENT_TYPE_U8, 0);
+          }));
     }
   } else {
     std::vector<Choice> best;
@@ -496,14 +490,11 @@ falcon_status_t pickTokensFromSlices(falcon_session_t *session, int64_t tokensPe
       if (index == 0) {
         theirs = mine;
       } else {
-        falcon_hal_buffer_t *wrapped = nullptr;
-        FALCON_RETURN_IF_ERROR(
-            device->vtable->wrapHostMemory(device, theirs.data(), bytes, &wrapped));
-        falcon_status_t status =
-            world->vtable->recv(world, session->queue, {wrapped, 0}, int64_t(bytes),
-                                FALCON_HAL_ELEMENT_TYPE_U8, int32_t(index));
-        hal::freeBuffer(wrapped);
-        FALCON_RETURN_IF_ERROR(status);
+        FALCON_RETURN_IF_ERROR(hal::withHostBuffer(
+            device, theirs.data(), bytes, [&](falcon_hal_buffer_ref_t ref) {
+              return world->vtable->recv(world, session->queue, ref, int64_t(bytes),
+                                         FALCON_HAL_ELEMENT_TYPE_U8, int32_t(index));
+            }));
       }
       if (best.empty()) {
         best = theirs;

@@ -94,3 +94,14 @@ falcon_hal_argument_t falcon::runtime::hal::makeInt64Argument(const char *name,
   argument.value = value;
   return argument;
 }
+
+falcon_status_t falcon::runtime::hal::withHostBuffer(
+    falcon_hal_device_t *device, void *data, uint64_t bytes,
+    llvm::function_ref<falcon_status_t(falcon_hal_buffer_ref_t)> use) {
+  falcon_hal_buffer_t *wrapped = nullptr;
+  if (falcon_status_t status = device->vtable->wrapHostMemory(device, data, bytes, &wrapped))
+    return status;
+  falcon_status_t status = use({wrapped, 0});
+  freeBuffer(wrapped);
+  return status;
+}

@@ -50,6 +50,7 @@
 #include "falcon/runtime.h"
 
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -352,6 +353,13 @@ inline void freeBuffer(falcon_hal_buffer_t *buffer) {
   if (buffer)
     buffer->device->vtable->freeBuffer(buffer->device, buffer);
 }
+
+/// Runs `use` on `bytes` of host memory at `data` wrapped as a buffer of
+/// `device` (the operand of a channel operation, say), then frees the
+/// wrapper; `use`'s status, or the wrap's.
+falcon_status_t
+withHostBuffer(falcon_hal_device_t *device, void *data, uint64_t bytes,
+               llvm::function_ref<falcon_status_t(falcon_hal_buffer_ref_t)> use);
 
 /// A tensor argument of a launch: `elementType` [`shape`] at `buffer`.
 falcon_hal_argument_t makeBufferArgument(falcon_hal_argument_kind_t kind,

@@ -269,16 +269,12 @@ int32_t Workspace::allReduceSum(float *data, int64_t count) {
   if (!channel || count == 0)
     return 0;
   auto start = std::chrono::steady_clock::now();
-  falcon_hal_buffer_t *buffer = nullptr;
-  falcon_status_t status = device->vtable->wrapHostMemory(
-      device, data, uint64_t(count) * sizeof(float), &buffer);
-  if (!status) {
-    falcon_hal_buffer_ref_t ref = {buffer, 0};
-    status = channel->vtable->allReduce(channel, /*queue=*/nullptr, ref, ref, count,
-                                        FALCON_HAL_ELEMENT_TYPE_F32,
-                                        FALCON_COMM_REDUCTION_SUM);
-    device->vtable->freeBuffer(device, buffer);
-  }
+  falcon_status_t status = withHostBuffer(
+      device, data, uint64_t(count) * sizeof(float), [&](falcon_hal_buffer_ref_t ref) {
+        return channel->vtable->allReduce(channel, /*queue=*/nullptr, ref, ref, count,
+                                          FALCON_HAL_ELEMENT_TYPE_F32,
+                                          FALCON_COMM_REDUCTION_SUM);
+      });
   collectives.fetch_add(1, std::memory_order_relaxed);
   collectiveNanoseconds.fetch_add(
       uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
