@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Every tp x pp plan of a fixture against the single-process run.
 
-plan_parity.py FIXTURE WORKDIR [PLANS]
+plan_parity.py FIXTURE WORKDIR [PLANS [COMPILE_FLAG...]]
 
 Compiles FIXTURE once as one rank and once per plan (PLANS: "1x2,2x1,...",
-default every tp in 1..4 that the heads allow times pp in 1..2), runs each
+default every tp in 1..4 that the heads allow times pp in 1..2; COMPILE_FLAGS
+go to every falcon-compile, e.g. --mcpu=x86-64-v3), runs each
 plan under mpirun with the fixture's golden prompt and 20 greedy tokens, and
 checks:
   * the prefill logits and the logits of every generated token are within
@@ -63,14 +64,15 @@ def main():
     config = json.load(open(os.path.join(fixture, "config.json")))
     golden = json.load(open(os.path.join(fixture, "golden.json")))
     heads = config["num_attention_heads"]
-    if len(sys.argv) > 3:
+    flags = sys.argv[4:]
+    if len(sys.argv) > 3 and sys.argv[3] != "all":
         plans = [tuple(int(x) for x in plan.split("x")) for plan in sys.argv[3].split(",")]
     else:
         plans = [(tp, pp) for tp in range(1, 5) if tp <= heads for pp in (1, 2)]
     os.makedirs(workdir, exist_ok=True)
     prompt = golden["prompt_ids"]
     single = os.path.join(workdir, "single")
-    run(["falcon-compile", fixture, "-o", single, "--quiet"])
+    run(["falcon-compile", fixture, "-o", single, "--quiet"] + flags)
     reference = generate(single, prompt, single, 1)
     hf_prefill = load_npy(os.path.join(fixture, "logits.npy"))[:len(prompt)]
     hf_steps = load_npy(os.path.join(fixture, "step_logits.npy"))[:20]
@@ -80,7 +82,8 @@ def main():
                  f"transformers {expected_ids}")
     for tp, pp in plans:
         name = os.path.join(workdir, f"tp{tp}-pp{pp}")
-        run(["falcon-compile", fixture, "-o", name, "--quiet", "--tp", str(tp), "--pp", str(pp)])
+        run(["falcon-compile", fixture, "-o", name, "--quiet", "--tp", str(tp), "--pp", str(pp)]
+            + flags)
         prefill, steps, ids = generate(name, prompt, name, tp * pp)
         command = ["falcon-run", name, "--prompt-ids", ",".join(map(str, prompt)),
                    "--max-new-tokens", "20", "--output-ids", f"{name}.sliced.ids",

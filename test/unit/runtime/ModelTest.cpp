@@ -177,6 +177,43 @@ TEST(RuntimeModel, WeightsOfAnotherSizeAreRefused) {
               HasSubstr("plan.ranks[0].weights.size is 64 but the host library was compiled for 1000"));
 }
 
+// A rank's share of the model (plan.ranks[r]: heads, KV heads, vocabulary
+// slice, what it takes and returns) is checked against the config when the
+// manifest is read: an edited share never reaches the code.
+struct ShareCase {
+  const char *key;
+  llvm::json::Value value;
+  const char *message;
+};
+
+TEST(RuntimeModel, RankSharesOutsideTheModelAreRefused) {
+  const ShareCase cases[] = {
+      {"plan.ranks[0].num_heads", 0,
+       "key 'plan.ranks[0].num_heads' must be in [1, 4], found 0"},
+      {"plan.ranks[0].num_heads", 5,
+       "key 'plan.ranks[0].num_heads' must be in [1, 4], found 5"},
+      {"plan.ranks[0].vocab_offset", 1,
+       "key 'plan.ranks[0].vocab_offset' must be in [0, 0], found 1"},
+      {"plan.ranks[0].num_kv_heads", -1,
+       "key 'plan.ranks[0].num_kv_heads' must be in [1, "},
+      {"plan.ranks[0].input", "hidden_in",
+       "must be 'input_ids' and 'logits' for a rank holding layers [0, +"},
+      {"plan.ranks[0].output", "hidden",
+       "must be 'input_ids' and 'logits' for a rank holding layers [0, +"},
+      {"plan.ranks[0].num_heads", "four", "key 'plan.ranks[0].num_heads' must be an integer"},
+  };
+  for (const ShareCase &share : cases) {
+    SCOPED_TRACE(share.key);
+    FakeArtifact artifact;
+    artifact.setKey(share.key, share.value);
+    artifact.writeManifest();
+    ModelPtr model;
+    StatusResult result = open(artifact, model);
+    EXPECT_EQ(result.code, FALCON_STATUS_FAILED_PRECONDITION);
+    EXPECT_THAT(result.message, HasSubstr(share.message));
+  }
+}
+
 TEST(RuntimeModel, NullArguments) {
   FakeArtifact artifact;
   StatusResult result =
