@@ -34,6 +34,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Support/FileUtilities.h"
 #include "falcon/Support/OutputStream.h"
+#include "falcon/Support/ToolVersion.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/FileSystem.h"
@@ -182,6 +183,7 @@ int main(int argc, char **argv) {
   // a one-line error, the staging directory removed), not a death by signal.
   std::signal(SIGXFSZ, SIG_IGN);
   llvm::cl::HideUnrelatedOptions(category);
+  ::falcon::setToolVersionPrinter("falcon-compile");
   llvm::cl::ParseCommandLineOptions(argc, argv,
                                     "falcon-mlir ahead-of-time compiler\n");
   bool buildArtifact = emit == EmitKind::None && outputPath != "-";

@@ -9,6 +9,7 @@
 #include "falcon/Codegen/CPU/Passes.h"
 #include "falcon/Conversion/Passes.h"
 #include "falcon/Pipelines/Pipelines.h"
+#include "falcon/Support/ToolVersion.h"
 #include "falcon/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -18,6 +19,8 @@
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
 int main(int argc, char **argv) {
+  // MlirOptMain parses the command line; our --version printer is set first.
+  ::falcon::setToolVersionPrinter("falcon-opt");
   mlir::registerAllPasses();
   mlir::falcon::registerFalconTransformsPasses();
   mlir::falcon::registerFalconConversionPasses();

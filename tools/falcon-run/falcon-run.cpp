@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "falcon/runtime.h"
+#include "falcon/Support/ToolVersion.h"
 
 #include <limits>
 
@@ -538,6 +539,10 @@ int main(int argc, char **argv) {
   InitLLVM initLLVM(argc, argv);
   // libLLVM registers many options of its own; show only ours.
   cl::HideUnrelatedOptions(runCategory);
+  // The library loaded may not be the one falcon-run was built with.
+  ::falcon::setToolVersionPrinter("falcon-run", [](raw_ostream &os) {
+    os << "libfalcon_runtime " << falcon_runtime_version() << "\n";
+  });
   cl::ParseCommandLineOptions(
       argc, argv, "falcon-run: run a compiled falcon-mlir artifact\n");
   int status = run();

@@ -44,6 +44,14 @@ extern "C" {
 #endif
 
 /*===----------------------------------------------------------------------===*
+ * Version
+ *===----------------------------------------------------------------------===*/
+
+/* The version of this library, "MAJOR.MINOR.PATCH" (e.g. "0.4.0"; the
+ * SONAME is libfalcon_runtime.so.MAJOR). A static string; never fails. */
+FALCON_API_EXPORT const char *falcon_runtime_version(void);
+
+/*===----------------------------------------------------------------------===*
  * Status
  *===----------------------------------------------------------------------===*/
 
