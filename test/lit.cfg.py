@@ -58,6 +58,8 @@ for path in [config.llvm_tools_dir, os.path.join(config.falcon_obj_root, "bin")]
 
 config.substitutions.append(("%falcon_src", config.falcon_src_root))
 config.substitutions.append(("%falcon_obj", config.falcon_obj_root))
+# project(VERSION) of the top-level CMakeLists.txt (test/Install).
+config.substitutions.append(("%falcon_version", config.falcon_version))
 config.substitutions.append(("%examples", os.path.join(config.falcon_src_root, "examples")))
 config.substitutions.append(("%fixtures", os.path.join(config.falcon_src_root, "test", "fixtures")))
 config.substitutions.append(("%python", "python3"))
