@@ -52,6 +52,20 @@ else:
         "env LD_PRELOAD=/usr/lib/llvm-22/lib/clang/22/lib/linux/libclang_rt.asan-x86_64.so "
         "ASAN_OPTIONS=detect_leaks=0"))
 
+# %embed_cc / %embed_cmake_flags: how an outside program is compiled against
+# the installed runtime (test/Install). A sanitized build's runtime library
+# references the ASan/UBSan runtime, so the program that links it must be
+# built by clang with the same sanitizers.
+if "asan" in config.available_features:
+    sanitize = "-fsanitize=address,undefined"
+    config.substitutions.append(("%embed_cc", "clang-22 " + sanitize))
+    config.substitutions.append((
+        "%embed_cmake_flags",
+        "-DCMAKE_C_COMPILER=clang-22 -DCMAKE_C_FLAGS=" + sanitize))
+else:
+    config.substitutions.append(("%embed_cc", "cc"))
+    config.substitutions.append(("%embed_cmake_flags", ""))
+
 # Our tools first, then LLVM's (FileCheck, not, split-file).
 for path in [config.llvm_tools_dir, os.path.join(config.falcon_obj_root, "bin")]:
     config.environment["PATH"] = path + os.pathsep + config.environment.get("PATH", os.environ["PATH"])
