@@ -9,6 +9,7 @@
 #include "falcon/Import/FalconConfig.h"
 #include "falcon/Support/Json.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
@@ -228,6 +229,56 @@ static void validate(const FalconConfig &config, ConfigReader &reader) {
     return fail("rope_theta and the rope scaling factor must be positive");
 }
 
+/// The `model_type` values of Falcon checkpoints: "falcon" (transformers),
+/// "RefinedWeb"/"RefinedWebModel" (the original remote-code releases).
+static constexpr StringRef kFalconModelTypes[] = {"falcon", "RefinedWeb",
+                                                  "RefinedWebModel"};
+/// The model classes `architectures` may name: transformers' Falcon classes
+/// and the remote-code RW ones. FalconMamba and Falcon-H1 are other
+/// architectures (model_type falcon_mamba, falcon_h1) and are not here.
+static constexpr StringRef kFalconArchitectures[] = {
+    "FalconForCausalLM",          "FalconModel",
+    "FalconForSequenceClassification", "FalconForTokenClassification",
+    "FalconForQuestionAnswering", "RWForCausalLM",
+    "RWModel",                    "RWForSequenceClassification",
+    "RWForTokenClassification",   "RWForQuestionAnswering"};
+
+/// Refuses a config of another model family: a `model_type` or an
+/// `architectures` entry that is not Falcon's. Both keys are optional (small
+/// hand-written configs omit them).
+static Error checkModelFamily(const llvm::json::Object &object, StringRef fileName) {
+  auto refuse = [&](const llvm::Twine &what) {
+    return llvm::createStringError(fileName + ": " + what +
+                                   "; falcon-mlir compiles Falcon checkpoints only");
+  };
+  if (const llvm::json::Value *value = object.get("model_type");
+      value && value->kind() != llvm::json::Value::Null) {
+    std::optional<StringRef> type = value->getAsString();
+    if (!type)
+      return llvm::createStringError(fileName + ": key 'model_type' must be a string");
+    if (!llvm::is_contained(kFalconModelTypes, *type))
+      return refuse("model_type '" + *type +
+                    "' is not a Falcon model (expected 'falcon')");
+  }
+  if (const llvm::json::Value *value = object.get("architectures");
+      value && value->kind() != llvm::json::Value::Null) {
+    const llvm::json::Array *array = value->getAsArray();
+    if (!array)
+      return llvm::createStringError(fileName +
+                                     ": key 'architectures' must be an array of strings");
+    for (const llvm::json::Value &entry : *array) {
+      std::optional<StringRef> name = entry.getAsString();
+      if (!name)
+        return llvm::createStringError(
+            fileName + ": key 'architectures' must be an array of strings");
+      if (!llvm::is_contained(kFalconArchitectures, *name))
+        return refuse("architectures names '" + *name +
+                      "', not a Falcon model class (expected 'FalconForCausalLM')");
+    }
+  }
+  return Error::success();
+}
+
 Expected<FalconConfig> mlir::falcon::parseFalconConfig(StringRef text,
                                                        StringRef fileName) {
   Expected<llvm::json::Value> json = ::falcon::parseJson(text);
@@ -237,6 +288,11 @@ Expected<FalconConfig> mlir::falcon::parseFalconConfig(StringRef text,
   const llvm::json::Object *object = json->getAsObject();
   if (!object)
     return llvm::createStringError(fileName + ": expected a JSON object");
+
+  // Another family's config (Llama, Mistral, Falcon-Mamba...) often has the
+  // same four required keys and would otherwise import as a wrong Falcon.
+  if (Error error = checkModelFamily(*object, fileName))
+    return std::move(error);
 
   FalconConfig config;
   ConfigReader reader(*object, fileName);

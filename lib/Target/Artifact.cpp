@@ -198,12 +198,29 @@ std::string mlir::falcon::getWeightsFileName(int64_t rank, int64_t worldSize) {
   return "weights.rank" + std::to_string(rank) + ".bin";
 }
 
+std::vector<std::string> mlir::falcon::getCopiedCheckpointFiles(const Checkpoint &checkpoint) {
+  std::vector<std::string> paths;
+  if (!checkpoint.tensors)
+    return paths;
+  // Followed if a symbolic link (a Hugging Face cache snapshot is links
+  // into its blobs).
+  llvm::StringRef directory = llvm::sys::path::parent_path(checkpoint.configPath);
+  for (llvm::StringRef name : kCopiedCheckpointFiles) {
+    llvm::SmallString<256> path(directory.empty() ? "." : directory);
+    llvm::sys::path::append(path, name);
+    // A dangling link is listed too: copying it is then an error.
+    if (llvm::sys::fs::exists(path) || llvm::sys::fs::is_symlink_file(path))
+      paths.push_back(std::string(path));
+  }
+  return paths;
+}
+
 /// Whether `name` is a file an artifact (or its staging directory) holds:
 /// manifest.json, a rank's host library (and its object file while it is
-/// linked) or weights.
+/// linked), weights or a copied checkpoint file.
 static bool isArtifactFileName(llvm::StringRef name) {
   if (name == "manifest.json" || name == kHostLibraryName || name == kWeightsFileName ||
-      name == (kHostLibraryName + ".o").str())
+      name == (kHostLibraryName + ".o").str() || llvm::is_contained(kCopiedCheckpointFiles, name))
     return true;
   auto isRank = [](llvm::StringRef name, llvm::StringRef prefix, llvm::StringRef suffix) {
     unsigned rank = 0;
@@ -334,6 +351,8 @@ public:
       format(paths.back().data(), staging, name);
     };
     add("manifest.json");
+    for (llvm::StringRef name : kCopiedCheckpointFiles)
+      add(name);
     for (int64_t rank = 0; rank < worldSize; ++rank) {
       std::string library = getHostLibraryName(rank, worldSize);
       add(library);
@@ -557,6 +576,18 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
     for (auto &member : share)
       entry.try_emplace(member.first, std::move(member.second));
     ranks.push_back(std::move(entry));
+  }
+
+  // The tokenizer and generation files, byte for byte (before the manifest:
+  // an artifact with a manifest is complete).
+  for (const std::string &source : getCopiedCheckpointFiles(checkpoint)) {
+    std::string copy = inStaging(llvm::sys::path::filename(source));
+    if (!llvm::sys::fs::is_regular_file(source))
+      return fail(llvm::createStringError(
+          source + ": not a regular file (or a link to none); cannot copy it into the artifact"));
+    if (std::error_code ec = llvm::sys::fs::copy_file(source, copy))
+      return fail(llvm::createStringError(source + ": cannot copy it to " + copy + ": " +
+                                          ec.message()));
   }
 
   llvm::json::Array requiredFeatures;

@@ -365,11 +365,13 @@ struct FalconShardPass : public mlir::falcon::impl::FalconShardBase<FalconShardP
       }
     } else {
       auto hiddenType = cast<RankedTensorType>(embedding.getType());
-      forward.insertArgument(0, hiddenType,
-                             DictionaryAttr::get(context,
-                                                 {NamedAttribute(FalconDialect::kArgNameAttrName,
-                                                                 StringAttr::get(context, "hidden_in"))}),
-                             forward.getLoc());
+      if (failed(forward.insertArgument(
+              0, hiddenType,
+              DictionaryAttr::get(context,
+                                  {NamedAttribute(FalconDialect::kArgNameAttrName,
+                                                  StringAttr::get(context, "hidden_in"))}),
+              forward.getLoc())))
+        return forward.emitError("cannot add the hidden-state argument of a later stage");
       Value hidden = body.getArgument(0);
       embedding.getResult().replaceAllUsesWith(hidden);
       embedding.erase();

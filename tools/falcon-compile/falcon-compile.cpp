@@ -39,6 +39,8 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
@@ -80,7 +82,7 @@ llvm::cl::opt<EmitKind> emit(
     llvm::cl::cat(category));
 llvm::cl::opt<TargetKind> target(
     "target", llvm::cl::desc("Target of the artifact"), llvm::cl::init(TargetKind::CPU),
-    llvm::cl::values(clEnumValN(TargetKind::CPU, "cpu", "the host CPU (x86-64)")),
+    llvm::cl::values(clEnumValN(TargetKind::CPU, "cpu", "a CPU (x86-64 or AArch64; --mtriple, --mcpu)")),
     llvm::cl::cat(category));
 llvm::cl::opt<std::string> cpuName(
     "mcpu", llvm::cl::desc("CPU to generate code for (default or 'native': this machine's)"),
@@ -158,13 +160,58 @@ llvm::cl::opt<bool> quiet("quiet", llvm::cl::desc("Do not print progress"),
 llvm::cl::opt<bool> printStats(
     "print-stats",
     llvm::cl::desc("Print the parameter count, weight bytes at bf16/int8/int4, "
-                   "KV-cache bytes per token and the IR size"),
+                   "KV-cache bytes per token, the memory a run needs, the artifact's "
+                   "disk size and the IR size"),
     llvm::cl::cat(category));
+llvm::cl::opt<int64_t> statsCapacity(
+    "stats-capacity",
+    llvm::cl::desc("Tokens per row of the KV cache --print-stats sizes the memory for "
+                   "(default: max_position_embeddings, the runtime's default)"),
+    llvm::cl::init(0), llvm::cl::cat(category));
+llvm::cl::opt<int64_t> statsBatch(
+    "stats-batch", llvm::cl::desc("Rows --print-stats sizes the memory for (default 1)"),
+    llvm::cl::init(1), llvm::cl::cat(category));
 } // namespace
 
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "falcon-compile") << message << "\n";
   return 1;
+}
+
+/// Fails when the filesystem of the artifact's parent directory has less
+/// room than the artifact will take: the weights as stored (exact for one
+/// rank; a plan of several ranks repeats only small replicated tensors, and
+/// the embedding table for the LM head), the copied checkpoint files and an
+/// allowance per host library. FALCON_COMPILE_FREE_DISK_BYTES (a number of
+/// bytes) replaces the free space, for tests.
+static llvm::Error checkFreeDiskSpace(const Checkpoint &checkpoint, MLIRContext *context,
+                                      uint64_t copiedFileBytes) {
+  llvm::SmallString<256> parent(llvm::sys::path::parent_path(outputPath.getValue()));
+  if (parent.empty())
+    parent = ".";
+  llvm::sys::fs::make_absolute(parent);
+  llvm::sys::path::remove_dots(parent, /*remove_dot_dot=*/true);
+  uint64_t available = 0;
+  std::optional<std::string> fake = llvm::sys::Process::GetEnv("FALCON_COMPILE_FREE_DISK_BYTES");
+  if (!fake || StringRef(*fake).getAsInteger(10, available)) {
+    llvm::ErrorOr<llvm::sys::fs::space_info> space = llvm::sys::fs::disk_space(parent);
+    // The parent was created before this check; should it still not be
+    // there, creating the staging directory reports it.
+    if (!space)
+      return llvm::Error::success();
+    available = space->available;
+  }
+  uint64_t weights = getArtifactWeightBytes(checkpoint, context);
+  uint64_t worldSize = uint64_t(tensorParallel * pipelineParallel);
+  uint64_t needed = weights + copiedFileBytes + worldSize * kHostLibraryBytesAllowance;
+  if (needed <= available)
+    return llvm::Error::success();
+  return llvm::createStringError(
+      outputPath + ": needs about " + formatByteSize(needed) + " (weights " +
+      formatByteSize(weights) + (copiedFileBytes ? " + tokenizer files " +
+                                                       formatByteSize(copiedFileBytes)
+                                                 : std::string()) +
+      " + code) but only " + formatByteSize(available) + " are free on " + parent);
 }
 
 int main(int argc, char **argv) {
@@ -206,6 +253,8 @@ int main(int argc, char **argv) {
          attentionRows.getNumOccurrences() > 0},
         {"--attention-keys", attentionKeys, FalconDialect::kMaxAttentionBlock,
          attentionKeys.getNumOccurrences() > 0},
+        {"--stats-capacity", statsCapacity, 1 << 24, statsCapacity.getNumOccurrences() > 0},
+        {"--stats-batch", statsBatch, 1 << 16, statsBatch.getNumOccurrences() > 0},
         {"--tp", tensorParallel, 4096, true},
         {"--pp", pipelineParallel, 4096, true}})
     if (given && (value < 1 || value > limit))
@@ -287,11 +336,26 @@ int main(int argc, char **argv) {
     (*module)->setAttr(FalconDialect::kTargetAttrName, *cpuTarget);
   if (failed(verify(*module)))
     return fail(modelPath + ": the module does not verify");
+  // The checkpoint files the artifact copies (tokenizer, generation config).
+  uint64_t copiedFileBytes = 0;
+  if (checkpoint)
+    for (const std::string &path : getCopiedCheckpointFiles(*checkpoint)) {
+      uint64_t size = 0;
+      if (!llvm::sys::fs::file_size(path, size))
+        copiedFileBytes += size;
+    }
   // Statistics of the imported module (before lowering), printed last.
   std::string stats;
   if (printStats) {
     llvm::raw_string_ostream os(stats);
-    printModelStats(checkpoint->config, checkpoint->name, *module, os);
+    ModelStatsOptions statsOptions;
+    statsOptions.kvCacheDType = kvCacheDType;
+    statsOptions.kvCacheElementBytes = ::falcon::getKVCacheElementBytes(kvCacheDType);
+    statsOptions.capacity = statsCapacity;
+    statsOptions.batch = statsBatch;
+    statsOptions.copiedFileBytes = copiedFileBytes;
+    statsOptions.attentionKeys = attentionKeys ? int64_t(attentionKeys) : kCPUAttentionBlockKeys;
+    printModelStats(*checkpoint, *module, statsOptions, os);
   }
 
   int64_t worldSize = tensorParallel * pipelineParallel;
@@ -320,6 +384,23 @@ int main(int argc, char **argv) {
   if (worldSize > 1 && !buildArtifact && emit != EmitKind::None)
     return fail("--emit prints one program: with --tp/--pp, use falcon-opt "
                 "--falcon-shard=\"tp=N pp=M rank=R\" on --emit=falcon's output");
+
+  // The destination's parent directories are created as `mkdir -p` would
+  // (once the model is known to be good). Then room for the artifact, before
+  // any work: the staging directory goes beside the destination, and a
+  // previous artifact there stays until the new one is complete.
+  if (buildArtifact && checkpoint && checkpoint->tensors) {
+    StringRef parent = llvm::sys::path::parent_path(outputPath.getValue());
+    if (!parent.empty()) {
+      if (std::error_code ec = llvm::sys::fs::create_directories(parent))
+        return fail(parent + ": cannot create the artifact's parent directory: " +
+                    ec.message());
+      if (!llvm::sys::fs::is_directory(parent))
+        return fail(parent + ": is not a directory; cannot put the artifact in it");
+    }
+    if (llvm::Error error = checkFreeDiskSpace(*checkpoint, &context, copiedFileBytes))
+      return fail(llvm::toString(std::move(error)));
+  }
 
   // Lower as far as the requested output needs, once per rank of the plan.
   auto target = (*module)->getAttrOfType<CPUTargetAttr>(FalconDialect::kTargetAttrName);

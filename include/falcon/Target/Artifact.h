@@ -1,8 +1,9 @@
 //===- Artifact.h - the artifact directory falcon-run executes --*- C++ -*-===//
 //
-// Writes manifest.json, the host library and weights.bin (docs/artifact-
-// format.md). Everything goes to a temporary directory first and is renamed
-// into place at the end, so a failure never leaves a half-written artifact.
+// Writes manifest.json, the host library, weights.bin and copies of the
+// checkpoint's tokenizer and generation files (docs/artifact-format.md).
+// Everything goes to a temporary directory first and is renamed into place at
+// the end, so a failure never leaves a half-written artifact.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FALCON_TARGET_ARTIFACT_H
@@ -14,6 +15,8 @@
 #include "falcon/Transforms/WeightLayout.h"
 
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace mlir::falcon {
 
@@ -22,6 +25,17 @@ using ::falcon::kGeometrySymbol;
 inline constexpr llvm::StringLiteral kHostLibraryName = "libfalcon_model.so";
 inline constexpr llvm::StringLiteral kWeightsFileName = "weights.bin";
 inline constexpr llvm::StringLiteral kEntryPoint = "_mlir_ciface_forward";
+
+/// The checkpoint files an artifact carries unchanged (byte for byte, at its
+/// root, under the same names) when the checkpoint directory has them: what
+/// the runtime needs to turn text into ids and back, and the model's
+/// default generation settings.
+inline constexpr llvm::StringLiteral kCopiedCheckpointFiles[] = {
+    "tokenizer.json", "tokenizer_config.json", "generation_config.json"};
+
+/// The paths of the kCopiedCheckpointFiles that `checkpoint`'s directory
+/// holds (none for a lone config.json, which has no weights either).
+std::vector<std::string> getCopiedCheckpointFiles(const Checkpoint &checkpoint);
 
 /// Progress messages (stage names, percentages) for long work.
 using ProgressFn = std::function<void(llvm::StringRef)>;
