@@ -290,29 +290,32 @@ def Falcon_AttentionOp : Falcon_Op<"attention", [Pure, Falcon_AccumulatesInF32,
   let summary = "causal grouped-query attention with a KV cache";
   let description = [{
     Appends `key`/`value` (`[B, S, K, d]`, after RoPE) to the caches
-    (`[B, K, capacity, d]`, the compact form with one entry per KV head) at
-    rows `past_len .. past_len + S - 1`, then for every query head `h`
-    (which reads KV head `h / (H / K)`) computes
+    (`[B, K, capacity, d]`, the compact form with one entry per KV head):
+    row `b`'s at cache rows `past_lens[b] .. past_lens[b] + S - 1`, so that
+    the rows of a batch may hold different lengths (a shorter prompt is
+    padded at its end; its padding is written past its length, where its
+    next tokens overwrite it). Then for every query head `h` (which reads KV
+    head `h / (H / K)`) it computes
 
-    `softmax_j((q_h . k_j + bias[h, j]) / sqrt(d))  for j <= past_len + i`
+    `softmax_j((q_h . k_j + bias[h, j]) / sqrt(d))  for j <= past_lens[b] + i`
 
     and returns the context with heads concatenated head-major:
     `[B, S, H * d]`, together with the updated caches.
 
     ```mlir
-    %ctx, %kc, %vc = falcon.attention %q, %k, %v, %kcache, %vcache, %past
+    %ctx, %kc, %vc = falcon.attention %q, %k, %v, %kcache, %vcache, %past_lens
         : (tensor<?x?x71x64xf32>, tensor<?x?x1x64xf32>, tensor<?x?x1x64xf32>,
-           tensor<?x1x?x64xf32>, tensor<?x1x?x64xf32>, index)
+           tensor<?x1x?x64xf32>, tensor<?x1x?x64xf32>, tensor<?xi64>)
         -> (tensor<?x?x4544xf32>, tensor<?x1x?x64xf32>, tensor<?x1x?x64xf32>)
     ```
   }];
   let arguments = (ins Falcon_HeadTensor:$query, Falcon_HeadTensor:$key,
                        Falcon_HeadTensor:$value, Falcon_HeadTensor:$key_cache,
-                       Falcon_HeadTensor:$value_cache, Index:$past_len,
+                       Falcon_HeadTensor:$value_cache, 1DTensorOf<[I64]>:$past_lens,
                        Optional<Falcon_Matrix>:$bias);
   let results = (outs Falcon_Activation:$result, Falcon_HeadTensor:$new_key_cache,
                       Falcon_HeadTensor:$new_value_cache);
-  let assemblyFormat = "$query `,` $key `,` $value `,` $key_cache `,` $value_cache `,` $past_len (`bias` `(` $bias^ `)`)? attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = "$query `,` $key `,` $value `,` $key_cache `,` $value_cache `,` $past_lens (`bias` `(` $bias^ `)`)? attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
 

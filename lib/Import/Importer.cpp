@@ -157,6 +157,7 @@ public:
     f32 = builder.getF32Type();
     int64_t dyn = ShapedType::kDynamic;
     tokenType = RankedTensorType::get({dyn, dyn}, builder.getI64Type());
+    pastLensType = RankedTensorType::get({dyn}, builder.getI64Type());
     cacheType = RankedTensorType::get({dyn, config.kvHeads(), dyn, config.headDim()},
                                       kvCacheType ? Type(kvCacheType) : f32);
     for (const WeightSpec &spec : specs)
@@ -210,7 +211,7 @@ private:
     SmallVector<Type> inputs = {activationType(config.hiddenSize)};
     if (!config.alibi)
       inputs.push_back(tokenType);
-    inputs.append({builder.getIndexType(), cacheType, cacheType});
+    inputs.append({pastLensType, cacheType, cacheType});
     if (config.alibi)
       inputs.push_back(alibiType());
     unsigned firstWeight = inputs.size();
@@ -240,7 +241,7 @@ private:
     unsigned arg = 0;
     Value x = body->getArgument(arg++);
     Value positions = config.alibi ? Value() : body->getArgument(arg++);
-    Value pastLen = body->getArgument(arg++);
+    Value pastLens = body->getArgument(arg++);
     Value keyCache = body->getArgument(arg++);
     Value valueCache = body->getArgument(arg++);
     Value alibi = config.alibi ? body->getArgument(arg++) : Value();
@@ -284,7 +285,7 @@ private:
       }
       auto attn = AttentionOp::create(
           builder, loc, activationType(config.hiddenSize), cacheType, cacheType,
-          query, key, split.getValue(), keyCache, valueCache, pastLen, alibi);
+          query, key, split.getValue(), keyCache, valueCache, pastLens, alibi);
       newKeyCache = attn.getNewKeyCache();
       newValueCache = attn.getNewValueCache();
       return linear(attn.getResult(), "self_attention.dense", config.hiddenSize);
@@ -330,25 +331,27 @@ private:
     auto allCachesType = RankedTensorType::get(
         {config.numLayers, dyn, config.kvHeads(), dyn, config.headDim()}, cacheType.getElementType());
     auto funcType = builder.getFunctionType(
-        {tokenType, tokenType, builder.getIndexType(), allCachesType, allCachesType},
+        {tokenType, tokenType, pastLensType, allCachesType, allCachesType},
         {activationType(config.vocabSize), allCachesType, allCachesType});
     auto func = func::FuncOp::create(builder, loc, kForwardFunctionName, funcType);
-    static constexpr StringRef argNames[] = {"input_ids", "position_ids", "past_len",
+    static constexpr StringRef argNames[] = {"input_ids", "position_ids", "past_lens",
                                              "key_cache", "value_cache"};
     for (auto [index, name] : llvm::enumerate(argNames))
       func.setArgAttr(index, FalconDialect::kArgNameAttrName, builder.getStringAttr(name));
     Block *body = func.addEntryBlock();
     builder.setInsertionPointToStart(body);
     Value ids = body->getArgument(0), positions = body->getArgument(1),
-          pastLen = body->getArgument(2);
+          pastLens = body->getArgument(2);
 
     Value table = param(findSpec("word_embeddings.weight"));
     Value x = EmbeddingOp::create(builder, loc, activationType(config.hiddenSize),
                                   ids, table);
     Value alibi;
     if (config.alibi) {
-      Value seqLen = tensor::DimOp::create(builder, loc, ids, 1);
-      Value numKeys = arith::AddIOp::create(builder, loc, pastLen, seqLen);
+      // Every key a row of the batch may see: the rows' lengths differ, so
+      // the bias covers the cache's capacity (key j's bias depends on j
+      // alone).
+      Value numKeys = tensor::DimOp::create(builder, loc, body->getArgument(3), 3);
       alibi = AlibiOp::create(builder, loc, alibiType(), numKeys,
                               builder.getI64IntegerAttr(config.numHeads));
     }
@@ -382,7 +385,7 @@ private:
           SmallVector<Value> operands = {iterArgs[0]};
           if (!config.alibi)
             operands.push_back(positions);
-          operands.append({pastLen, slice(allKeys), slice(allValues)});
+          operands.append({pastLens, slice(allKeys), slice(allValues)});
           if (config.alibi)
             operands.push_back(alibi);
           for (auto [index, spec] : llvm::enumerate(specs))
@@ -426,7 +429,7 @@ private:
   std::vector<WeightSpec> specs;
   SmallVector<RankedTensorType> weightTypes;
   Type f32;
-  RankedTensorType tokenType, cacheType;
+  RankedTensorType tokenType, pastLensType, cacheType;
 };
 } // namespace
 

@@ -207,10 +207,10 @@ func.func @rotary_dynamic(%x: tensor<?x?x2x4xf32>, %p: tensor<?x?xi64>) -> tenso
 // CHECK: falcon.attention
 // CHECK-NOT: linalg.generic
 func.func @attention_kept(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x2x16xf32>, %v: tensor<?x?x2x16xf32>,
-                          %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>, %past: index)
+                          %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>, %past: tensor<?xi64>)
     -> (tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>) {
   %o, %nk, %nv = falcon.attention %q, %k, %v, %kc, %vc, %past
-      : (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, index)
+      : (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?xi64>)
       -> (tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
   return %o, %nk, %nv : tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
 }

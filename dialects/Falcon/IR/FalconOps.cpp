@@ -274,6 +274,9 @@ LogicalResult AttentionOp::verify() {
   for (Value operand : {getKey(), getValue()})
     if (failed(expectSameBatchSeq(*this, getQuery(), operand, "query")))
       return failure();
+  if (failed(expectDim(*this, "past_lens size (the batch)", dim(getQuery(), 0),
+                       dim(getPastLens(), 0))))
+    return failure();
   if (failed(expectDim(*this, "result features (num_heads * head size)",
                        numHeads * headDim, lastDim(getResult()))) ||
       failed(expectSameBatchSeq(*this, getQuery(), getResult(), "query")))

@@ -16,8 +16,9 @@ namespace falcon {
 
 /// manifest.json's format_version: the only one the runtime reads. Version 3
 /// added the target (and the CPU features the code needs), the activation
-/// dtype and the parallel plan.
-inline constexpr int64_t kArtifactFormatVersion = 3;
+/// dtype and the parallel plan; version 4 gave every row of a batch its own
+/// length (the entry point's `past_lens` [B] replaced the scalar `past_len`).
+inline constexpr int64_t kArtifactFormatVersion = 4;
 
 /// manifest.json's keys that version 3 added, spelled once for the writer
 /// (lib/Target/Artifact.cpp) and the reader (runtime/src/core/Manifest.cpp).

@@ -57,7 +57,21 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
     OpFoldResult batch = tensor::getMixedSize(rewriter, loc, op.getQuery(), 0);
     OpFoldResult seq = tensor::getMixedSize(rewriter, loc, op.getQuery(), 1);
     Value seqValue = getValueOrCreateConstantIndexOp(rewriter, loc, seq);
-    Value pastLen = op.getPastLen();
+    // Row b's cached tokens: past_lens[b]. The blocks of keys run up to the
+    // longest row's; the mask hides from each row what lies past its own.
+    Value pastLens = op.getPastLens();
+    Value batchValue = getValueOrCreateConstantIndexOp(rewriter, loc, batch);
+    auto pastOf = [&](OpBuilder &b, Location l, Value row) -> Value {
+      Value past = tensor::ExtractOp::create(b, l, pastLens, ValueRange{row});
+      return arith::IndexCastOp::create(b, l, b.getIndexType(), past);
+    };
+    auto longestLoop = scf::ForOp::create(
+        rewriter, loc, lb.index(0), batchValue, lb.index(1), ValueRange{lb.index(0)},
+        [&](OpBuilder &b, Location l, Value row, ValueRange longest) {
+          scf::YieldOp::create(
+              b, l, ValueRange{arith::MaxSIOp::create(b, l, longest[0], pastOf(b, l, row))});
+        });
+    Value pastLen = longestLoop.getResult(0);
     Value numKeys = arith::AddIOp::create(rewriter, loc, pastLen, seqValue);
     SmallVector<OpFoldResult> unitStrides(4, attr(1));
 
@@ -72,8 +86,8 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
       Value cached = LinalgBuilder(b, l).castFloat(args[1], f);
       return multiplyAccumulate(b, l, {args[0], cached, args[2]});
     };
-    // Write the new keys/values ([B, S, K, d] -> [B, K, S, d]) into the caches
-    // at rows past_len .. past_len + S - 1.
+    // Write the new keys/values ([B, S, K, d] -> [B, K, S, d]) into the caches,
+    // row b's at rows past_lens[b] .. past_lens[b] + S - 1.
     auto append = [&](Value heads, Value cache) -> Value {
       Value init = lb.empty({batch, attr(numKV), seq, attr(headDim)}, f);
       Value transposed =
@@ -86,10 +100,20 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
             [&](OpBuilder &b, Location l, ValueRange args) -> Value {
               return LinalgBuilder(b, l).castFloat(args[0], cacheElement);
             });
-      return tensor::InsertSliceOp::create(
-          rewriter, loc, transposed, cache,
-          ArrayRef<OpFoldResult>{attr(0), attr(0), pastLen, attr(0)},
-          ArrayRef<OpFoldResult>{batch, attr(numKV), seq, attr(headDim)}, unitStrides);
+      SmallVector<OpFoldResult> rowSizes = {attr(1), attr(numKV), seq, attr(headDim)};
+      auto rows = scf::ForOp::create(
+          rewriter, loc, lb.index(0), batchValue, lb.index(1), ValueRange{cache},
+          [&](OpBuilder &b, Location l, Value row, ValueRange updated) {
+            Value rowBlock = tensor::ExtractSliceOp::create(
+                b, l, transposed, ArrayRef<OpFoldResult>{row, attr(0), attr(0), attr(0)},
+                rowSizes, unitStrides);
+            Value inserted = tensor::InsertSliceOp::create(
+                b, l, rowBlock, updated[0],
+                ArrayRef<OpFoldResult>{row, attr(0), pastOf(b, l, row), attr(0)}, rowSizes,
+                unitStrides);
+            scf::YieldOp::create(b, l, ValueRange{inserted});
+          });
+      return rows.getResult(0);
     };
     Value keyCache = append(op.getKey(), op.getKeyCache());
     Value valueCache = append(op.getValue(), op.getValueCache());
@@ -182,7 +206,8 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
           rewriter, loc, rowStep, arith::SubIOp::create(rewriter, loc, seqValue, firstRow));
       Value queryBlock = slice(query, {attr(0), firstRow, attr(0), attr(0), attr(0)},
                                {batch, rows, attr(numKV), attr(perGroup), attr(headDim)});
-      // The last row of the block sees keys 0 .. past_len + firstRow + rows - 1.
+      // The last row of the block sees keys 0 .. past_len + firstRow + rows - 1
+      // (past_len: the longest row's).
       Value keysSeen = arith::AddIOp::create(
           rewriter, loc, pastLen, arith::AddIOp::create(rewriter, loc, firstRow, rows));
       SmallVector<OpFoldResult> rowShape = {batch, attr(numKV), attr(perGroup), rows};
@@ -228,8 +253,8 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
             multiplyCachedAccumulate));
 
         // (dot + bias) / sqrt(d), then the causal mask: key firstKey + t is
-        // visible to query firstRow + i when firstKey + t <= past_len +
-        // firstRow + i.
+        // visible to query firstRow + i of row b when firstKey + t <=
+        // past_lens[b] + firstRow + i.
         SmallVector<Value> scoreInputs = {dots};
         SmallVector<AffineMap> scoreMaps = {all};
         if (groupedBias) {
@@ -237,6 +262,8 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
                                       {attr(numKV), attr(perGroup), keys}));
           scoreMaps.push_back(dimsMap(context, 5, {1, 2, 4}));
         }
+        scoreInputs.push_back(pastLens);
+        scoreMaps.push_back(dimsMap(context, 5, {0}));
         scoreMaps.push_back(all);
         Value scores = configure(lb.generic(
             scoreInputs, lb.empty(blockShape, f), scoreMaps, fiveParallel,
@@ -247,8 +274,10 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
                 score = arith::AddFOp::create(b, l, score, inner.castFloat(args[1], f));
               score = arith::MulFOp::create(b, l, score, inner.constantFloat(f, scale));
               Value key = arith::AddIOp::create(b, l, firstKey, linalg::IndexOp::create(b, l, 4));
+              Value rowPast =
+                  arith::IndexCastOp::create(b, l, b.getIndexType(), args[groupedBias ? 2 : 1]);
               Value limit = arith::AddIOp::create(
-                  b, l, pastLen,
+                  b, l, rowPast,
                   arith::AddIOp::create(b, l, firstRow, linalg::IndexOp::create(b, l, 3)));
               Value masked = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ugt, key, limit);
               return arith::SelectOp::create(b, l, masked, negInf, score);

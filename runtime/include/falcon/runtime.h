@@ -235,21 +235,29 @@ falcon_session_reset(falcon_session_t *session);
 typedef struct falcon_session_info_t {
   int64_t batch_size;
   int64_t cache_capacity;
-  /* Tokens per row currently in the cache (the next call's past_len). */
+  /* Tokens of the longest row currently in the cache. Rows differ after
+   * falcon_session_generate with prompts of different lengths
+   * (falcon_session_query_row_lengths gives each). */
   int64_t length;
 } falcon_session_info_t;
 
 FALCON_API_EXPORT falcon_status_t falcon_session_query_info(
     const falcon_session_t *session, falcon_session_info_t *out_info);
 
-/* Tokens per row currently in the cache. */
+/* Tokens of the longest row currently in the cache. */
 FALCON_API_EXPORT falcon_status_t falcon_session_query_length(
     const falcon_session_t *session, int64_t *out_length);
 
+/* Tokens of each row currently in the cache: `out_lengths` has room for
+ * `capacity` >= batch_size values and receives [batch_size]. */
+FALCON_API_EXPORT falcon_status_t falcon_session_query_row_lengths(
+    const falcon_session_t *session, size_t capacity, int64_t *out_lengths);
+
 /* Appends `sequence_length` tokens per row to the cache. `token_ids` is
- * [batch_size, sequence_length] row-major; every row has the same length.
- * Positions continue from the current length, so a prompt can be prefilled
- * in chunks. `out_logits` is NULL or room for `logits_capacity` floats, at
+ * [batch_size, sequence_length] row-major; every row gets the same number of
+ * tokens, each after its own row's tokens (positions continue from each
+ * row's length), so a prompt can be prefilled in chunks. Requires
+ * longest row + sequence_length <= cache_capacity. `out_logits` is NULL or room for `logits_capacity` floats, at
  * least batch_size * sequence_length * vocab_size; it receives the logits
  * [batch_size, sequence_length, vocab_size]. On error the session is
  * unchanged. */
@@ -257,7 +265,8 @@ FALCON_API_EXPORT falcon_status_t falcon_session_prefill(
     falcon_session_t *session, const int64_t *token_ids, int64_t batch_size,
     int64_t sequence_length, size_t logits_capacity, float *out_logits);
 
-/* Appends one token per row (`token_ids` is [batch_size]). `out_logits` is
+/* Appends one token per row (`token_ids` is [batch_size]); requires the
+ * longest row to be shorter than cache_capacity. `out_logits` is
  * NULL or room for `logits_capacity` >= batch_size * vocab_size floats and
  * receives the logits [batch_size, vocab_size]. On error the session is
  * unchanged. */
@@ -316,6 +325,108 @@ FALCON_API_EXPORT falcon_status_t falcon_session_generate_greedy(
     size_t prompt_logits_capacity, size_t step_logits_capacity,
     int64_t *out_ids, float *out_prompt_logits, float *out_step_logits,
     falcon_generate_stats_t *out_stats);
+
+/*===----------------------------------------------------------------------===*
+ * Generation: prompts of different lengths, sampling, stops, streaming
+ *===----------------------------------------------------------------------===*/
+
+/* The logits processors of transformers' generate(), applied in its order
+ * (repetition penalty, temperature, top-k, top-p, min-p), then a draw from
+ * the resulting distribution (docs/sampling.md). Each setting's "off" value
+ * adds no processor; the defaults (falcon_sampling_options_initialize) are
+ * greedy decoding. */
+typedef struct falcon_sampling_options_t {
+  /* 0 = greedy: the largest logit, the lowest id on ties (only the
+   * repetition penalty applies); otherwise > 0. Default 0. */
+  double temperature;
+  /* Keep the k most likely tokens (ties at the k-th value kept); 0 = off. */
+  int64_t top_k;
+  /* Keep the smallest set of most likely tokens whose probability reaches
+   * top_p, in (0, 1]; 1 = off. */
+  double top_p;
+  /* Drop tokens less likely than min_p times the most likely, in [0, 1];
+   * 0 = off. */
+  double min_p;
+  /* > 0; divides positive (multiplies negative) logits of every id already
+   * in the row (prompt included); 1 = off. */
+  double repetition_penalty;
+  /* Seeds each row's random generator: the same seed, logits and settings
+   * give the same tokens, on every platform. Every row starts from this
+   * seed, so a row's tokens do not depend on the other rows. */
+  uint64_t seed;
+} falcon_sampling_options_t;
+
+FALCON_API_EXPORT void
+falcon_sampling_options_initialize(falcon_sampling_options_t *out_options);
+
+/* Called with every new token as soon as it is chosen, row by row in row
+ * order, step by step (the stop token included). Returning non-zero
+ * finishes that row after this token (a stop string, say). With several
+ * ranks it is called on every rank; rank 0's return value decides. */
+typedef int (*falcon_token_callback_t)(void *user_data, int64_t row,
+                                       int64_t token_id);
+
+typedef struct falcon_generate_options_t {
+  /* The most new tokens per row. Default 16. */
+  int64_t max_new_tokens;
+  falcon_sampling_options_t sampling;
+  /* A row finishes after producing one of these `stop_token_count` ids (the
+   * id is kept in its output); NULL/0: none. Default none. */
+  const int64_t *stop_token_ids;
+  int64_t stop_token_count;
+  /* NULL (the default) or called with each new token. */
+  falcon_token_callback_t token_callback;
+  void *user_data;
+} falcon_generate_options_t;
+
+FALCON_API_EXPORT void
+falcon_generate_options_initialize(falcon_generate_options_t *out_options);
+
+/* Where falcon_session_generate puts its results; every pointer but `ids`
+ * may be NULL. */
+typedef struct falcon_generate_outputs_t {
+  /* [batch_size, max_new_tokens]: row b's new tokens, then -1 after it
+   * finished. Room for `ids_capacity` >= batch_size * max_new_tokens. */
+  int64_t *ids;
+  size_t ids_capacity;
+  /* [batch_size]: how many new tokens each row produced. */
+  int64_t *lengths;
+  /* [batch_size, max_prompt_length, vocab_size]: the prefill's logits; a
+   * row's positions at or past its prompt length hold no meaningful
+   * values. Room for `prompt_logits_capacity` floats. */
+  float *prompt_logits;
+  size_t prompt_logits_capacity;
+  /* [batch_size, max_new_tokens, vocab_size]: the logits each new token was
+   * chosen from (before sampling's processors); untouched after a row
+   * finished. Room for `step_logits_capacity` floats. */
+  float *step_logits;
+  size_t step_logits_capacity;
+  falcon_generate_stats_t *stats;
+} falcon_generate_outputs_t;
+
+/* Generates after a batch of prompts of different lengths. `prompt_ids` is
+ * [batch_size, max_prompt_length] row-major; row b's prompt is its first
+ * `prompt_lengths[b]` ids, in [1, max_prompt_length] (the rest is padding
+ * and not read). `prompt_lengths` NULL means every row has
+ * max_prompt_length. Each row is prefilled after whatever the cache holds
+ * for it, at its own positions, then decoded one token per step until it
+ * produced `max_new_tokens`, a stop token, or its callback said stop; the
+ * call returns when every row finished. A row's logits and tokens equal
+ * that row's prompt generated alone (rows that finished keep decoding, their
+ * results discarded, until the last row finishes).
+ *
+ * Requires, for every row b, length_b + max_prompt_length <= cache_capacity
+ * (the padding is written too) and length_b + prompt_lengths[b] +
+ * max_new_tokens <= cache_capacity. Everything is checked before anything
+ * runs: an invalid request leaves the session unchanged. Afterwards row b
+ * holds prompt_lengths[b] plus (its new tokens - 1) more tokens, plus one
+ * more for every step it decoded after it finished. `options` may be NULL
+ * (the defaults). */
+FALCON_API_EXPORT falcon_status_t falcon_session_generate(
+    falcon_session_t *session, const int64_t *prompt_ids,
+    const int64_t *prompt_lengths, int64_t batch_size,
+    int64_t max_prompt_length, const falcon_generate_options_t *options,
+    const falcon_generate_outputs_t *outputs);
 
 #ifdef __cplusplus
 } /* extern "C" */

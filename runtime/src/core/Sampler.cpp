@@ -166,14 +166,11 @@ void falcon::runtime::warp(const SamplingParams &params,
 
 int64_t falcon::runtime::argmaxLowestId(llvm::ArrayRef<float> values) {
   int64_t best = 0;
-  bool found = false;
   for (size_t i = 0; i < values.size(); ++i) {
     if (std::isnan(values[i]))
-      continue;
-    if (!found || values[i] > values[best]) {
+      return static_cast<int64_t>(i);
+    if (values[i] > values[best])
       best = static_cast<int64_t>(i);
-      found = true;
-    }
   }
   return best;
 }

@@ -78,8 +78,9 @@ void warp(const SamplingParams &params, llvm::ArrayRef<int64_t> previousIds,
           llvm::MutableArrayRef<float> logits,
           std::vector<float> &probabilities);
 
-/// The index of the largest value; the lowest such index on ties (as
-/// torch.argmax). NaNs are never chosen unless all values are NaN (then 0).
+/// The index of the largest value; the lowest such index on ties. The first
+/// NaN wins, as in torch.argmax, so that a numerically broken model shows up
+/// in the ids instead of being papered over.
 int64_t argmaxLowestId(llvm::ArrayRef<float> values);
 
 /// Inverse-CDF draw: the first index i whose cumulative probability (summed

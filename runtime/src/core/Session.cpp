@@ -1,9 +1,10 @@
 //===- Session.cpp - falcon_session_* ---------------------------*- C++ -*-===//
 //
 // A session owns a KV cache and the scratch buffers of one batch, and drives
-// the compiled forward function: prefill, decode and the greedy generation
-// loop. The only math here is the argmax of greedy sampling; everything else
-// is the host library's.
+// the compiled forward function: prefill, decode and the generation loop
+// (rows of different lengths, sampling, stop tokens, a token callback). The
+// only math here is choosing tokens (Sampler.h); everything else is the host
+// library's.
 //
 // Every request is validated completely, and every buffer it needs is
 // allocated, before the forward function runs: the compiled code cannot
@@ -12,10 +13,14 @@
 //===----------------------------------------------------------------------===//
 
 #include "core/Model.h"
+#include "core/Sampler.h"
 #include "core/Status.h"
 
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/Twine.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -24,6 +29,7 @@
 #include <iterator>
 #include <memory>
 #include <new>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -33,8 +39,11 @@ struct falcon_session_t {
   falcon_model_t *model = nullptr;
   int64_t batchSize = 0;
   int64_t capacity = 0;
-  /// Tokens per row in the cache: the past_len of the next call.
-  int64_t length = 0;
+  /// Tokens of each row in the cache: the past_lens of the next call. Rows
+  /// differ after a batch of prompts of different lengths.
+  std::vector<int64_t> rowLengths;
+  /// Host-visible [batch] int64: rowLengths as the compiled code reads them.
+  falcon_hal_buffer_t *pastLens = nullptr;
   /// Where this session's forward calls run: sessions of one model run
   /// concurrently.
   falcon_hal_queue_t *queue = nullptr;
@@ -66,7 +75,7 @@ struct falcon_session_t {
   falcon_session_t(const falcon_session_t &) = delete;
   falcon_session_t &operator=(const falcon_session_t &) = delete;
   ~falcon_session_t() {
-    for (falcon_hal_buffer_t *buffer : {inputIds, positionIds, logits, hiddenIn})
+    for (falcon_hal_buffer_t *buffer : {inputIds, positionIds, logits, hiddenIn, pastLens})
       hal::freeBuffer(buffer);
     for (falcon_hal_buffer_t *buffer : keyCaches)
       hal::freeBuffer(buffer);
@@ -81,6 +90,11 @@ struct falcon_session_t {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+/// The longest row's length.
+int64_t longestRow(const falcon_session_t *session) {
+  return *std::max_element(session->rowLengths.begin(), session->rowLengths.end());
+}
 
 double secondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -252,9 +266,14 @@ falcon_status_t gatherLogits(falcon_session_t *session, int64_t count) {
 }
 
 /// Runs the forward function on validated `tokenIds` [batch, sequenceLength]
-/// and advances the cache. The logits are left in session->logits.
+/// and advances the cache: row b by rowTokens[b] tokens (a row shorter than
+/// sequenceLength is padded; its padding lands in cache rows that its next
+/// tokens overwrite), or every row by sequenceLength when rowTokens is empty.
+/// Row b's tokens sit at positions rowLengths[b] + s. The logits are left in
+/// session->logits.
 falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
-                           int64_t sequenceLength, bool gatherLogitsToRankZero = true) {
+                           int64_t sequenceLength, llvm::ArrayRef<int64_t> rowTokens = {},
+                           bool gatherLogitsToRankZero = true) {
   const Manifest &manifest = session->model->manifest;
   falcon_hal_device_t *device = session->model->device;
   const falcon_hal_device_vtable_t &vtable = *device->vtable;
@@ -269,8 +288,13 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
   auto *positions = static_cast<int64_t *>(mapped);
   for (int64_t row = 0; row < session->batchSize; ++row)
     for (int64_t position = 0; position < sequenceLength; ++position)
-      positions[row * sequenceLength + position] = session->length + position;
+      positions[row * sequenceLength + position] = session->rowLengths[row] + position;
   FALCON_RETURN_IF_ERROR(vtable.unmapBuffer(device, session->positionIds));
+  uint64_t rowBytes = uint64_t(session->batchSize) * sizeof(int64_t);
+  FALCON_RETURN_IF_ERROR(vtable.mapBuffer(device, session->pastLens, 0, rowBytes,
+                                          FALCON_HAL_MEMORY_ACCESS_WRITE, &mapped));
+  std::memcpy(mapped, session->rowLengths.data(), rowBytes);
+  FALCON_RETURN_IF_ERROR(vtable.unmapBuffer(device, session->pastLens));
 
   // The scratch buffers may be larger than this call; the arguments carry
   // the exact shape, and the prefix of a buffer is a dense row-major array of
@@ -297,6 +321,7 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
     const int64_t microCount = rows * sequenceLength;
     const uint64_t firstToken = uint64_t(firstRow * sequenceLength);
     const int64_t tokenShape[] = {rows, sequenceLength};
+    const int64_t rowShape[] = {rows};
     const int64_t cacheShape[] = {rank.numLayers, rows, rank.numKVHeads, session->capacity,
                                   manifest.cacheHeadDim};
     const int64_t outputShape[] = {rows, sequenceLength, outputFeatures};
@@ -331,7 +356,9 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
         hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "position_ids",
                                 {session->positionIds, firstToken * sizeof(int64_t)},
                                 FALCON_HAL_ELEMENT_TYPE_I64, tokenShape),
-        hal::makeInt64Argument("past_len", session->length),
+        hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "past_lens",
+                                {session->pastLens, uint64_t(firstRow) * sizeof(int64_t)},
+                                FALCON_HAL_ELEMENT_TYPE_I64, rowShape),
         hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "key_cache",
                                 {session->keyCaches[micro], 0}, cacheElement, cacheShape),
         hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "value_cache",
@@ -360,7 +387,8 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
     FALCON_RETURN_IF_ERROR(gatherLogits(session, count));
     session->collectiveSeconds += secondsSince(start);
   }
-  session->length += sequenceLength;
+  for (int64_t row = 0; row < session->batchSize; ++row)
+    session->rowLengths[row] += rowTokens.empty() ? sequenceLength : rowTokens[row];
   // Weights written or truncated under the mapping: say so rather than
   // return results of other weights.
   return session->model->weights->checkUnchanged();
@@ -418,33 +446,13 @@ falcon_status_t broadcastFromRankZero(falcon_session_t *session, void *data, uin
   return status;
 }
 
-/// Rank 0's `tokens` (one per row) to every rank.
-falcon_status_t shareTokens(falcon_session_t *session, int64_t *tokens) {
-  return broadcastFromRankZero(session, tokens,
-                               uint64_t(session->batchSize) * sizeof(int64_t));
-}
-
-/// The greedy choice: the largest logit, the lowest id on ties. A NaN wins,
-/// as in torch.argmax, so that a numerically broken model shows up in the ids
-/// instead of being papered over.
-int64_t argmax(const float *logits, int64_t vocabSize) {
-  int64_t best = 0;
-  for (int64_t id = 0; id < vocabSize; ++id) {
-    if (std::isnan(logits[id]))
-      return id;
-    if (logits[id] > logits[best])
-      best = id;
-  }
-  return best;
-}
-
 /// The greedy tokens of a multi-rank plan without gathering the logits:
 /// each last-stage rank takes the argmax of its vocabulary slice at token
-/// `row * tokensPerRow + position` of every row, rank 0 merges them (the
-/// largest logit, the lowest id on ties, a NaN wins: the same choice as
-/// argmax over the whole row) and shares the result.
+/// `row * tokensPerRow + positions[row]` of every row, and rank 0 merges
+/// them into `tokens` (the largest logit, the lowest id on ties, a NaN wins:
+/// the same choice as argmax over the whole row).
 falcon_status_t pickTokensFromSlices(falcon_session_t *session, int64_t tokensPerRow,
-                                     int64_t position, int64_t *tokens) {
+                                     llvm::ArrayRef<int64_t> positions, int64_t *tokens) {
   falcon_model_t &model = *session->model;
   const Manifest &manifest = model.manifest;
   const ManifestRank &self = model.rank();
@@ -465,8 +473,8 @@ falcon_status_t pickTokensFromSlices(falcon_session_t *session, int64_t tokensPe
                                                      FALCON_HAL_MEMORY_ACCESS_READ, &mapped));
     const float *logits = static_cast<const float *>(mapped);
     for (int64_t row = 0; row < rows; ++row) {
-      const float *slice = logits + (row * tokensPerRow + position) * self.vocabSize;
-      int64_t local = argmax(slice, self.vocabSize);
+      const float *slice = logits + (row * tokensPerRow + positions[row]) * self.vocabSize;
+      int64_t local = argmaxLowestId({slice, size_t(self.vocabSize)});
       mine[size_t(row)] = {slice[local], 0, self.vocabOffset + local};
     }
     FALCON_RETURN_IF_ERROR(device->vtable->unmapBuffer(device, session->logits));
@@ -511,15 +519,23 @@ falcon_status_t pickTokensFromSlices(falcon_session_t *session, int64_t tokensPe
       tokens[row] = best[size_t(row)].id;
   }
   session->collectiveSeconds += secondsSince(start);
-  return shareTokens(session, tokens);
+  return nullptr;
 }
 
-/// "cache length N plus " when the cache is not empty: capacity errors then
-/// say what the prompt is added to.
-std::string cachedPrefix(const falcon_session_t *session) {
-  if (session->length == 0)
+
+/// "cache length N plus " when the row's cache is not empty: capacity errors
+/// then say what the prompt is added to.
+std::string cachedPrefix(int64_t length) {
+  if (length == 0)
     return "";
-  return "cache length " + std::to_string(session->length) + " plus ";
+  return "cache length " + std::to_string(length) + " plus ";
+}
+
+/// "row R: " in a batch of several rows.
+std::string rowPrefix(const falcon_session_t *session, int64_t row) {
+  if (session->batchSize == 1)
+    return "";
+  return "row " + std::to_string(row) + ": ";
 }
 
 /// Common checks of prefill, decode and generate.
@@ -531,6 +547,240 @@ falcon_status_t checkCall(const falcon_session_t *session, const char *function,
   if (!tokenIds)
     return makeNullArgumentStatus(function, tokenArgument);
   return checkBatchSize(session, function, batchSize);
+}
+
+SamplingParams toSamplingParams(const falcon_sampling_options_t &options) {
+  SamplingParams params;
+  params.temperature = options.temperature;
+  params.topK = options.top_k;
+  params.topP = options.top_p;
+  params.minP = options.min_p;
+  params.repetitionPenalty = options.repetition_penalty;
+  params.seed = options.seed;
+  return params;
+}
+
+/// The generation loop behind falcon_session_generate and
+/// falcon_session_generate_greedy. `promptLengths` has one entry per row;
+/// `lengthName` is the caller's name of maxPromptLength.
+falcon_status_t generate(falcon_session_t *session, const char *function,
+                         const int64_t *promptIds, llvm::ArrayRef<int64_t> promptLengths,
+                         int64_t maxPromptLength, const char *lengthName,
+                         const falcon_generate_options_t &options,
+                         const falcon_generate_outputs_t &outputs) {
+  const int64_t batchSize = session->batchSize;
+  const int64_t maxNewTokens = options.max_new_tokens;
+  if (maxPromptLength <= 0)
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                      llvm::Twine(function) + ": " + lengthName + " must be positive, found " +
+                          llvm::Twine(maxPromptLength));
+  if (maxNewTokens < 0)
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                      llvm::Twine(function) + ": max_new_tokens must not be negative, found " +
+                          llvm::Twine(maxNewTokens));
+  SamplingParams params = toSamplingParams(options.sampling);
+  if (std::string problem = validateSamplingParams(params); !problem.empty())
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT, llvm::Twine(function) + ": " + problem);
+  if (options.stop_token_count < 0 || (options.stop_token_count > 0 && !options.stop_token_ids))
+    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                      llvm::Twine(function) + ": stop_token_ids must hold stop_token_count (" +
+                          llvm::Twine(options.stop_token_count) + ") ids");
+  llvm::ArrayRef<int64_t> stopIds(options.stop_token_ids, size_t(options.stop_token_count));
+  const int64_t vocabSize = session->model->manifest.vocabSize;
+  // Rows of different lengths (in the cache or in the prompts): errors name
+  // the row.
+  const bool mixed = llvm::any_of(promptLengths, [&](int64_t length) {
+    return length != maxPromptLength;
+  });
+  const bool named = mixed || llvm::any_of(session->rowLengths, [&](int64_t length) {
+                       return length != session->rowLengths[0];
+                     });
+  // Written without sums that could overflow for absurd requests.
+  for (int64_t row = 0; row < batchSize; ++row) {
+    int64_t promptLength = promptLengths[row];
+    if (promptLength <= 0 || promptLength > maxPromptLength)
+      return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
+                        llvm::Twine(function) + ": prompt_lengths[" + llvm::Twine(row) +
+                            "] must be in [1, " + llvm::Twine(maxPromptLength) + "], found " +
+                            llvm::Twine(promptLength));
+    int64_t room = session->capacity - session->rowLengths[row];
+    if (maxPromptLength > room || promptLength > room ||
+        maxNewTokens > room - promptLength)
+      return makeStatus(
+          FALCON_STATUS_OUT_OF_RANGE,
+          (named ? rowPrefix(session, row) : std::string()) + cachedPrefix(session->rowLengths[row]) + "prompt (" +
+              llvm::Twine(promptLength) + " tokens" +
+              (promptLength < maxPromptLength
+                   ? ", padded to " + llvm::Twine(maxPromptLength)
+                   : llvm::Twine("")) +
+              ") plus " + llvm::Twine(maxNewTokens) +
+              " new tokens exceeds the KV-cache capacity of " + llvm::Twine(session->capacity));
+    for (int64_t position = 0; position < promptLength; ++position) {
+      int64_t id = promptIds[row * maxPromptLength + position];
+      if (id >= 0 && id < vocabSize)
+        continue;
+      return makeStatus(FALCON_STATUS_OUT_OF_RANGE,
+                        "token id " + llvm::Twine(id) + " at " +
+                            (batchSize != 1 ? "batch row " + llvm::Twine(row) + ", "
+                                            : llvm::Twine("")) +
+                            "position " + llvm::Twine(position) +
+                            " is out of range for vocab size " + llvm::Twine(vocabSize));
+    }
+  }
+  uint64_t idCount = 0, logitCount = 0, stepLogitCount = 0;
+  if (!checkedProduct({batchSize, maxNewTokens}, idCount) ||
+      !checkedProduct({batchSize, maxPromptLength, vocabSize}, logitCount) ||
+      !checkedProduct({batchSize, maxNewTokens, vocabSize}, stepLogitCount))
+    return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
+                      llvm::Twine(function) + ": results overflow the address space");
+  if (idCount > 0) {
+    if (!outputs.ids)
+      return makeNullArgumentStatus(function, "out_ids");
+    FALCON_RETURN_IF_ERROR(checkOutputCapacity(function, "out_ids", outputs.ids_capacity, idCount));
+  }
+  if (outputs.prompt_logits)
+    FALCON_RETURN_IF_ERROR(checkOutputCapacity(function, "out_prompt_logits",
+                                               outputs.prompt_logits_capacity, logitCount));
+  if (outputs.step_logits)
+    FALCON_RETURN_IF_ERROR(checkOutputCapacity(function, "out_step_logits",
+                                               outputs.step_logits_capacity, stepLogitCount));
+  // Everything the loop needs, allocated up front: one scratch allocation
+  // covers the prefill and every decode step.
+  FALCON_RETURN_IF_ERROR(ensureScratch(session, maxPromptLength));
+  std::vector<int64_t> paddedPrompt, tokens, finished, lastPositions;
+  std::vector<std::vector<int64_t>> history;
+  std::vector<Sampler> samplers;
+  try {
+    // Padding is whatever the caller left there: replaced by a valid id.
+    paddedPrompt.assign(promptIds, promptIds + batchSize * maxPromptLength);
+    for (int64_t row = 0; row < batchSize; ++row)
+      std::fill(paddedPrompt.begin() + row * maxPromptLength + promptLengths[row],
+                paddedPrompt.begin() + (row + 1) * maxPromptLength, 0);
+    // Per row: the token chosen last, whether it finished (then shared with
+    // the tokens, so that every rank stops the same rows), where its prompt
+    // ends in the prefill, its ids so far (the repetition penalty's).
+    tokens.assign(size_t(2 * batchSize), 0);
+    finished.assign(size_t(batchSize), 0);
+    for (int64_t row = 0; row < batchSize; ++row) {
+      lastPositions.push_back(promptLengths[row] - 1);
+      if (params.repetitionPenalty != 1.0) {
+        history.emplace_back(promptIds + row * maxPromptLength,
+                             promptIds + row * maxPromptLength + promptLengths[row]);
+        history.back().reserve(size_t(promptLengths[row] + maxNewTokens));
+      }
+      samplers.emplace_back(params);
+    }
+  } catch (const std::bad_alloc &) {
+    return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED, llvm::Twine(function) + ": out of memory");
+  }
+  if (outputs.ids)
+    std::fill(outputs.ids, outputs.ids + idCount, -1);
+  if (outputs.lengths)
+    std::fill(outputs.lengths, outputs.lengths + batchSize, 0);
+
+  // From here on only a misbehaving host library can make a step fail.
+  falcon_model_t &model = *session->model;
+  falcon_generate_stats_t stats = {};
+  falcon_hal_allocator_statistics_t before = {};
+  FALCON_RETURN_IF_ERROR(model.device->vtable->queryAllocatorStatistics(model.device, &before));
+  double transferBefore = session->collectiveSeconds;
+  Clock::time_point start = Clock::now();
+  // With several ranks, the logits reach rank 0 when it needs them (it asked
+  // for them, or the sampler reads the whole row: the other ranks pass no
+  // output buffers and sample nothing); otherwise, for plain greedy
+  // decoding, the last stage's ranks pick among their own slices.
+  int64_t gather = outputs.prompt_logits || outputs.step_logits || !params.greedy() ||
+                   params.repetitionPenalty != 1.0;
+  FALCON_RETURN_IF_ERROR(broadcastFromRankZero(session, &gather, sizeof(gather)));
+  const bool multiRank = model.worldSize() > 1;
+  const bool sliced = multiRank && !gather;
+  llvm::SmallVector<int64_t> advance;
+  if (mixed)
+    advance.assign(promptLengths.begin(), promptLengths.end());
+  FALCON_RETURN_IF_ERROR(
+      runForward(session, paddedPrompt.data(), maxPromptLength, advance, !sliced));
+  stats.prefill_tokens = std::accumulate(promptLengths.begin(), promptLengths.end(), int64_t(0));
+  stats.prefill_seconds = secondsSince(start);
+  if (outputs.prompt_logits)
+    FALCON_RETURN_IF_ERROR(readLogits(session, logitCount, outputs.prompt_logits));
+
+  // Chooses each unfinished row's next token from the last forward call's
+  // logits (row b's at token row * tokensPerRow + positions[b]), streams it
+  // and shares it: rank 0 decides, every rank follows.
+  int64_t *next = tokens.data(), *done = tokens.data() + batchSize;
+  auto chooseTokens = [&](int64_t step, int64_t tokensPerRow,
+                          llvm::ArrayRef<int64_t> positions) -> falcon_status_t {
+    const float *logits = nullptr;
+    if (sliced)
+      FALCON_RETURN_IF_ERROR(pickTokensFromSlices(session, tokensPerRow, positions, next));
+    else
+      FALCON_RETURN_IF_ERROR(
+          mapLogits(session, uint64_t(batchSize * tokensPerRow * vocabSize), &logits));
+    bool rankZero = model.rankIndex == 0;
+    for (int64_t row = 0; rankZero && row < batchSize; ++row) {
+      if (finished[row])
+        continue;
+      if (logits) {
+        const float *rowLogits = logits + (row * tokensPerRow + positions[row]) * vocabSize;
+        llvm::ArrayRef<float> values(rowLogits, size_t(vocabSize));
+        next[row] = samplers[row].next(
+            values, history.empty() ? llvm::ArrayRef<int64_t>() : llvm::ArrayRef<int64_t>(history[row]));
+        if (outputs.step_logits)
+          std::memcpy(outputs.step_logits + (row * maxNewTokens + step) * vocabSize, rowLogits,
+                      size_t(vocabSize) * sizeof(float));
+      }
+      done[row] = step + 1 == maxNewTokens || llvm::is_contained(stopIds, next[row]);
+      if (options.token_callback && options.token_callback(options.user_data, row, next[row]))
+        done[row] = 1;
+    }
+    if (logits)
+      FALCON_RETURN_IF_ERROR(unmapLogits(session));
+    FALCON_RETURN_IF_ERROR(
+        broadcastFromRankZero(session, tokens.data(), tokens.size() * sizeof(int64_t)));
+    for (int64_t row = 0; row < batchSize; ++row) {
+      if (finished[row])
+        continue;
+      if (!rankZero && options.token_callback)
+        options.token_callback(options.user_data, row, next[row]);
+      if (outputs.ids)
+        outputs.ids[row * maxNewTokens + step] = next[row];
+      if (outputs.lengths)
+        outputs.lengths[row] = step + 1;
+      if (!history.empty())
+        history[row].push_back(next[row]);
+      finished[row] = done[row];
+    }
+    return nullptr;
+  };
+  if (maxNewTokens > 0) {
+    FALCON_RETURN_IF_ERROR(chooseTokens(0, maxPromptLength, lastPositions));
+    // The prefill ends when its tokens are known everywhere (with several
+    // ranks, rank 0's forward part ends before the last stage's).
+    stats.prefill_seconds = secondsSince(start);
+    start = Clock::now();
+    const llvm::SmallVector<int64_t> firstPosition(size_t(batchSize), 0);
+    int64_t step = 1;
+    for (; step < maxNewTokens && llvm::is_contained(finished, 0); ++step) {
+      // A finished row decodes its last token again; its results are
+      // dropped.
+      FALCON_RETURN_IF_ERROR(runForward(session, next, 1, {}, !sliced));
+      FALCON_RETURN_IF_ERROR(chooseTokens(step, 1, firstPosition));
+    }
+    stats.decode_tokens = batchSize * (step - 1);
+    stats.decode_seconds = secondsSince(start);
+  }
+  falcon_hal_allocator_statistics_t memory = {};
+  FALCON_RETURN_IF_ERROR(model.device->vtable->queryAllocatorStatistics(model.device, &memory));
+  stats.workspace_peak_bytes = memory.workspacePeakBytes;
+  stats.buffer_peak_bytes = memory.bufferPeakBytes;
+  stats.all_reduces = int64_t(memory.executableCollectives - before.executableCollectives);
+  stats.all_reduce_seconds =
+      double(memory.executableCollectiveNanoseconds - before.executableCollectiveNanoseconds) *
+      1e-9;
+  stats.transfer_seconds = session->collectiveSeconds - transferBefore;
+  if (outputs.stats)
+    *outputs.stats = stats;
+  return nullptr;
 }
 
 } // namespace
@@ -606,8 +856,16 @@ falcon_status_t falcon_session_create(falcon_model_t *model,
   session->model = model;
   session->batchSize = options->batch_size;
   session->capacity = capacity;
+  try {
+    session->rowLengths.assign(size_t(options->batch_size), 0);
+  } catch (const std::bad_alloc &) {
+    return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED, "cannot allocate a session");
+  }
   falcon_hal_device_t *device = model->device;
   FALCON_RETURN_IF_ERROR(device->vtable->createQueue(device, &session->queue));
+  FALCON_RETURN_IF_ERROR(device->vtable->allocateBuffer(
+      device, FALCON_HAL_MEMORY_TYPE_HOST_LOCAL | FALCON_HAL_MEMORY_TYPE_HOST_VISIBLE,
+      uint64_t(options->batch_size) * sizeof(int64_t), &session->pastLens));
   // Micro-batches: the rows split as evenly as they can, each group with
   // its own cache (its share of cacheBytes).
   int64_t microBatches = std::min(microBatchCount, options->batch_size);
@@ -634,8 +892,9 @@ void falcon_session_release(falcon_session_t *session) { delete session; }
 falcon_status_t falcon_session_reset(falcon_session_t *session) {
   if (!session)
     return makeNullArgumentStatus("falcon_session_reset", "session");
-  // Rows at or past `length` are never read, so the cache needs no clearing.
-  session->length = 0;
+  // Cache rows at or past a row's length are never read, so the cache needs
+  // no clearing.
+  std::fill(session->rowLengths.begin(), session->rowLengths.end(), 0);
   return nullptr;
 }
 
@@ -647,7 +906,7 @@ falcon_status_t falcon_session_query_info(const falcon_session_t *session,
     return makeNullArgumentStatus("falcon_session_query_info", "out_info");
   out_info->batch_size = session->batchSize;
   out_info->cache_capacity = session->capacity;
-  out_info->length = session->length;
+  out_info->length = longestRow(session);
   return nullptr;
 }
 
@@ -657,7 +916,20 @@ falcon_status_t falcon_session_query_length(const falcon_session_t *session,
     return makeNullArgumentStatus("falcon_session_query_length", "session");
   if (!out_length)
     return makeNullArgumentStatus("falcon_session_query_length", "out_length");
-  *out_length = session->length;
+  *out_length = longestRow(session);
+  return nullptr;
+}
+
+falcon_status_t falcon_session_query_row_lengths(const falcon_session_t *session,
+                                                 size_t capacity, int64_t *out_lengths) {
+  const char *function = "falcon_session_query_row_lengths";
+  if (!session)
+    return makeNullArgumentStatus(function, "session");
+  if (!out_lengths)
+    return makeNullArgumentStatus(function, "out_lengths");
+  FALCON_RETURN_IF_ERROR(
+      checkOutputCapacity(function, "out_lengths", capacity, uint64_t(session->batchSize)));
+  std::copy(session->rowLengths.begin(), session->rowLengths.end(), out_lengths);
   return nullptr;
 }
 
@@ -672,9 +944,9 @@ falcon_session_prefill(falcon_session_t *session, const int64_t *token_ids,
                       llvm::Twine(function) +
                           ": sequence_length must be positive, found " +
                           llvm::Twine(sequence_length));
-  if (sequence_length > session->capacity - session->length)
+  if (sequence_length > session->capacity - longestRow(session))
     return makeStatus(FALCON_STATUS_OUT_OF_RANGE,
-                      cachedPrefix(session) + "prompt (" +
+                      cachedPrefix(longestRow(session)) + "prompt (" +
                           llvm::Twine(sequence_length) +
                           " tokens) exceeds the KV-cache capacity of " +
                           llvm::Twine(session->capacity));
@@ -704,7 +976,7 @@ falcon_status_t falcon_session_decode(falcon_session_t *session,
                                       float *out_logits) {
   const char *function = "falcon_session_decode";
   FALCON_RETURN_IF_ERROR(checkCall(session, function, token_ids, batch_size));
-  if (session->length >= session->capacity)
+  if (longestRow(session) >= session->capacity)
     return makeStatus(FALCON_STATUS_OUT_OF_RANGE,
                       "decode: the KV cache is full (capacity " +
                           llvm::Twine(session->capacity) + " tokens)");
@@ -725,6 +997,48 @@ falcon_status_t falcon_session_decode(falcon_session_t *session,
   return nullptr;
 }
 
+void falcon_sampling_options_initialize(falcon_sampling_options_t *out_options) {
+  if (!out_options)
+    return;
+  out_options->temperature = 0.0;
+  out_options->top_k = 0;
+  out_options->top_p = 1.0;
+  out_options->min_p = 0.0;
+  out_options->repetition_penalty = 1.0;
+  out_options->seed = 0;
+}
+
+void falcon_generate_options_initialize(falcon_generate_options_t *out_options) {
+  if (!out_options)
+    return;
+  out_options->max_new_tokens = 16;
+  falcon_sampling_options_initialize(&out_options->sampling);
+  out_options->stop_token_ids = nullptr;
+  out_options->stop_token_count = 0;
+  out_options->token_callback = nullptr;
+  out_options->user_data = nullptr;
+}
+
+falcon_status_t falcon_session_generate(falcon_session_t *session, const int64_t *prompt_ids,
+                                        const int64_t *prompt_lengths, int64_t batch_size,
+                                        int64_t max_prompt_length,
+                                        const falcon_generate_options_t *options,
+                                        const falcon_generate_outputs_t *outputs) {
+  const char *function = "falcon_session_generate";
+  FALCON_RETURN_IF_ERROR(checkCall(session, function, prompt_ids, batch_size, "prompt_ids"));
+  if (!outputs)
+    return makeNullArgumentStatus(function, "outputs");
+  falcon_generate_options_t defaults;
+  falcon_generate_options_initialize(&defaults);
+  if (!options)
+    options = &defaults;
+  llvm::SmallVector<int64_t> lengths(size_t(batch_size), max_prompt_length);
+  if (prompt_lengths)
+    lengths.assign(prompt_lengths, prompt_lengths + batch_size);
+  return generate(session, function, prompt_ids, lengths, max_prompt_length,
+                  "max_prompt_length", *options, *outputs);
+}
+
 falcon_status_t falcon_session_generate_greedy(
     falcon_session_t *session, const int64_t *prompt_ids, int64_t batch_size,
     int64_t prompt_length, int64_t max_new_tokens, size_t ids_capacity,
@@ -732,146 +1046,15 @@ falcon_status_t falcon_session_generate_greedy(
     int64_t *out_ids, float *out_prompt_logits, float *out_step_logits,
     falcon_generate_stats_t *out_stats) {
   const char *function = "falcon_session_generate_greedy";
-  FALCON_RETURN_IF_ERROR(
-      checkCall(session, function, prompt_ids, batch_size, "prompt_ids"));
-  if (prompt_length <= 0)
-    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
-                      llvm::Twine(function) +
-                          ": prompt_length must be positive, found " +
-                          llvm::Twine(prompt_length));
-  if (max_new_tokens < 0)
-    return makeStatus(FALCON_STATUS_INVALID_ARGUMENT,
-                      llvm::Twine(function) +
-                          ": max_new_tokens must not be negative, found " +
-                          llvm::Twine(max_new_tokens));
-  // Written without a sum that could overflow for absurd requests.
-  int64_t room = session->capacity - session->length;
-  if (prompt_length > room || max_new_tokens > room - prompt_length)
-    return makeStatus(FALCON_STATUS_OUT_OF_RANGE,
-                      cachedPrefix(session) + "prompt (" +
-                          llvm::Twine(prompt_length) + " tokens) plus " +
-                          llvm::Twine(max_new_tokens) +
-                          " new tokens exceeds the KV-cache capacity of " +
-                          llvm::Twine(session->capacity));
-  FALCON_RETURN_IF_ERROR(
-      checkTokenIds(session, prompt_ids, batch_size, prompt_length));
-
-  int64_t vocabSize = session->model->manifest.vocabSize;
-  uint64_t idCount = 0, logitCount = 0, stepLogitCount = 0;
-  if (!checkedProduct({batch_size, max_new_tokens}, idCount) ||
-      !checkedProduct({batch_size, prompt_length, vocabSize}, logitCount) ||
-      !checkedProduct({batch_size, max_new_tokens, vocabSize}, stepLogitCount))
-    return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
-                      llvm::Twine(function) +
-                          ": results overflow the address space");
-  if (idCount > 0) {
-    if (!out_ids)
-      return makeNullArgumentStatus(function, "out_ids");
-    FALCON_RETURN_IF_ERROR(
-        checkOutputCapacity(function, "out_ids", ids_capacity, idCount));
-  }
-  if (out_prompt_logits)
-    FALCON_RETURN_IF_ERROR(checkOutputCapacity(
-        function, "out_prompt_logits", prompt_logits_capacity, logitCount));
-  if (out_step_logits)
-    FALCON_RETURN_IF_ERROR(checkOutputCapacity(function, "out_step_logits",
-                                               step_logits_capacity,
-                                               stepLogitCount));
-  // Row `row`'s logits for new token `step`.
-  auto saveStepLogits = [&](int64_t row, int64_t step, const float *source) {
-    if (out_step_logits)
-      std::memcpy(out_step_logits + (row * max_new_tokens + step) * vocabSize,
-                  source, size_t(vocabSize) * sizeof(float));
-  };
-  // One allocation covers the prefill and every decode step.
-  FALCON_RETURN_IF_ERROR(ensureScratch(session, prompt_length));
-  std::unique_ptr<int64_t, decltype(&std::free)> nextTokens(
-      static_cast<int64_t *>(std::malloc(size_t(batch_size) * sizeof(int64_t))),
-      &std::free);
-  if (!nextTokens)
-    return makeStatus(FALCON_STATUS_RESOURCE_EXHAUSTED,
-                      llvm::Twine(function) + ": out of memory");
-
-  // From here on only a misbehaving host library can make a step fail.
-  falcon_generate_stats_t stats = {};
-  falcon_hal_device_t *statsDevice = session->model->device;
-  falcon_hal_allocator_statistics_t before = {};
-  FALCON_RETURN_IF_ERROR(
-      statsDevice->vtable->queryAllocatorStatistics(statsDevice, &before));
-  double transferBefore = session->collectiveSeconds;
-  Clock::time_point start = Clock::now();
-  // With several ranks, the logits reach rank 0 only when it asked for them
-  // (its choice, shared: the other ranks pass no output buffers); otherwise
-  // the last stage's ranks pick among their own slices.
-  int64_t gather = out_prompt_logits || out_step_logits;
-  FALCON_RETURN_IF_ERROR(broadcastFromRankZero(session, &gather, sizeof(gather)));
-  bool multiRank = session->model->worldSize() > 1;
-  bool sliced = multiRank && !gather;
-  FALCON_RETURN_IF_ERROR(runForward(session, prompt_ids, prompt_length, !sliced));
-  stats.prefill_tokens = batch_size * prompt_length;
-  stats.prefill_seconds = secondsSince(start);
-  if (out_prompt_logits)
-    FALCON_RETURN_IF_ERROR(readLogits(session, logitCount, out_prompt_logits));
-
-  if (max_new_tokens > 0) {
-    const float *logits = nullptr;
-    int64_t *tokens = nextTokens.get();
-    // The prefill's last position of each row predicts its first new token.
-    // (With several ranks, rank 0 holds the logits and shares its choice.)
-    if (sliced)
-      FALCON_RETURN_IF_ERROR(
-          pickTokensFromSlices(session, prompt_length, prompt_length - 1, tokens));
-    else
-      FALCON_RETURN_IF_ERROR(mapLogits(session, logitCount, &logits));
-    for (int64_t row = 0; logits && row < batch_size; ++row) {
-      const float *last =
-          logits + (row * prompt_length + prompt_length - 1) * vocabSize;
-      tokens[row] = argmax(last, vocabSize);
-      saveStepLogits(row, 0, last);
-    }
-    if (!sliced) {
-      FALCON_RETURN_IF_ERROR(unmapLogits(session));
-      FALCON_RETURN_IF_ERROR(shareTokens(session, tokens));
-    }
-    for (int64_t row = 0; row < batch_size; ++row)
-      out_ids[row * max_new_tokens] = tokens[row];
-    // The prefill ends when its tokens are known everywhere (with several
-    // ranks, rank 0's forward part ends before the last stage's).
-    stats.prefill_seconds = secondsSince(start);
-    start = Clock::now();
-    for (int64_t step = 1; step < max_new_tokens; ++step) {
-      FALCON_RETURN_IF_ERROR(runForward(session, tokens, 1, !sliced));
-      if (sliced) {
-        FALCON_RETURN_IF_ERROR(pickTokensFromSlices(session, 1, 0, tokens));
-        for (int64_t row = 0; row < batch_size; ++row)
-          out_ids[row * max_new_tokens + step] = tokens[row];
-        continue;
-      }
-      FALCON_RETURN_IF_ERROR(
-          mapLogits(session, uint64_t(batch_size * vocabSize), &logits));
-      for (int64_t row = 0; logits && row < batch_size; ++row) {
-        tokens[row] = argmax(logits + row * vocabSize, vocabSize);
-        saveStepLogits(row, step, logits + row * vocabSize);
-      }
-      FALCON_RETURN_IF_ERROR(unmapLogits(session));
-      FALCON_RETURN_IF_ERROR(shareTokens(session, tokens));
-      for (int64_t row = 0; row < batch_size; ++row)
-        out_ids[row * max_new_tokens + step] = tokens[row];
-    }
-    stats.decode_tokens = batch_size * (max_new_tokens - 1);
-    stats.decode_seconds = secondsSince(start);
-  }
-  falcon_hal_device_t *device = session->model->device;
-  falcon_hal_allocator_statistics_t memory = {};
-  FALCON_RETURN_IF_ERROR(device->vtable->queryAllocatorStatistics(device, &memory));
-  stats.workspace_peak_bytes = memory.workspacePeakBytes;
-  stats.buffer_peak_bytes = memory.bufferPeakBytes;
-  stats.all_reduces = int64_t(memory.executableCollectives - before.executableCollectives);
-  stats.all_reduce_seconds =
-      double(memory.executableCollectiveNanoseconds - before.executableCollectiveNanoseconds) *
-      1e-9;
-  stats.transfer_seconds = session->collectiveSeconds - transferBefore;
-  if (out_stats)
-    *out_stats = stats;
-  return nullptr;
+  FALCON_RETURN_IF_ERROR(checkCall(session, function, prompt_ids, batch_size, "prompt_ids"));
+  falcon_generate_options_t options;
+  falcon_generate_options_initialize(&options);
+  options.max_new_tokens = max_new_tokens;
+  falcon_generate_outputs_t outputs = {out_ids,           ids_capacity,
+                                       nullptr,           out_prompt_logits,
+                                       prompt_logits_capacity, out_step_logits,
+                                       step_logits_capacity,   out_stats};
+  llvm::SmallVector<int64_t> lengths(size_t(batch_size), prompt_length);
+  return generate(session, function, prompt_ids, lengths, prompt_length, "prompt_length",
+                  options, outputs);
 }

@@ -1,15 +1,25 @@
 // RUN: falcon-opt %s -split-input-file --falcon-cpu-decompose-attention | FileCheck %s
 
-// Cache append at past_len, then blocks of query rows x keys (the config's
+// Cache append at each row's past_lens, then blocks of query rows x keys (the config's
 // attention_block, 4 x 8 here) with an online softmax; heads merged
 // head-major.
 // CHECK-LABEL: func @attention
-// CHECK-SAME: %[[Q:[^:]*]]: tensor<?x?x4x16xf32>, %[[K:[^:]*]]: tensor<?x?x2x16xf32>, %[[V:[^:]*]]: tensor<?x?x2x16xf32>, %[[KC:[^:]*]]: tensor<?x2x?x16xf32>, %[[VC:[^:]*]]: tensor<?x2x?x16xf32>, %[[PAST:[^:]*]]: index
+// CHECK-SAME: %[[Q:[^:]*]]: tensor<?x?x4x16xf32>, %[[K:[^:]*]]: tensor<?x?x2x16xf32>, %[[V:[^:]*]]: tensor<?x?x2x16xf32>, %[[KC:[^:]*]]: tensor<?x2x?x16xf32>, %[[VC:[^:]*]]: tensor<?x2x?x16xf32>, %[[PASTS:[^:]*]]: tensor<?xi64>
+// CHECK: %[[B:.*]] = tensor.dim %[[Q]], %c0
 // CHECK: %[[SEQ:.*]] = tensor.dim %[[Q]], %c1
+// The longest row's past length bounds the keys every row's blocks visit.
+// CHECK: %[[PAST:.*]] = scf.for %[[R:.*]] = %{{.*}} to %[[B]]
+// CHECK:   tensor.extract %[[PASTS]][%[[R]]]
+// CHECK:   arith.maxsi
 // CHECK: %[[KT:.*]] = linalg.transpose ins(%[[K]] : tensor<?x?x2x16xf32>) {{.*}} permutation = [0, 2, 1, 3]
-// CHECK: %[[NKC:.*]] = tensor.insert_slice %[[KT]] into %[[KC]][0, 0, %[[PAST]], 0]
+// Row r's new keys go to its own cache rows past_lens[r] ...
+// CHECK: %[[NKC:.*]] = scf.for %[[R:.*]] = %{{.*}} to %[[B]] {{.*}} iter_args(%[[CACHE:.*]] = %[[KC]])
+// CHECK:   %[[ROWKT:.*]] = tensor.extract_slice %[[KT]][%[[R]], 0, 0, 0] [1, 2, %[[SEQ]], 16]
+// CHECK:   %[[RP:.*]] = tensor.extract %[[PASTS]][%[[R]]]
+// CHECK:   %[[RPI:.*]] = arith.index_cast %[[RP]]
+// CHECK:   tensor.insert_slice %[[ROWKT]] into %[[CACHE]][%[[R]], 0, %[[RPI]], 0] [1, 2, %[[SEQ]], 16]
 // CHECK: %[[VT:.*]] = linalg.transpose ins(%[[V]]
-// CHECK: %[[NVC:.*]] = tensor.insert_slice %[[VT]] into %[[VC]][0, 0, %[[PAST]], 0]
+// CHECK: %[[NVC:.*]] = scf.for
 // CHECK: %[[KEYS:.*]] = tensor.extract_slice %[[NKC]][0, 0, 0, 0]
 // CHECK: %[[VALUES:.*]] = tensor.extract_slice %[[NVC]][0, 0, 0, 0]
 // CHECK: %[[QG:.*]] = tensor.expand_shape %[[Q]] {{\[\[}}0], [1], [2, 3], [4]] {{.*}} into tensor<?x?x2x2x16xf32>
@@ -33,11 +43,14 @@
 // whole block runs its 2 KV groups (loop 1) in parallel: it carries the
 // attention's thread split (and no attention_block).
 // CHECK:       %[[DOTS:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "parallel"]} ins(%[[QB]], %[[KB]] : {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 2, thread_dim = 1>}
-// CHECK:       %[[SCORES:.*]] = linalg.generic {{.*}} ins(%[[DOTS]] : {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 2, thread_dim = 1>}
-// The causal mask: key KEY + t is hidden from row ROW + i past past_len + ROW + i.
+// CHECK:       %[[SCORES:.*]] = linalg.generic {{.*}} ins(%[[DOTS]], %[[PASTS]] : {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 2, thread_dim = 1>}
+// The causal mask: key KEY + t is hidden from query ROW + i of batch row b
+// past past_lens[b] + ROW + i.
+// CHECK:         ^bb0(%{{[^:]*}}: f32, %[[ROWPAST:[^:]*]]: i64,
 // CHECK:         %[[T:.*]] = arith.addi %[[KEY]], %{{.*}}
+// CHECK:         %[[RPAST:.*]] = arith.index_cast %[[ROWPAST]]
 // CHECK:         %[[I:.*]] = arith.addi %[[ROW]], %{{.*}}
-// CHECK:         %[[LIMIT:.*]] = arith.addi %[[PAST]], %[[I]]
+// CHECK:         %[[LIMIT:.*]] = arith.addi %[[RPAST]], %[[I]]
 // CHECK:         arith.cmpi ugt, %[[T]], %[[LIMIT]]
 // CHECK:         arith.select
 // CHECK:       %[[NEWMAX:.*]] = linalg.generic {{.*}} ins(%[[SCORES]] : {{.*}} outs(%[[MAX]] :
@@ -63,10 +76,10 @@
 // CHECK: %[[OUT:.*]] = tensor.collapse_shape %[[CTX]] {{\[\[}}0], [1], [2, 3, 4]] : tensor<?x?x2x2x16xf32> into tensor<?x?x64xf32>
 // CHECK: return %[[OUT]], %[[NKC]], %[[NVC]]
 func.func @attention(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x2x16xf32>, %v: tensor<?x?x2x16xf32>,
-                     %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>, %past: index)
+                     %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>, %past: tensor<?xi64>)
     -> (tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>) {
   %o, %nk, %nv = falcon.attention %q, %k, %v, %kc, %vc, %past {falcon.lowering_config = #falcon.lowering_config<threads = 2, thread_dim = 1, attention_block = [4, 8]>}
-      : (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, index)
+      : (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?xi64>)
       -> (tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
   return %o, %nk, %nv : tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
 }
@@ -81,15 +94,15 @@ func.func @attention(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x2x16xf32>, %v: ten
 // CHECK: scf.for {{.*}} step %c64
 // CHECK: scf.for %[[KEY:.*]] = {{.*}} step %c512
 // CHECK: %[[BB:.*]] = tensor.extract_slice %[[B]][0, 0, %[[KEY]]] [2, 1, %{{.*}}]
-// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[BB]] :
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[BB]], %{{.*}} :
 // CHECK:   %[[S:.*]] = arith.addf
 // CHECK:   %[[SCALE:.*]] = arith.constant 2.500000e-01 : f32
 // CHECK:   arith.mulf %[[S]], %[[SCALE]]
 func.func @attention_alibi(%q: tensor<?x?x2x16xf32>, %k: tensor<?x?x2x16xf32>,
-                           %kc: tensor<?x2x?x16xf32>, %past: index, %bias: tensor<2x?xf32>)
+                           %kc: tensor<?x2x?x16xf32>, %past: tensor<?xi64>, %bias: tensor<2x?xf32>)
     -> tensor<?x?x32xf32> {
   %o, %nk, %nv = falcon.attention %q, %k, %k, %kc, %kc, %past bias(%bias)
-      : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, index, tensor<2x?xf32>)
+      : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?xi64>, tensor<2x?xf32>)
       -> (tensor<?x?x32xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
   return %o : tensor<?x?x32xf32>
 }

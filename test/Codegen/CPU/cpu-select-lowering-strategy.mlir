@@ -57,13 +57,13 @@ func.func @other(%x: tensor<?x?x8xf32>, %w: tensor<80x8xf32>, %init: tensor<?x?x
 // AVX2: falcon.attention {{.*}} {falcon.lowering_config = #falcon.lowering_config<threads = 4, thread_dim = 2, attention_block = [64, 512]>}
 // BLOCK: falcon.attention {{.*}} {falcon.lowering_config = #falcon.lowering_config<threads = 4, thread_dim = 1, attention_block = [2, 3]>}
 func.func @attention(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x2x16xf32>, %kc: tensor<?x2x?x16xf32>,
-                     %k1: tensor<?x?x1x16xf32>, %kc1: tensor<?x1x?x16xf32>, %past: index)
+                     %k1: tensor<?x?x1x16xf32>, %kc1: tensor<?x1x?x16xf32>, %past: tensor<?xi64>)
     -> (tensor<?x?x64xf32>, tensor<?x?x64xf32>) {
   %o, %nk, %nv = falcon.attention %q, %k, %k, %kc, %kc, %past
-      : (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, index)
+      : (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?xi64>)
       -> (tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
   %o1, %nk1, %nv1 = falcon.attention %q, %k1, %k1, %kc1, %kc1, %past
-      : (tensor<?x?x4x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>, tensor<?x1x?x16xf32>, tensor<?x1x?x16xf32>, index)
+      : (tensor<?x?x4x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>, tensor<?x1x?x16xf32>, tensor<?x1x?x16xf32>, tensor<?xi64>)
       -> (tensor<?x?x64xf32>, tensor<?x1x?x16xf32>, tensor<?x1x?x16xf32>)
   return %o, %o1 : tensor<?x?x64xf32>, tensor<?x?x64xf32>
 }

@@ -304,10 +304,10 @@ func.func @alibi_nonpositive(%n: index) {
 // -----
 
 func.func @attention_divisibility(%q: tensor<?x?x71x64xf32>, %k: tensor<?x?x2x64xf32>,
-                                  %c: tensor<?x2x?x64xf32>, %p: index) {
+                                  %c: tensor<?x2x?x64xf32>, %p: tensor<?xi64>) {
   // expected-error @+1 {{expects num_heads (71) to be a multiple of num_kv_heads (2)}}
   %o, %kc, %vc = falcon.attention %q, %k, %k, %c, %c, %p
-      : (tensor<?x?x71x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x2x?x64xf32>, tensor<?x2x?x64xf32>, index)
+      : (tensor<?x?x71x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x2x?x64xf32>, tensor<?x2x?x64xf32>, tensor<?xi64>)
       -> (tensor<?x?x4544xf32>, tensor<?x2x?x64xf32>, tensor<?x2x?x64xf32>)
   return
 }
@@ -315,10 +315,10 @@ func.func @attention_divisibility(%q: tensor<?x?x71x64xf32>, %k: tensor<?x?x2x64
 // -----
 
 func.func @attention_cache_heads(%q: tensor<?x?x8x16xf32>, %k: tensor<?x?x2x16xf32>,
-                                 %c: tensor<?x8x?x16xf32>, %p: index) {
+                                 %c: tensor<?x8x?x16xf32>, %p: tensor<?xi64>) {
   // expected-error @+1 {{expects key cache heads (dimension 1) to be 2, found 8}}
   %o, %kc, %vc = falcon.attention %q, %k, %k, %c, %c, %p
-      : (tensor<?x?x8x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x8x?x16xf32>, tensor<?x8x?x16xf32>, index)
+      : (tensor<?x?x8x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x8x?x16xf32>, tensor<?x8x?x16xf32>, tensor<?xi64>)
       -> (tensor<?x?x128xf32>, tensor<?x8x?x16xf32>, tensor<?x8x?x16xf32>)
   return
 }
@@ -326,10 +326,10 @@ func.func @attention_cache_heads(%q: tensor<?x?x8x16xf32>, %k: tensor<?x?x2x16xf
 // -----
 
 func.func @attention_head_size(%q: tensor<?x?x8x16xf32>, %k: tensor<?x?x2x16xf32>,
-                               %c: tensor<?x2x?x32xf32>, %p: index) {
+                               %c: tensor<?x2x?x32xf32>, %p: tensor<?xi64>) {
   // expected-error @+1 {{expects key cache head size to be 16, found 32}}
   %o, %kc, %vc = falcon.attention %q, %k, %k, %c, %c, %p
-      : (tensor<?x?x8x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x2x?x32xf32>, tensor<?x2x?x32xf32>, index)
+      : (tensor<?x?x8x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x2x?x32xf32>, tensor<?x2x?x32xf32>, tensor<?xi64>)
       -> (tensor<?x?x128xf32>, tensor<?x2x?x32xf32>, tensor<?x2x?x32xf32>)
   return
 }
@@ -337,10 +337,10 @@ func.func @attention_head_size(%q: tensor<?x?x8x16xf32>, %k: tensor<?x?x2x16xf32
 // -----
 
 func.func @attention_result(%q: tensor<?x?x8x16xf32>, %k: tensor<?x?x2x16xf32>,
-                            %c: tensor<?x2x?x16xf32>, %p: index) {
+                            %c: tensor<?x2x?x16xf32>, %p: tensor<?xi64>) {
   // expected-error @+1 {{expects result features (num_heads * head size) to be 128, found 64}}
   %o, %kc, %vc = falcon.attention %q, %k, %k, %c, %c, %p
-      : (tensor<?x?x8x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, index)
+      : (tensor<?x?x8x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?xi64>)
       -> (tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
   return
 }
@@ -348,10 +348,10 @@ func.func @attention_result(%q: tensor<?x?x8x16xf32>, %k: tensor<?x?x2x16xf32>,
 // -----
 
 func.func @attention_bias(%q: tensor<?x?x6x16xf32>, %k: tensor<?x?x6x16xf32>,
-                          %c: tensor<?x6x?x16xf32>, %p: index, %b: tensor<5x?xf32>) {
+                          %c: tensor<?x6x?x16xf32>, %p: tensor<?xi64>, %b: tensor<5x?xf32>) {
   // expected-error @+1 {{expects bias dimension 0 (num_heads) to be 6, found 5}}
   %o, %kc, %vc = falcon.attention %q, %k, %k, %c, %c, %p bias(%b)
-      : (tensor<?x?x6x16xf32>, tensor<?x?x6x16xf32>, tensor<?x?x6x16xf32>, tensor<?x6x?x16xf32>, tensor<?x6x?x16xf32>, index, tensor<5x?xf32>)
+      : (tensor<?x?x6x16xf32>, tensor<?x?x6x16xf32>, tensor<?x?x6x16xf32>, tensor<?x6x?x16xf32>, tensor<?x6x?x16xf32>, tensor<?xi64>, tensor<5x?xf32>)
       -> (tensor<?x?x96xf32>, tensor<?x6x?x16xf32>, tensor<?x6x?x16xf32>)
   return
 }
@@ -359,10 +359,10 @@ func.func @attention_bias(%q: tensor<?x?x6x16xf32>, %k: tensor<?x?x6x16xf32>,
 // -----
 
 func.func @attention_cache_result(%q: tensor<?x?x8x16xf32>, %k: tensor<?x?x2x16xf32>,
-                                  %c: tensor<?x2x?x16xf32>, %p: index) {
+                                  %c: tensor<?x2x?x16xf32>, %p: tensor<?xi64>) {
   // expected-error @+1 {{all of {key_cache, new_key_cache} have same type}}
   %o, %kc, %vc = falcon.attention %q, %k, %k, %c, %c, %p
-      : (tensor<?x?x8x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, index)
+      : (tensor<?x?x8x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?xi64>)
       -> (tensor<?x?x128xf32>, tensor<?x2x8x16xf32>, tensor<?x2x?x16xf32>)
   return
 }
@@ -420,17 +420,17 @@ func.func @qkv_split_dynamic_head(%f: tensor<?x?x96xf32>) {
 // -----
 
 // Zero KV heads: an error, not a division by zero in the verifier.
-func.func @attention_zero_kv_heads(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x0x8xf32>, %c: tensor<1x0x4x8xf32>, %p: index) {
+func.func @attention_zero_kv_heads(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x0x8xf32>, %c: tensor<1x0x4x8xf32>, %p: tensor<?xi64>) {
   // expected-error @+1 {{expects a positive key dimension 2, found 0}}
-  %o, %kc, %vc = falcon.attention %q, %k, %k, %c, %c, %p : (tensor<1x2x4x8xf32>, tensor<1x2x0x8xf32>, tensor<1x2x0x8xf32>, tensor<1x0x4x8xf32>, tensor<1x0x4x8xf32>, index) -> (tensor<1x2x32xf32>, tensor<1x0x4x8xf32>, tensor<1x0x4x8xf32>)
+  %o, %kc, %vc = falcon.attention %q, %k, %k, %c, %c, %p : (tensor<1x2x4x8xf32>, tensor<1x2x0x8xf32>, tensor<1x2x0x8xf32>, tensor<1x0x4x8xf32>, tensor<1x0x4x8xf32>, tensor<?xi64>) -> (tensor<1x2x32xf32>, tensor<1x0x4x8xf32>, tensor<1x0x4x8xf32>)
   return
 }
 
 // -----
 
-func.func @attention_dynamic_heads(%q: tensor<?x?x?x8xf32>, %k: tensor<?x?x2x8xf32>, %c: tensor<?x2x?x8xf32>, %p: index) {
+func.func @attention_dynamic_heads(%q: tensor<?x?x?x8xf32>, %k: tensor<?x?x2x8xf32>, %c: tensor<?x2x?x8xf32>, %p: tensor<?xi64>) {
   // expected-error @+1 {{expects static head counts and head size}}
-  %o, %kc, %vc = falcon.attention %q, %k, %k, %c, %c, %p : (tensor<?x?x?x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, index) -> (tensor<?x?x?xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>)
+  %o, %kc, %vc = falcon.attention %q, %k, %k, %c, %c, %p : (tensor<?x?x?x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?xi64>) -> (tensor<?x?x?xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>)
   return
 }
 

@@ -34,7 +34,7 @@ func.func @dense(%ids: tensor<?x?xi64>, %table: tensor<32x8xbf16>, %g: tensor<8x
 
 // CHECK-LABEL: func @attention_rope
 func.func @attention_rope(%fused: tensor<?x?x112xf32>, %pos: tensor<?x?xi64>,
-                          %kc: tensor<?x1x?x16xf32>, %vc: tensor<?x1x?x16xf32>, %past: index)
+                          %kc: tensor<?x1x?x16xf32>, %vc: tensor<?x1x?x16xf32>, %past: tensor<?xi64>)
     -> (tensor<?x?x80xf32>, tensor<?x1x?x16xf32>, tensor<?x1x?x16xf32>) {
   // CHECK: %[[Q:.*]], %[[K:.*]], %[[V:.*]] = falcon.qkv_split %{{.*}} {layout = #falcon.qkv_layout<multi_query>, num_heads = 5 : i64, num_kv_heads = 1 : i64}
   %q, %k, %v = falcon.qkv_split %fused {layout = #falcon.qkv_layout<multi_query>, num_heads = 5 : i64, num_kv_heads = 1 : i64}
@@ -46,14 +46,14 @@ func.func @attention_rope(%fused: tensor<?x?x112xf32>, %pos: tensor<?x?xi64>,
       : (tensor<?x?x1x16xf32>, tensor<?x?xi64>) -> tensor<?x?x1x16xf32>
   // CHECK: falcon.attention %[[QR]], %[[KR]], %[[V]], %{{.*}}, %{{.*}}, %{{.*}} :
   %o, %nk, %nv = falcon.attention %qr, %kr, %v, %kc, %vc, %past
-      : (tensor<?x?x5x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>, tensor<?x1x?x16xf32>, tensor<?x1x?x16xf32>, index)
+      : (tensor<?x?x5x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>, tensor<?x1x?x16xf32>, tensor<?x1x?x16xf32>, tensor<?xi64>)
       -> (tensor<?x?x80xf32>, tensor<?x1x?x16xf32>, tensor<?x1x?x16xf32>)
   return %o, %nk, %nv : tensor<?x?x80xf32>, tensor<?x1x?x16xf32>, tensor<?x1x?x16xf32>
 }
 
 // CHECK-LABEL: func @attention_alibi_per_head
 func.func @attention_alibi_per_head(%fused: tensor<?x?x288xf32>, %kc: tensor<?x6x?x16xf32>,
-                                    %vc: tensor<?x6x?x16xf32>, %past: index, %keys: index)
+                                    %vc: tensor<?x6x?x16xf32>, %past: tensor<?xi64>, %keys: index)
     -> tensor<?x?x96xf32> {
   // CHECK: falcon.qkv_split %{{.*}} {layout = #falcon.qkv_layout<per_head>, num_heads = 6 : i64, num_kv_heads = 6 : i64}
   %q, %k, %v = falcon.qkv_split %fused {layout = #falcon.qkv_layout<per_head>, num_heads = 6 : i64, num_kv_heads = 6 : i64}
@@ -62,7 +62,7 @@ func.func @attention_alibi_per_head(%fused: tensor<?x?x288xf32>, %kc: tensor<?x6
   %bias = falcon.alibi %keys {num_heads = 6 : i64} : tensor<6x?xf32>
   // CHECK: falcon.attention {{.*}} bias(%[[B]])
   %o, %nk, %nv = falcon.attention %q, %k, %v, %kc, %vc, %past bias(%bias)
-      : (tensor<?x?x6x16xf32>, tensor<?x?x6x16xf32>, tensor<?x?x6x16xf32>, tensor<?x6x?x16xf32>, tensor<?x6x?x16xf32>, index, tensor<6x?xf32>)
+      : (tensor<?x?x6x16xf32>, tensor<?x?x6x16xf32>, tensor<?x?x6x16xf32>, tensor<?x6x?x16xf32>, tensor<?x6x?x16xf32>, tensor<?xi64>, tensor<6x?xf32>)
       -> (tensor<?x?x96xf32>, tensor<?x6x?x16xf32>, tensor<?x6x?x16xf32>)
   return %o : tensor<?x?x96xf32>
 }

@@ -4,15 +4,15 @@
 |* docs/artifact-format.md and deterministic fake math, so the runtime   *|
 |* can be tested without the compiler:                                   *|
 |*  - every argument descriptor is checked (dense row-major, offset 0,   *|
-|*    allocated == aligned, consistent shapes, position_ids ==           *|
-|*    past_len + s, ids in range); a violation is counted and the logits *|
-|*    are filled with NaN;                                               *|
-|*  - rows past_len .. past_len+S-1 of both caches get recognisable      *|
-|*    values (fakeKey/fakeValue), written through the strides;           *|
-|*  - rows 0 .. past_len-1 are checked to still hold what earlier calls  *|
-|*    wrote, and the prediction at a position depends on the ids of      *|
-|*    every earlier row read back from the key cache, so a decode that   *|
-|*    does not see the prefill's rows gives different logits;            *|
+|*    allocated == aligned, consistent shapes, position_ids[b][s] ==     *|
+|*    past_lens[b] + s, ids in range); a violation is counted and the    *|
+|*    logits are filled with NaN;                                        *|
+|*  - rows past_lens[b] .. past_lens[b]+S-1 of both caches get           *|
+|*    recognisable values (fakeKey/fakeValue), written through strides;  *|
+|*  - rows 0 .. past_lens[b]-1 are checked to still hold what earlier    *|
+|*    calls wrote, and the prediction at a position depends on the ids   *|
+|*    of every earlier row read back from the key cache, so a decode     *|
+|*    that does not see the prefill's rows gives different logits;       *|
 |*  - the logits come back as a malloc()ed memref whose `aligned` is not *|
 |*    `allocated` and whose `offset` is not 0, so a runtime that frees   *|
 |*    or reads through the wrong pointer fails;                          *|
@@ -139,14 +139,14 @@ static float *cacheAt(MemRef5 *cache, int64_t layer, int64_t row, int64_t head,
          position * cache->strides[3] + dim * cache->strides[4];
 }
 
-static int checkArguments(MemRef2 *ids, MemRef2 *positions, int64_t pastLen,
+static int checkArguments(MemRef2 *ids, MemRef2 *positions, MemRef1 *pastLens,
                           MemRef5 *keys, MemRef5 *values, MemRef1 *weights) {
   int64_t batch = ids->sizes[0], seq = ids->sizes[1];
-  if (!IS_DENSE(ids, 2) || !IS_DENSE(positions, 2) || !IS_DENSE(keys, 5) ||
-      !IS_DENSE(values, 5) || !IS_DENSE(weights, 1))
+  if (!IS_DENSE(ids, 2) || !IS_DENSE(positions, 2) || !IS_DENSE(pastLens, 1) ||
+      !IS_DENSE(keys, 5) || !IS_DENSE(values, 5) || !IS_DENSE(weights, 1))
     return 0;
   if (batch < 1 || seq < 1 || positions->sizes[0] != batch ||
-      positions->sizes[1] != seq)
+      positions->sizes[1] != seq || pastLens->sizes[0] != batch)
     return 0;
   for (int dim = 0; dim < 5; ++dim)
     if (keys->sizes[dim] != values->sizes[dim])
@@ -154,11 +154,12 @@ static int checkArguments(MemRef2 *ids, MemRef2 *positions, int64_t pastLen,
   if (keys->sizes[0] != FAKE_LAYERS || keys->sizes[1] != batch ||
       keys->sizes[2] != FAKE_KV_HEADS || keys->sizes[4] != FAKE_HEAD_DIM)
     return 0;
-  if (pastLen < 0 || pastLen + seq > keys->sizes[3])
-    return 0;
   if (weights->sizes[0] < 2)
     return 0;
   for (int64_t b = 0; b < batch; ++b) {
+    int64_t pastLen = ((int64_t *)pastLens->aligned)[b];
+    if (pastLen < 0 || pastLen + seq > keys->sizes[3])
+      return 0;
     for (int64_t s = 0; s < seq; ++s) {
       int64_t id = ((int64_t *)ids->aligned)[b * ids->strides[0] + s];
       int64_t position =
@@ -204,15 +205,15 @@ static int allocateLogits(MemRef3 *logits, int64_t batch, int64_t seq) {
 }
 
 EXPORT void _mlir_ciface_forward(MemRef3 *logits, MemRef2 *ids,
-                                 MemRef2 *positions, int64_t pastLen,
+                                 MemRef2 *positions, MemRef1 *pastLens,
                                  MemRef5 *keys, MemRef5 *values,
                                  MemRef1 *weights) {
   int64_t batch = ids->sizes[0], seq = ids->sizes[1];
   ++callCount;
-  lastPastLength = pastLen;
+  lastPastLength = pastLens->sizes[0] > 0 ? ((int64_t *)pastLens->aligned)[0] : -1;
   lastSequenceLength = seq;
   lastCacheCapacity = keys->sizes[3];
-  if (!checkArguments(ids, positions, pastLen, keys, values, weights)) {
+  if (!checkArguments(ids, positions, pastLens, keys, values, weights)) {
     ++abiErrorCount;
     /* Poison the logits so that tests fail loudly too. */
     if (batch >= 0 && seq >= 0 && allocateLogits(logits, batch, seq))
@@ -253,6 +254,7 @@ EXPORT void _mlir_ciface_forward(MemRef3 *logits, MemRef2 *ids,
   for (int64_t b = 0; b < batch; ++b) {
     /* Causal: position s sees rows 0 .. pastLen+s, the earlier ones from the
      * cache alone. */
+    int64_t pastLen = ((int64_t *)pastLens->aligned)[b];
     int64_t idSum = 0;
     for (int64_t row = 0; row < pastLen; ++row)
       idSum += (int64_t)(*cacheAt(keys, 0, b, 0, row, 0) - fakeKey(0, 0, 0, 0));

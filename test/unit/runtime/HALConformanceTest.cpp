@@ -571,7 +571,8 @@ TEST_P(HALConformance, LaunchErrors) {
 struct ForwardCall {
   std::vector<uint8_t> weightBytes = std::vector<uint8_t>(16, 3);
   falcon_hal_buffer_t *weights = nullptr, *ids = nullptr, *positions = nullptr,
-                      *keys = nullptr, *values = nullptr, *logits = nullptr;
+                      *pastLens = nullptr, *keys = nullptr, *values = nullptr,
+                      *logits = nullptr;
   int64_t sequenceLength = 3;
   int64_t capacity = 8;
 };
@@ -590,6 +591,7 @@ protected:
                           FAKE_HEAD_DIM * sizeof(float);
     call.ids = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 3 * 8);
     call.positions = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 3 * 8);
+    call.pastLens = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 8);
     call.keys = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, cacheBytes);
     call.values = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, cacheBytes);
     call.logits = allocate(kHostVisible, 3 * FAKE_VOCAB_SIZE * sizeof(float));
@@ -597,6 +599,8 @@ protected:
     ASSERT_OK(hal().copyHostToBuffer(queue, ids, {call.ids, 0}, sizeof(ids)));
     ASSERT_OK(hal().copyHostToBuffer(queue, positions, {call.positions, 0},
                                      sizeof(positions)));
+    const int64_t pastLen = 0;
+    ASSERT_OK(hal().copyHostToBuffer(queue, &pastLen, {call.pastLens, 0}, sizeof(pastLen)));
   }
 
   /// Launches the fake forward on the three tokens; the launch's status.
@@ -615,7 +619,9 @@ protected:
         hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "position_ids",
                                 {call.positions, 0},
                                 FALCON_HAL_ELEMENT_TYPE_I64, tokenShape),
-        hal::makeInt64Argument("past_len", 0),
+        hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "past_lens",
+                                {call.pastLens, 0}, FALCON_HAL_ELEMENT_TYPE_I64,
+                                {int64_t(1)}),
         hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "key_cache",
                                 {call.keys, 0}, FALCON_HAL_ELEMENT_TYPE_F32,
                                 cacheShape),

@@ -218,7 +218,8 @@ TEST(Sampler, GreedyIsArgmaxWithTheLowestIdOnTies) {
   Sampler sampler(params);
   EXPECT_EQ(sampler.next({1, 3, 3, 2}, {}), 1);
   EXPECT_EQ(sampler.next({5, 5, 5}, {}), 0);
-  EXPECT_EQ(argmaxLowestId({-1, NAN, -1, 0, 0}), 3);
+  EXPECT_EQ(argmaxLowestId({-1, 2, -1, 2, 0}), 1);
+  EXPECT_EQ(argmaxLowestId({-1, 0, NAN, 0, NAN}), 2);
   params.repetitionPenalty = 1.3;
   Sampler penalized(params);
   EXPECT_EQ(penalized.next({1, 3, 3, 2}, {1}), 2);

@@ -585,3 +585,235 @@ TEST_F(RuntimeSession, WeightsChangedInPlaceAreReported) {
 }
 
 } // namespace
+
+//===----------------------------------------------------------------------===//
+// falcon_session_generate: prompts of different lengths, sampling, stops and
+// the token callback.
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// The greedy ids of `prompts` generated together, each padded to the
+/// longest with `padding`.
+struct Batch {
+  std::vector<int64_t> ids, lengths;
+  int64_t longest = 0;
+  Batch(const std::vector<std::vector<int64_t>> &prompts, int64_t padding) {
+    for (const std::vector<int64_t> &prompt : prompts)
+      longest = std::max(longest, int64_t(prompt.size()));
+    for (const std::vector<int64_t> &prompt : prompts) {
+      ids.insert(ids.end(), prompt.begin(), prompt.end());
+      ids.insert(ids.end(), size_t(longest) - prompt.size(), padding);
+      lengths.push_back(int64_t(prompt.size()));
+    }
+  }
+};
+
+struct Streamed {
+  std::vector<std::pair<int64_t, int64_t>> tokens;
+  int64_t stopRow = -1, stopAfter = -1;
+};
+
+int recordToken(void *userData, int64_t row, int64_t id) {
+  Streamed &streamed = *static_cast<Streamed *>(userData);
+  streamed.tokens.emplace_back(row, id);
+  int64_t seen = 0;
+  for (auto [r, token] : streamed.tokens)
+    seen += r == row;
+  return row == streamed.stopRow && seen == streamed.stopAfter;
+}
+
+} // namespace
+
+TEST_F(RuntimeSession, MixedLengthRowsEqualEachPromptAlone) {
+  const std::vector<std::vector<int64_t>> prompts = {
+      {1, 17, 42, 99, 3, 250, 7}, {5, 6, 7}, {200, 201, 202, 203, 204}};
+  // The padding is out of range: the runtime must not read it.
+  Batch batch(prompts, -5);
+  constexpr int64_t kNew = 4;
+  SessionPtr session = createSession(3, 16);
+  std::vector<int64_t> ids(3 * kNew), counts(3);
+  std::vector<float> promptLogits(3 * batch.longest * FAKE_VOCAB_SIZE),
+      stepLogits(3 * kNew * FAKE_VOCAB_SIZE);
+  falcon_generate_options_t options;
+  falcon_generate_options_initialize(&options);
+  options.max_new_tokens = kNew;
+  falcon_generate_outputs_t outputs = {ids.data(),          ids.size(),
+                                       counts.data(),       promptLogits.data(),
+                                       promptLogits.size(), stepLogits.data(),
+                                       stepLogits.size(),   nullptr};
+  StatusResult result = consume(falcon_session_generate(
+      session.get(), batch.ids.data(), batch.lengths.data(), 3, batch.longest, &options,
+      &outputs));
+  ASSERT_TRUE(result.ok()) << result.message;
+  EXPECT_THAT(counts, ElementsAreArray({kNew, kNew, kNew}));
+  std::vector<int64_t> rowLengths(3);
+  ASSERT_TRUE(consume(falcon_session_query_row_lengths(session.get(), 3, rowLengths.data()))
+                  .ok());
+  EXPECT_THAT(rowLengths, ElementsAreArray({7 + kNew - 1, 3 + kNew - 1, 5 + kNew - 1}));
+  EXPECT_EQ(lengthOf(session.get()), 7 + kNew - 1);
+
+  for (int64_t row = 0; row < 3; ++row) {
+    const std::vector<int64_t> &prompt = prompts[size_t(row)];
+    std::vector<int64_t> rowIds(ids.begin() + row * kNew, ids.begin() + (row + 1) * kNew);
+    EXPECT_EQ(rowIds, fakeGreedy(prompt, kNew, artifact.salt())) << "row " << row;
+    // Alone: the same logits at the row's own positions.
+    SessionPtr alone = createSession(1, 16);
+    std::vector<int64_t> aloneIds(kNew);
+    std::vector<float> aloneLogits(prompt.size() * FAKE_VOCAB_SIZE),
+        aloneSteps(kNew * FAKE_VOCAB_SIZE);
+    ASSERT_TRUE(consume(falcon_session_generate_greedy(
+                            alone.get(), prompt.data(), 1, int64_t(prompt.size()), kNew,
+                            aloneIds.size(), aloneLogits.size(), aloneSteps.size(),
+                            aloneIds.data(), aloneLogits.data(), aloneSteps.data(), nullptr))
+                    .ok());
+    EXPECT_EQ(rowIds, aloneIds);
+    std::vector<float> batchLogits(promptLogits.begin() + row * batch.longest * FAKE_VOCAB_SIZE,
+                                   promptLogits.begin() + (row * batch.longest +
+                                                           int64_t(prompt.size())) *
+                                                              FAKE_VOCAB_SIZE);
+    EXPECT_EQ(batchLogits, aloneLogits) << "row " << row;
+    std::vector<float> batchSteps(stepLogits.begin() + row * kNew * FAKE_VOCAB_SIZE,
+                                  stepLogits.begin() + (row + 1) * kNew * FAKE_VOCAB_SIZE);
+    EXPECT_EQ(batchSteps, aloneSteps) << "row " << row;
+  }
+  // Rows of different lengths continue at their own positions.
+  std::vector<int64_t> next = {ids[kNew - 1], ids[2 * kNew - 1], ids[3 * kNew - 1]};
+  ASSERT_TRUE(consume(falcon_session_decode(session.get(), next.data(), 3, 0, nullptr)).ok());
+  ASSERT_TRUE(consume(falcon_session_query_row_lengths(session.get(), 3, rowLengths.data()))
+                  .ok());
+  EXPECT_THAT(rowLengths, ElementsAreArray({7 + kNew, 3 + kNew, 5 + kNew}));
+}
+
+TEST_F(RuntimeSession, GenerationStopsAtStopTokensAndWhenTheCallbackSaysSo) {
+  const std::vector<int64_t> first = {1, 17, 42}, second = {9, 8, 7, 6};
+  const std::vector<int64_t> firstGreedy = fakeGreedy(first, 6, artifact.salt());
+  const std::vector<int64_t> secondGreedy = fakeGreedy(second, 6, artifact.salt());
+  ASSERT_EQ(std::count(firstGreedy.begin(), firstGreedy.begin() + 2, firstGreedy[2]), 0);
+  Batch batch({first, second}, 0);
+  SessionPtr session = createSession(2, 16);
+  std::vector<int64_t> ids(12), counts(2);
+  falcon_generate_options_t options;
+  falcon_generate_options_initialize(&options);
+  options.max_new_tokens = 6;
+  // Row 0 stops at its third token (a stop id), row 1 when the callback
+  // says so after its second.
+  int64_t stop = firstGreedy[2];
+  options.stop_token_ids = &stop;
+  options.stop_token_count = 1;
+  Streamed streamed;
+  streamed.stopRow = 1;
+  streamed.stopAfter = 2;
+  options.token_callback = &recordToken;
+  options.user_data = &streamed;
+  falcon_generate_outputs_t outputs = {ids.data(), ids.size(), counts.data(), nullptr, 0,
+                                       nullptr,    0,          nullptr};
+  ASSERT_TRUE(consume(falcon_session_generate(session.get(), batch.ids.data(),
+                                              batch.lengths.data(), 2, batch.longest,
+                                              &options, &outputs))
+                  .ok());
+  int64_t secondStop = std::find(secondGreedy.begin(), secondGreedy.end(), stop) -
+                       secondGreedy.begin();
+  int64_t secondCount = std::min<int64_t>(2, secondStop + 1);
+  EXPECT_THAT(counts, ElementsAreArray({int64_t(3), secondCount}));
+  EXPECT_THAT(std::vector<int64_t>(ids.begin(), ids.begin() + 6),
+              ElementsAreArray({firstGreedy[0], firstGreedy[1], firstGreedy[2], int64_t(-1),
+                                int64_t(-1), int64_t(-1)}));
+  EXPECT_EQ(ids[6], secondGreedy[0]);
+  // The callback saw every new token as it came, row by row, step by step.
+  std::vector<std::pair<int64_t, int64_t>> expected = {{0, firstGreedy[0]},
+                                                       {1, secondGreedy[0]}};
+  expected.push_back({0, firstGreedy[1]});
+  if (secondCount > 1)
+    expected.push_back({1, secondGreedy[1]});
+  expected.push_back({0, firstGreedy[2]});
+  EXPECT_EQ(streamed.tokens, expected);
+}
+
+TEST_F(RuntimeSession, SamplingIsReproducibleAndIndependentOfTheOtherRows) {
+  const std::vector<int64_t> prompt = {3, 1, 4, 1, 5};
+  falcon_generate_options_t options;
+  falcon_generate_options_initialize(&options);
+  options.max_new_tokens = 12;
+  options.sampling.temperature = 6.0;
+  options.sampling.seed = 1234;
+  auto sample = [&](int64_t rows, const falcon_generate_options_t &request) {
+    std::vector<int64_t> prompts;
+    for (int64_t row = 0; row < rows; ++row)
+      prompts.insert(prompts.end(), prompt.begin(), prompt.end());
+    SessionPtr session = createSession(rows, 32);
+    std::vector<int64_t> ids(size_t(rows * request.max_new_tokens));
+    falcon_generate_outputs_t outputs = {ids.data(), ids.size(), nullptr, nullptr, 0,
+                                         nullptr,    0,          nullptr};
+    StatusResult result =
+        consume(falcon_session_generate(session.get(), prompts.data(), nullptr, rows,
+                                        int64_t(prompt.size()), &request, &outputs));
+    EXPECT_TRUE(result.ok()) << result.message;
+    return ids;
+  };
+  std::vector<int64_t> once = sample(1, options);
+  EXPECT_EQ(sample(1, options), once);
+  // Not the greedy tokens (at temperature 6 the fake's distribution is
+  // wide), and another seed gives other tokens.
+  EXPECT_NE(once, fakeGreedy(prompt, 12, artifact.salt()));
+  falcon_generate_options_t other = options;
+  other.sampling.seed = 99;
+  EXPECT_NE(sample(1, other), once);
+  // Every row starts from the seed: two equal rows give the alone tokens.
+  std::vector<int64_t> twice = sample(2, options);
+  EXPECT_EQ(std::vector<int64_t>(twice.begin(), twice.begin() + 12), once);
+  EXPECT_EQ(std::vector<int64_t>(twice.begin() + 12, twice.end()), once);
+  // Top-k 1 is greedy whatever the temperature.
+  falcon_generate_options_t topOne = options;
+  topOne.sampling.top_k = 1;
+  EXPECT_EQ(sample(1, topOne), fakeGreedy(prompt, 12, artifact.salt()));
+}
+
+TEST_F(RuntimeSession, GenerateRejectsBadRequestsWithoutRunning) {
+  SessionPtr session = createSession(2, 8);
+  const std::vector<int64_t> prompts = {1, 2, 3, 4, 5, 6};
+  std::vector<int64_t> ids(8);
+  falcon_generate_outputs_t outputs = {ids.data(), ids.size(), nullptr, nullptr, 0,
+                                       nullptr,    0,          nullptr};
+  falcon_generate_options_t options;
+  falcon_generate_options_initialize(&options);
+  options.max_new_tokens = 4;
+  int64_t before = calls();
+  auto request = [&](const int64_t *lengths) {
+    return consume(falcon_session_generate(session.get(), prompts.data(), lengths, 2, 3,
+                                           &options, &outputs));
+  };
+  const int64_t zero[] = {3, 0};
+  StatusResult result = request(zero);
+  EXPECT_EQ(result.code, FALCON_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(result.message,
+            "falcon_session_generate: prompt_lengths[1] must be in [1, 3], found 0");
+  const int64_t tooLong[] = {4, 3};
+  EXPECT_EQ(request(tooLong).message,
+            "falcon_session_generate: prompt_lengths[0] must be in [1, 3], found 4");
+  options.sampling.top_p = 1.5;
+  EXPECT_EQ(request(nullptr).message,
+            "falcon_session_generate: top_p must be in (0, 1] (1 = off), got 1.5");
+  options.sampling.top_p = 1.0;
+  options.stop_token_count = 2;
+  EXPECT_EQ(request(nullptr).message,
+            "falcon_session_generate: stop_token_ids must hold stop_token_count (2) ids");
+  options.stop_token_count = 0;
+  options.max_new_tokens = 6;
+  const int64_t mixed[] = {1, 3};
+  result = request(mixed);
+  EXPECT_EQ(result.code, FALCON_STATUS_OUT_OF_RANGE);
+  EXPECT_EQ(result.message, "row 1: prompt (3 tokens) plus 6 new tokens exceeds the "
+                            "KV-cache capacity of 8");
+  EXPECT_EQ(consume(falcon_session_generate(session.get(), prompts.data(), nullptr, 2, 3,
+                                            &options, nullptr))
+                .message,
+            "falcon_session_generate: outputs is NULL");
+  EXPECT_EQ(calls(), before);
+  EXPECT_EQ(lengthOf(session.get()), 0);
+  std::vector<int64_t> rowLengths(1);
+  EXPECT_EQ(consume(falcon_session_query_row_lengths(session.get(), 1, rowLengths.data()))
+                .message,
+            "falcon_session_query_row_lengths: out_lengths has room for 1 elements but the "
+            "result has 2");
+}
