@@ -2,7 +2,7 @@
 #
 # Included last by the top-level CMakeLists.txt (every target exists by then).
 #
-#   P/bin/          falcon-compile, falcon-opt, falcon-run (+ falcon-tokenize)
+#   P/bin/          falcon-compile, falcon-opt, falcon-run, falcon-tokenize
 #   P/lib/          libfalcon_runtime.so.X.Y.Z, .so.X (SONAME), .so
 #   P/include/falcon/            the runtime's public C headers
 #   P/lib/cmake/FalconMLIR/      find_package(FalconMLIR): FalconMLIR::runtime
@@ -21,15 +21,13 @@ include(CMakePackageConfigHelpers)
 set(FALCON_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/FalconMLIR)
 set(FALCON_INSTALL_PKGCONFIGDIR ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
-# Tools. (falcon-tokenize only once it is part of the build.)
+# Tools.
 foreach(tool falcon-compile falcon-opt falcon-run falcon-tokenize)
-  if(TARGET ${tool})
-    set_target_properties(${tool} PROPERTIES
-      INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}"
-      # + the directories of libLLVM, libMLIR and libmpi (not the build tree).
-      INSTALL_RPATH_USE_LINK_PATH ON)
-    install(TARGETS ${tool} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-  endif()
+  set_target_properties(${tool} PROPERTIES
+    INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}"
+    # + the directories of libLLVM, libMLIR and libmpi (not the build tree).
+    INSTALL_RPATH_USE_LINK_PATH ON)
+  install(TARGETS ${tool} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endforeach()
 
 # The runtime library, its headers and the CMake package.
