@@ -2,7 +2,7 @@
 # Installs what a fresh Debian 12 machine lacks to build and test falcon-mlir.
 set -euo pipefail
 packages=(cmake ninja-build ccache g++ python3 git
-          llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools lld-22 clang-22 libclang-rt-22-dev
+          llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools lld-22 lld clang-22 libclang-rt-22-dev
           libomp-22-dev libgtest-dev libgmock-dev libdnnl-dev libxxhash-dev
           libopenmpi-dev openmpi-bin python3-yaml)
 missing=()

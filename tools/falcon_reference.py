@@ -2,7 +2,8 @@
 """Independent pure-numpy reference implementation of the Falcon forward pass.
 
 This file is the *executable specification* that the falcon-mlir C++ compiler mirrors.
-It follows /work/shared/falcon-architecture.md (sections referenced as "spec §N") and was
+It follows the project's Falcon architecture notes (sections referenced as "spec §N"; the
+facts are those of transformers' modeling_falcon.py) and was
 checked against Hugging Face ``transformers`` 5.24.0 / torch 2.15.0 (``FalconForCausalLM``,
 default ``sdpa`` attention, float32, CPU) by ``tools/gen_golden.py``.  It deliberately does
 NOT import torch or transformers: only numpy, json and (optionally) ``safetensors.numpy``.
