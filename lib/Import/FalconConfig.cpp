@@ -394,7 +394,7 @@ mlir::falcon::getWeightSpecs(const FalconConfig &config) {
   };
   auto addLinear = [&](StringRef module, int64_t out, int64_t in) {
     std::string prefix = "transformer.h.{}." + module.str();
-    specs.push_back({prefix + ".weight", {out, in}, true});
+    specs.push_back({prefix + ".weight", {out, in}, /*perLayer=*/true, /*projection=*/true});
     if (config.bias)
       specs.push_back({prefix + ".bias", {out}, true});
   };

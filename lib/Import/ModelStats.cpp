@@ -71,14 +71,19 @@ std::string mlir::falcon::formatByteSize(uint64_t count) {
   return llvm::formatv("{0:f1} {1}", value, unit).str();
 }
 
-uint64_t mlir::falcon::getArtifactWeightBytes(const Checkpoint &checkpoint,
-                                              MLIRContext *context) {
+uint64_t mlir::falcon::getArtifactWeightBytes(
+    const Checkpoint &checkpoint, MLIRContext *context,
+    const ::falcon::WeightQuantization *quantization) {
   const FalconConfig &config = checkpoint.config;
   constexpr uint64_t alignment = ::falcon::kWeightFileAlignment;
   uint64_t total = 0;
   for (const WeightSpec &spec : getWeightSpecs(config)) {
     Type type = getWeightElementType(context, checkpoint, spec);
     uint64_t bytes = uint64_t(spec.numElements()) * (type.getIntOrFloatBitWidth() / 8);
+    // The config's sizes are validated: a quantized size cannot fail.
+    if (quantization && spec.projection)
+      bytes = llvm::cantFail(::falcon::getQuantizedWeightBytes(spec.name, spec.shape[0],
+                                                               spec.shape[1], *quantization));
     uint64_t stride = llvm::alignTo(bytes, alignment);
     total += stride * uint64_t(spec.perLayer ? config.numLayers : 1);
     // falcon-bind-weights stores a tied embedding twice: as the embedding
@@ -114,9 +119,22 @@ void mlir::falcon::printModelStats(const Checkpoint &checkpoint, ModuleOp module
                       config.headDim(), config.ffnHiddenSize, config.vocabSize);
   os << "parameters: " << params << "\n";
   os << "weights bf16: " << bytes(uint64_t(params) * 2) << "\n";
-  os << "weights int8: " << bytes(uint64_t(params)) << "\n";
-  os << "weights int4: " << bytes(uint64_t(params) / 2 + uint64_t(params) % 2)
-     << "\n";
+  // weights.bin with weight-only quantization: the projections' values,
+  // f16 scales (and zero points) as getQuantizedWeightBytes packs them; the
+  // rest as stored, aligned as the artifact aligns it.
+  MLIRContext *context = module.getContext();
+  std::string stored = getArtifactWeightDTypes(checkpoint, context);
+  for (::falcon::WeightQuantization quantization :
+       {::falcon::WeightQuantization{8, 128, true}, ::falcon::WeightQuantization{4, 128, true},
+        ::falcon::WeightQuantization{4, 32, true}, ::falcon::WeightQuantization{4, 128, false}})
+    os << llvm::formatv("weights int{0} g{1}{2}: {3}: projections int{0} + f16 scale{4} per "
+                        "{1} inputs, the rest as stored ({5})\n",
+                        quantization.bits, quantization.groupSize,
+                        quantization.symmetric ? "" : " asymmetric",
+                        bytes(getArtifactWeightBytes(checkpoint, context, &quantization)),
+                        quantization.symmetric ? "" : llvm::formatv(" and int{0} zero point",
+                                                                    quantization.bits).str(),
+                        stored);
   // Compact cache: one K and one V row per KV head (spec section 7).
   uint64_t kvElementsPerToken = 2ull * config.numLayers * config.kvHeads() * config.headDim();
   os << llvm::formatv("kv cache per token (bf16, {0} KV heads): {1}\n",
@@ -154,7 +172,6 @@ void mlir::falcon::printModelStats(const Checkpoint &checkpoint, ModuleOp module
                       batch, bytes(workspace), config.hiddenSize, config.qkvOutFeatures(),
                       config.ffnHiddenSize, config.vocabSize, config.numHeads, scoreKeys,
                       alibiNote);
-  MLIRContext *context = module.getContext();
   uint64_t weights = getArtifactWeightBytes(checkpoint, context);
   os << llvm::formatv("weights as stored ({0}): {1}\n",
                       getArtifactWeightDTypes(checkpoint, context), bytes(weights));

@@ -368,3 +368,34 @@ falcon::layoutWeightFiles(llvm::ArrayRef<WeightPlacementRequest> requests,
   }
   return layout;
 }
+
+std::string falcon::checkWeightQuantization(const WeightQuantization &quantization) {
+  if (quantization.bits != 8 && quantization.bits != 4)
+    return "quantization bits must be 8 or 4, found " + std::to_string(quantization.bits);
+  if (quantization.groupSize != 32 && quantization.groupSize != 64 &&
+      quantization.groupSize != 128)
+    return "the quantization group size must be 32, 64 or 128, found " +
+           std::to_string(quantization.groupSize);
+  return "";
+}
+
+llvm::Expected<uint64_t>
+falcon::getQuantizedWeightBytes(llvm::StringRef name, int64_t outputs, int64_t inputs,
+                                const WeightQuantization &quantization) {
+  auto fail = [&](const llvm::Twine &what) {
+    return llvm::createStringError("weight '" + name + "': " + what);
+  };
+  if (std::string problem = checkWeightQuantization(quantization); !problem.empty())
+    return fail(problem);
+  if (outputs < 0 || inputs < 0)
+    return fail("negative shape [" + llvm::Twine(outputs) + ", " + llvm::Twine(inputs) + "]");
+  uint64_t perByte = 8 / quantization.bits;
+  uint64_t groups = llvm::divideCeil(uint64_t(inputs), uint64_t(quantization.groupSize));
+  // Per row: the packed values, the f16 scales, the packed zero points.
+  uint64_t rowBytes = llvm::divideCeil(uint64_t(inputs), perByte) + 2 * groups +
+                      (quantization.symmetric ? 0 : llvm::divideCeil(groups, perByte));
+  std::optional<uint64_t> bytes = llvm::checkedMulUnsigned<uint64_t>(rowBytes, uint64_t(outputs));
+  if (!bytes)
+    return fail("the quantized size overflows 64 bits");
+  return *bytes;
+}

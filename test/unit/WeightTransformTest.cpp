@@ -430,4 +430,42 @@ TEST(WeightFileLayout, WritesRankFilesWithTransforms) {
   }
 }
 
+TEST(WeightQuantizationSize, ValuesScalesAndZeroPointsPerRow) {
+  auto bytes = [](int64_t outputs, int64_t inputs, WeightQuantization quantization) {
+    llvm::Expected<uint64_t> result =
+        getQuantizedWeightBytes("w", outputs, inputs, quantization);
+    EXPECT_TRUE(bool(result)) << llvm::toString(result.takeError());
+    return result ? *result : 0;
+  };
+  // int8 g128, 256 inputs: 256 values + 2 scales of 2 bytes, per row.
+  EXPECT_EQ(bytes(3, 256, {8, 128, true}), 3u * (256 + 4));
+  // int4 g32: 128 bytes of values, 8 scales of 2 bytes.
+  EXPECT_EQ(bytes(2, 256, {4, 32, true}), 2u * (128 + 16));
+  // A short last group has its own scale: falcon-7b's 4544 inputs are 36
+  // groups of 128 (the last of 64).
+  EXPECT_EQ(bytes(1, 4544, {4, 128, true}), 2272u + 72);
+  // An odd number of int4 values: a row starts on a byte.
+  EXPECT_EQ(bytes(2, 33, {4, 32, true}), 2u * (17 + 4));
+  // Asymmetric: zero points packed like the values (2 groups of int4 zeros
+  // in one byte; 3 in two; int8 one byte each).
+  EXPECT_EQ(bytes(1, 256, {4, 128, false}), 128u + 4 + 1);
+  EXPECT_EQ(bytes(1, 384, {4, 128, false}), 192u + 6 + 2);
+  EXPECT_EQ(bytes(1, 256, {8, 128, false}), 256u + 4 + 2);
+  EXPECT_EQ(bytes(0, 256, {8, 128, true}), 0u);
+}
+
+TEST(WeightQuantizationSize, BadSchemesAndShapesNameTheWeight) {
+  EXPECT_EQ(checkWeightQuantization({8, 128, true}), "");
+  EXPECT_EQ(checkWeightQuantization({3, 128, true}), "quantization bits must be 8 or 4, found 3");
+  EXPECT_EQ(checkWeightQuantization({4, 48, true}),
+            "the quantization group size must be 32, 64 or 128, found 48");
+  EXPECT_EQ(errorOf(getQuantizedWeightBytes("blk.w", 2, 256, {4, 16, true})),
+            "weight 'blk.w': the quantization group size must be 32, 64 or 128, found 16");
+  EXPECT_EQ(errorOf(getQuantizedWeightBytes("blk.w", -1, 256, {8, 128, true})),
+            "weight 'blk.w': negative shape [-1, 256]");
+  EXPECT_EQ(errorOf(getQuantizedWeightBytes("blk.w", int64_t(1) << 62, int64_t(1) << 40,
+                                            {8, 128, true})),
+            "weight 'blk.w': the quantized size overflows 64 bits");
+}
+
 } // namespace

@@ -76,6 +76,9 @@ struct WeightSpec {
   std::string name;
   llvm::SmallVector<int64_t, 2> shape;
   bool perLayer = false;
+  /// A projection's [out, in] weight (QKV, dense, dense_h_to_4h,
+  /// dense_4h_to_h): what weight-only quantization applies to.
+  bool projection = false;
 
   int64_t numElements() const;
   /// The name of this weight in layer `layer` (perLayer only).

@@ -3,6 +3,7 @@
 #define FALCON_IMPORT_MODELSTATS_H
 
 #include "falcon/Import/Importer.h"
+#include "falcon/Support/WeightTransform.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -35,8 +36,11 @@ inline constexpr uint64_t kHostLibraryBytesAllowance = 8ull << 20;
 /// The bytes of weights.bin in a one-rank artifact of `checkpoint`: every
 /// weight in its stored dtype (the checkpoint's, or torch_dtype for a lone
 /// config), each copy starting at a 64-byte boundary, and with tied word
-/// embeddings a second copy of the embedding laid out for the LM head.
-uint64_t getArtifactWeightBytes(const Checkpoint &checkpoint, MLIRContext *context);
+/// embeddings a second copy of the embedding laid out for the LM head. With
+/// `quantization`, the projection weights take getQuantizedWeightBytes
+/// instead; the embedding, the LM head, LayerNorms and biases stay as stored.
+uint64_t getArtifactWeightBytes(const Checkpoint &checkpoint, MLIRContext *context,
+                                const ::falcon::WeightQuantization *quantization = nullptr);
 
 /// The stored dtypes of the weights ("f32", "bf16", "f16"; several joined
 /// by '/').

@@ -18,6 +18,7 @@
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
@@ -82,6 +83,31 @@ llvm::Error applyWeightTransform(const WeightTransform &transform,
                                  llvm::ArrayRef<uint8_t> source,
                                  uint64_t resultOffset,
                                  llvm::MutableArrayRef<uint8_t> destination);
+
+/// Weight-only quantization of a projection weight [outputs, inputs]: round
+/// to nearest in groups of `groupSize` consecutive values of a row along the
+/// inputs (the reduction dimension), each value `bits` wide (8 or 4), with
+/// one f16 scale per group and, unless `symmetric`, one zero point per group
+/// of `bits` bits. A row's last group may be shorter (falcon-7b's 4544
+/// inputs are 35.5 groups of 128) and has its own scale.
+struct WeightQuantization {
+  unsigned bits = 8;
+  int64_t groupSize = 128;
+  bool symmetric = true;
+};
+
+/// One-line error, or the empty string, for a quantization: bits 8 or 4, a
+/// group size of 32, 64 or 128.
+std::string checkWeightQuantization(const WeightQuantization &quantization);
+
+/// The bytes of an [outputs, inputs] weight quantized as `quantization`:
+/// every row's values packed 8 / bits to a byte (a row starts on a byte),
+/// plus 2 bytes of scale per group, plus for asymmetric groups the zero
+/// points packed like the values (a row of them starts on a byte). Sizes
+/// that are negative or overflow 64 bits are an error naming `name`.
+llvm::Expected<uint64_t>
+getQuantizedWeightBytes(llvm::StringRef name, int64_t outputs, int64_t inputs,
+                        const WeightQuantization &quantization);
 
 /// Alignment of every tensor (and of every per-layer copy) in a weight file.
 inline constexpr uint64_t kWeightFileAlignment = 64;
