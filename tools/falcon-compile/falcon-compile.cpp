@@ -35,6 +35,8 @@
 #include "mlir/Support/FileUtilities.h"
 #include "falcon/Support/OutputStream.h"
 #include "falcon/Support/ToolVersion.h"
+#include "falcon/runtime.h"
+#include "falcon/tokenizer.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/FileSystem.h"
@@ -343,6 +345,21 @@ int main(int argc, char **argv) {
       uint64_t size = 0;
       if (!llvm::sys::fs::file_size(path, size))
         copiedFileBytes += size;
+    }
+  // A tokenizer the runtime cannot use is copied all the same, but said now,
+  // not when the artifact is first given a text prompt.
+  if (checkpoint && buildArtifact)
+    for (const std::string &path : getCopiedCheckpointFiles(*checkpoint)) {
+      if (llvm::sys::path::filename(path) != "tokenizer.json")
+        continue;
+      falcon_tokenizer_t *tokenizer = nullptr;
+      if (falcon_status_t status = falcon_tokenizer_open(path.c_str(), &tokenizer)) {
+        llvm::WithColor::warning(llvm::errs(), "falcon-compile")
+            << falcon_status_message(status)
+            << "; the artifact will take --prompt-ids only\n";
+        falcon_status_free(status);
+      }
+      falcon_tokenizer_release(tokenizer);
     }
   // Statistics of the imported module (before lowering), printed last.
   std::string stats;
