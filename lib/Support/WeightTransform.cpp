@@ -7,6 +7,8 @@
 #include "llvm/Support/CheckedArithmetic.h"
 #include "llvm/Support/MathExtras.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <optional>
 
@@ -398,4 +400,181 @@ falcon::getQuantizedWeightBytes(llvm::StringRef name, int64_t outputs, int64_t i
   if (!bytes)
     return fail("the quantized size overflows 64 bits");
   return *bytes;
+}
+
+uint16_t falcon::roundToHalf(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  uint16_t sign = uint16_t((bits >> 16) & 0x8000);
+  uint32_t exponent = (bits >> 23) & 0xff;
+  uint32_t mantissa = bits & 0x7fffff;
+  if (exponent == 0xff) // infinity, NaN (quiet)
+    return uint16_t(sign | 0x7c00 | (mantissa ? 0x200 : 0));
+  // Rounds `magnitude` (an integer count of 2^-shift half units) right by
+  // `shift` bits, ties to even.
+  auto roundShift = [](uint32_t magnitude, unsigned shift) {
+    uint32_t kept = magnitude >> shift;
+    uint32_t rest = magnitude & ((1u << shift) - 1);
+    uint32_t half = 1u << (shift - 1);
+    if (rest > half || (rest == half && (kept & 1)))
+      ++kept;
+    return kept;
+  };
+  int unbiased = int(exponent) - 127;
+  if (unbiased >= 16) // beyond the largest finite half
+    return uint16_t(sign | 0x7c00);
+  if (unbiased >= -14) {
+    // Normal: 10 of the 23 mantissa bits; a carry may reach the exponent
+    // (and infinity), which the bit layout handles.
+    uint32_t half = (uint32_t(unbiased + 15) << 10) + roundShift(mantissa, 13);
+    return uint16_t(sign | std::min<uint32_t>(half, 0x7c00));
+  }
+  if (unbiased < -25) // below half the smallest subnormal
+    return sign;
+  // Subnormal: the full significand, in units of 2^-24.
+  uint32_t significand = mantissa | 0x800000;
+  return uint16_t(sign | roundShift(significand, unsigned(-unbiased - 1)));
+}
+
+float falcon::halfToFloat(uint16_t bits) {
+  uint32_t sign = uint32_t(bits & 0x8000) << 16;
+  uint32_t exponent = (bits >> 10) & 0x1f;
+  uint32_t mantissa = bits & 0x3ff;
+  float value;
+  if (exponent == 0x1f) {
+    uint32_t word = sign | 0x7f800000 | (mantissa << 13);
+    std::memcpy(&value, &word, 4);
+    return value;
+  }
+  if (exponent == 0)
+    value = std::ldexp(float(mantissa), -24);
+  else
+    value = std::ldexp(float(mantissa | 0x400), int(exponent) - 25);
+  return sign ? -value : value;
+}
+
+namespace {
+/// Where a group's codes, scale and zero point live in a quantized row.
+struct QuantizedRowLayout {
+  uint64_t perByte, groups, valueBytes, rowBytes;
+
+  QuantizedRowLayout(int64_t inputs, const falcon::WeightQuantization &quantization)
+      : perByte(8 / quantization.bits),
+        groups(llvm::divideCeil(uint64_t(inputs), uint64_t(quantization.groupSize))),
+        valueBytes(llvm::divideCeil(uint64_t(inputs), perByte)),
+        rowBytes(valueBytes + 2 * groups +
+                 (quantization.symmetric ? 0 : llvm::divideCeil(groups, perByte))) {}
+};
+
+/// Writes the `bits`-wide `code` as element `index` of a packed array.
+void putCode(uint8_t *packed, uint64_t index, unsigned bits, int32_t code) {
+  if (bits == 8) {
+    packed[index] = uint8_t(code);
+    return;
+  }
+  unsigned shift = 4 * unsigned(index & 1);
+  packed[index / 2] = uint8_t((packed[index / 2] & ~(0xf << shift)) | ((code & 0xf) << shift));
+}
+
+/// Reads element `index` of a packed array, sign-extended when `isSigned`.
+int32_t getCode(const uint8_t *packed, uint64_t index, unsigned bits, bool isSigned) {
+  int32_t code = bits == 8 ? packed[index] : (packed[index / 2] >> (4 * (index & 1))) & 0xf;
+  int32_t limit = 1 << (bits - 1);
+  return isSigned && code >= limit ? code - 2 * limit : code;
+}
+} // namespace
+
+llvm::Error falcon::quantizeWeight(llvm::StringRef name, llvm::ArrayRef<float> values,
+                                   int64_t outputs, int64_t inputs,
+                                   const WeightQuantization &quantization,
+                                   llvm::MutableArrayRef<uint8_t> destination) {
+  llvm::Expected<uint64_t> bytes = getQuantizedWeightBytes(name, outputs, inputs, quantization);
+  if (!bytes)
+    return bytes.takeError();
+  if (values.size() != uint64_t(outputs) * uint64_t(inputs) || destination.size() != *bytes)
+    return llvm::createStringError(
+        "weight '" + name + "': quantizing " + llvm::Twine(values.size()) + " values into " +
+        llvm::Twine(destination.size()) + " bytes; [" + llvm::Twine(outputs) + ", " +
+        llvm::Twine(inputs) + "] needs " + llvm::Twine(outputs * inputs) + " values and " +
+        llvm::Twine(*bytes) + " bytes");
+  QuantizedRowLayout layout(inputs, quantization);
+  unsigned bits = quantization.bits;
+  int32_t levels = (1 << bits) - 1; // asymmetric codes 0..levels
+  int32_t limit = (1 << (bits - 1)) - 1; // symmetric codes -limit..limit
+  std::fill(destination.begin(), destination.end(), 0);
+  for (int64_t row = 0; row < outputs; ++row) {
+    const float *x = values.data() + row * inputs;
+    uint8_t *codes = destination.data() + uint64_t(row) * layout.rowBytes;
+    uint8_t *scales = codes + layout.valueBytes;
+    uint8_t *zeros = scales + 2 * layout.groups;
+    for (uint64_t group = 0; group < layout.groups; ++group) {
+      int64_t begin = int64_t(group) * quantization.groupSize;
+      int64_t end = std::min<int64_t>(begin + quantization.groupSize, inputs);
+      float low = 0, high = 0;
+      for (int64_t column = begin; column < end; ++column) {
+        if (!std::isfinite(x[column]))
+          return llvm::createStringError("weight '" + name + "': the value at [" +
+                                         llvm::Twine(row) + ", " + llvm::Twine(column) +
+                                         "] is not finite; it cannot be quantized");
+        low = std::min(low, x[column]);
+        high = std::max(high, x[column]);
+      }
+      float range = quantization.symmetric ? std::max(-low, high) / float(limit)
+                                           : (high - low) / float(levels);
+      uint16_t scaleBits = roundToHalf(range);
+      std::memcpy(scales + 2 * group, &scaleBits, 2);
+      float scale = halfToFloat(scaleBits);
+      if (!std::isfinite(scale))
+        return llvm::createStringError(
+            "weight '" + name + "': the values of row " + llvm::Twine(row) + ", inputs " +
+            llvm::Twine(begin) + " to " + llvm::Twine(end - 1) +
+            " span more than an f16 scale can hold");
+      // A scale that rounds to 0 keeps every code at the zero point.
+      float inverse = scale > 0 ? 1.0f / scale : 0.0f;
+      int32_t zero = 0;
+      if (!quantization.symmetric) {
+        zero = int32_t(std::clamp(std::nearbyint(-low * inverse), 0.0f, float(levels)));
+        putCode(zeros, group, bits, zero);
+      }
+      for (int64_t column = begin; column < end; ++column) {
+        float code = std::nearbyint(x[column] * inverse) + float(zero);
+        code = quantization.symmetric ? std::clamp(code, float(-limit), float(limit))
+                                      : std::clamp(code, 0.0f, float(levels));
+        putCode(codes, uint64_t(column), bits, int32_t(code));
+      }
+    }
+  }
+  return llvm::Error::success();
+}
+
+llvm::Error falcon::dequantizeWeight(llvm::StringRef name, llvm::ArrayRef<uint8_t> source,
+                                     int64_t outputs, int64_t inputs,
+                                     const WeightQuantization &quantization,
+                                     llvm::MutableArrayRef<float> values) {
+  llvm::Expected<uint64_t> bytes = getQuantizedWeightBytes(name, outputs, inputs, quantization);
+  if (!bytes)
+    return bytes.takeError();
+  if (values.size() != uint64_t(outputs) * uint64_t(inputs) || source.size() != *bytes)
+    return llvm::createStringError("weight '" + name + "': dequantizing " +
+                                   llvm::Twine(source.size()) + " bytes into " +
+                                   llvm::Twine(values.size()) + " values; [" +
+                                   llvm::Twine(outputs) + ", " + llvm::Twine(inputs) +
+                                   "] needs " + llvm::Twine(*bytes) + " bytes and " +
+                                   llvm::Twine(outputs * inputs) + " values");
+  QuantizedRowLayout layout(inputs, quantization);
+  for (int64_t row = 0; row < outputs; ++row) {
+    const uint8_t *codes = source.data() + uint64_t(row) * layout.rowBytes;
+    const uint8_t *scales = codes + layout.valueBytes;
+    const uint8_t *zeros = scales + 2 * layout.groups;
+    for (int64_t column = 0; column < inputs; ++column) {
+      uint64_t group = uint64_t(column / quantization.groupSize);
+      uint16_t scaleBits;
+      std::memcpy(&scaleBits, scales + 2 * group, 2);
+      int32_t zero =
+          quantization.symmetric ? 0 : getCode(zeros, group, quantization.bits, false);
+      int32_t code = getCode(codes, uint64_t(column), quantization.bits, quantization.symmetric);
+      values[uint64_t(row * inputs + column)] = float(code - zero) * halfToFloat(scaleBits);
+    }
+  }
+  return llvm::Error::success();
 }

@@ -9,8 +9,10 @@
 
 #include "gtest/gtest.h"
 
+#include <cmath>
 #include <cstring>
 #include <limits>
+#include <random>
 
 using namespace falcon;
 using Step = WeightTransformStep;
@@ -468,4 +470,134 @@ TEST(WeightQuantizationSize, BadSchemesAndShapesNameTheWeight) {
             "weight 'blk.w': the quantized size overflows 64 bits");
 }
 
+TEST(WeightQuantization, HalfRoundingIsIEEE) {
+  EXPECT_EQ(roundToHalf(1.0f), 0x3c00);
+  EXPECT_EQ(roundToHalf(-2.0f), 0xc000);
+  EXPECT_EQ(roundToHalf(65504.0f), 0x7bff);
+  EXPECT_EQ(roundToHalf(65519.0f), 0x7bff);   // below the halfway point to 65536
+  EXPECT_EQ(roundToHalf(65520.0f), 0x7c00);   // the tie goes to even: infinity
+  EXPECT_EQ(roundToHalf(1e10f), 0x7c00);
+  EXPECT_EQ(roundToHalf(1.0f + 1.0f / 2048), 0x3c00); // tie, to even (down)
+  EXPECT_EQ(roundToHalf(1.0f + 3.0f / 2048), 0x3c02); // tie, to even (up)
+  EXPECT_EQ(roundToHalf(0x1p-14f), 0x0400);   // smallest normal
+  EXPECT_EQ(roundToHalf(0x1p-24f), 0x0001);   // smallest subnormal
+  EXPECT_EQ(roundToHalf(0x1p-25f), 0x0000);   // half of it: a tie, to even
+  EXPECT_EQ(roundToHalf(0x1.8p-25f), 0x0001);
+  EXPECT_EQ(roundToHalf(0x1.ffep-15f), 0x0400); // a subnormal that rounds up to normal
+  EXPECT_EQ(roundToHalf(-0.0f), 0x8000);
+  EXPECT_EQ(roundToHalf(1e-30f), 0x0000);
+  EXPECT_EQ(roundToHalf(std::numeric_limits<float>::infinity()), 0x7c00);
+  EXPECT_EQ(roundToHalf(std::numeric_limits<float>::quiet_NaN()) & 0x7e00, 0x7e00);
+  // Every half value survives the round trip.
+  for (uint32_t bits = 0; bits < 0x10000; ++bits) {
+    if ((bits & 0x7c00) == 0x7c00 && (bits & 0x3ff))
+      continue; // NaNs
+    ASSERT_EQ(roundToHalf(halfToFloat(uint16_t(bits))), bits) << bits;
+  }
+  EXPECT_EQ(halfToFloat(0x0001), 0x1p-24f);
+  EXPECT_EQ(halfToFloat(0x3555), 0x1.554p-2f);
+}
+
+/// Quantizes and dequantizes `values`, checking each value against its
+/// group's stored scale: off by at most half a step.
+std::vector<float> roundTrip(const std::vector<float> &values, int64_t outputs, int64_t inputs,
+                             WeightQuantization quantization, std::vector<uint8_t> *bytes = nullptr) {
+  std::vector<uint8_t> packed(
+      llvm::cantFail(getQuantizedWeightBytes("w", outputs, inputs, quantization)));
+  EXPECT_EQ(errorOf(quantizeWeight("w", values, outputs, inputs, quantization, packed)),
+            "<no error>");
+  std::vector<float> result(values.size());
+  EXPECT_EQ(errorOf(dequantizeWeight("w", packed, outputs, inputs, quantization, result)),
+            "<no error>");
+  if (bytes)
+    *bytes = packed;
+  return result;
+}
+
+TEST(WeightQuantization, RoundTripIsWithinHalfAStep) {
+  std::mt19937 random(7);
+  std::normal_distribution<float> normal(0.0f, 0.05f);
+  int64_t outputs = 5, inputs = 200; // the last group of 128 is 72 long
+  std::vector<float> values(size_t(outputs * inputs));
+  for (float &value : values)
+    value = normal(random);
+  values[3] = 0.9f; // an outlier widens its group
+  for (WeightQuantization quantization :
+       {WeightQuantization{8, 128, true}, WeightQuantization{4, 128, true},
+        WeightQuantization{4, 32, true}, WeightQuantization{8, 64, false},
+        WeightQuantization{4, 32, false}}) {
+    SCOPED_TRACE(testing::Message() << "int" << quantization.bits << " g"
+                                    << quantization.groupSize
+                                    << (quantization.symmetric ? "" : " asymmetric"));
+    std::vector<float> result = roundTrip(values, outputs, inputs, quantization);
+    int32_t steps = quantization.symmetric ? (1 << (quantization.bits - 1)) - 1
+                                           : (1 << quantization.bits) - 1;
+    double worst = 0;
+    for (int64_t row = 0; row < outputs; ++row)
+      for (int64_t begin = 0; begin < inputs; begin += quantization.groupSize) {
+        int64_t end = std::min(begin + quantization.groupSize, inputs);
+        float low = 0, high = 0;
+        for (int64_t column = begin; column < end; ++column) {
+          low = std::min(low, values[size_t(row * inputs + column)]);
+          high = std::max(high, values[size_t(row * inputs + column)]);
+        }
+        float range = quantization.symmetric ? std::max(-low, high) : high - low;
+        // Half a step, with slack for the f16 scale's rounding (2^-11
+        // relative, times the largest code) and for the zero point's.
+        double bound = range / steps * (0.5 + steps * 0x1p-11) * (quantization.symmetric ? 1 : 2);
+        for (int64_t column = begin; column < end; ++column) {
+          size_t index = size_t(row * inputs + column);
+          double error = std::abs(double(result[index]) - values[index]);
+          worst = std::max(worst, error / range);
+          ASSERT_LE(error, bound) << "row " << row << " column " << column;
+        }
+      }
+    // The error really is a fraction of a step, not zero.
+    EXPECT_GT(worst, 0.0);
+  }
+}
+
+TEST(WeightQuantization, CodesScalesAndZeroPointsAreWhereTheSizeSaysTheyAre) {
+  // One row of 4 int4 values in one group (g32 with a short group):
+  // max |x| = 0.7, scale = 0.1, codes 7, -3, 0, -7.
+  std::vector<uint8_t> bytes;
+  std::vector<float> result =
+      roundTrip({0.7f, -0.3f, 0.0f, -0.7f}, 1, 4, {4, 32, true}, &bytes);
+  ASSERT_EQ(bytes.size(), 2u + 2u);
+  EXPECT_EQ(bytes[0], 0xd7); // 7 | (-3 & 0xf) << 4
+  EXPECT_EQ(bytes[1], 0x90); // 0 | (-7 & 0xf) << 4
+  uint16_t scale;
+  std::memcpy(&scale, &bytes[2], 2);
+  EXPECT_EQ(scale, roundToHalf(0.7f / 7));
+  float step = halfToFloat(scale);
+  EXPECT_EQ(result, (std::vector<float>{7 * step, -3 * step, 0.0f, -7 * step}));
+  // Asymmetric int8, all positive: the range is [0, 2.55], scale 0.01,
+  // zero point 0 after the codes and the scale.
+  result = roundTrip({2.55f, 1.0f}, 1, 2, {8, 128, false}, &bytes);
+  ASSERT_EQ(bytes.size(), 2u + 2u + 1u);
+  EXPECT_EQ(bytes[0], 255);
+  EXPECT_EQ(bytes[1], 100);
+  EXPECT_EQ(bytes[4], 0);
+  // All zero: scale 0, every value back to 0.
+  result = roundTrip({0.0f, 0.0f, 0.0f}, 1, 3, {4, 32, false}, &bytes);
+  EXPECT_EQ(result, (std::vector<float>{0.0f, 0.0f, 0.0f}));
+}
+
+TEST(WeightQuantization, BadValuesAndSizesAreErrors) {
+  std::vector<uint8_t> packed(4);
+  EXPECT_EQ(errorOf(quantizeWeight("blk.w", {1.0f, NAN, 0.0f, 1.0f}, 1, 4, {4, 32, true},
+                                   packed)),
+            "weight 'blk.w': the value at [0, 1] is not finite; it cannot be quantized");
+  EXPECT_EQ(errorOf(quantizeWeight("blk.w", {1e9f, 0.0f, 0.0f, 0.0f}, 1, 4, {4, 32, true},
+                                   packed)),
+            "weight 'blk.w': the values of row 0, inputs 0 to 3 span more than an f16 scale "
+            "can hold");
+  EXPECT_EQ(errorOf(quantizeWeight("blk.w", {1.0f, 2.0f}, 1, 4, {4, 32, true}, packed)),
+            "weight 'blk.w': quantizing 2 values into 4 bytes; [1, 4] needs 4 values and 4 bytes");
+  std::vector<float> values(4);
+  EXPECT_EQ(errorOf(dequantizeWeight("blk.w", {packed.data(), 3}, 1, 4, {4, 32, true}, values)),
+            "weight 'blk.w': dequantizing 3 bytes into 4 values; [1, 4] needs 4 bytes and 4 values");
+}
+
 } // namespace
+

@@ -109,6 +109,34 @@ llvm::Expected<uint64_t>
 getQuantizedWeightBytes(llvm::StringRef name, int64_t outputs, int64_t inputs,
                         const WeightQuantization &quantization);
 
+/// `value` rounded to the nearest IEEE binary16 (ties to even; beyond the
+/// largest half, infinity), as its bits.
+uint16_t roundToHalf(float value);
+/// The value of the IEEE binary16 `bits`.
+float halfToFloat(uint16_t bits);
+
+/// Quantizes an [outputs, inputs] weight (row-major f32 `values`) by round
+/// to nearest into `destination` (exactly getQuantizedWeightBytes bytes),
+/// row by row: the row's codes, then its f16 scales, then (asymmetric) its
+/// zero points. Each group's range includes 0 (as GPTQ's does).
+///   symmetric:  scale = max|x| / (2^(bits-1) - 1), code = round(x / scale),
+///               signed (int4: two's-complement nibbles);
+///   asymmetric: scale = (max - min) / (2^bits - 1), zero = round(-min /
+///               scale), code = round(x / scale) + zero, unsigned;
+/// with `scale` the f16-rounded one that is stored, codes clamped to their
+/// range, and two int4 codes (or zero points) per byte, the first in the low
+/// nibble. A non-finite value is an error naming the weight and its place.
+llvm::Error quantizeWeight(llvm::StringRef name, llvm::ArrayRef<float> values,
+                           int64_t outputs, int64_t inputs,
+                           const WeightQuantization &quantization,
+                           llvm::MutableArrayRef<uint8_t> destination);
+
+/// The values quantizeWeight's `source` stands for: (code - zero) * scale.
+llvm::Error dequantizeWeight(llvm::StringRef name, llvm::ArrayRef<uint8_t> source,
+                             int64_t outputs, int64_t inputs,
+                             const WeightQuantization &quantization,
+                             llvm::MutableArrayRef<float> values);
+
 /// Alignment of every tensor (and of every per-layer copy) in a weight file.
 inline constexpr uint64_t kWeightFileAlignment = 64;
 
