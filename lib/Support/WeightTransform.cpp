@@ -381,6 +381,22 @@ std::string falcon::checkWeightQuantization(const WeightQuantization &quantizati
   return "";
 }
 
+namespace {
+/// Where a row's codes, scales and zero points lie in a quantized weight:
+/// per row the codes packed 8 / bits to a byte, the f16 scales, the zero
+/// points packed like the codes (asymmetric only).
+struct QuantizedRowLayout {
+  uint64_t perByte, groups, valueBytes, rowBytes;
+
+  QuantizedRowLayout(int64_t inputs, const falcon::WeightQuantization &quantization)
+      : perByte(8 / quantization.bits),
+        groups(llvm::divideCeil(uint64_t(inputs), uint64_t(quantization.groupSize))),
+        valueBytes(llvm::divideCeil(uint64_t(inputs), perByte)),
+        rowBytes(valueBytes + 2 * groups +
+                 (quantization.symmetric ? 0 : llvm::divideCeil(groups, perByte))) {}
+};
+} // namespace
+
 llvm::Expected<uint64_t>
 falcon::getQuantizedWeightBytes(llvm::StringRef name, int64_t outputs, int64_t inputs,
                                 const WeightQuantization &quantization) {
@@ -391,12 +407,8 @@ falcon::getQuantizedWeightBytes(llvm::StringRef name, int64_t outputs, int64_t i
     return fail(problem);
   if (outputs < 0 || inputs < 0)
     return fail("negative shape [" + llvm::Twine(outputs) + ", " + llvm::Twine(inputs) + "]");
-  uint64_t perByte = 8 / quantization.bits;
-  uint64_t groups = llvm::divideCeil(uint64_t(inputs), uint64_t(quantization.groupSize));
-  // Per row: the packed values, the f16 scales, the packed zero points.
-  uint64_t rowBytes = llvm::divideCeil(uint64_t(inputs), perByte) + 2 * groups +
-                      (quantization.symmetric ? 0 : llvm::divideCeil(groups, perByte));
-  std::optional<uint64_t> bytes = llvm::checkedMulUnsigned<uint64_t>(rowBytes, uint64_t(outputs));
+  std::optional<uint64_t> bytes = llvm::checkedMulUnsigned<uint64_t>(
+      QuantizedRowLayout(inputs, quantization).rowBytes, uint64_t(outputs));
   if (!bytes)
     return fail("the quantized size overflows 64 bits");
   return *bytes;
@@ -454,17 +466,28 @@ float falcon::halfToFloat(uint16_t bits) {
 }
 
 namespace {
-/// Where a group's codes, scale and zero point live in a quantized row.
-struct QuantizedRowLayout {
-  uint64_t perByte, groups, valueBytes, rowBytes;
-
-  QuantizedRowLayout(int64_t inputs, const falcon::WeightQuantization &quantization)
-      : perByte(8 / quantization.bits),
-        groups(llvm::divideCeil(uint64_t(inputs), uint64_t(quantization.groupSize))),
-        valueBytes(llvm::divideCeil(uint64_t(inputs), perByte)),
-        rowBytes(valueBytes + 2 * groups +
-                 (quantization.symmetric ? 0 : llvm::divideCeil(groups, perByte))) {}
-};
+/// Checks the sizes of the two sides of a (de)quantization: `valueCount`
+/// floats and `byteCount` bytes for an [outputs, inputs] weight.
+llvm::Error checkQuantizedBuffers(llvm::StringRef name, int64_t outputs, int64_t inputs,
+                                  const falcon::WeightQuantization &quantization,
+                                  size_t valueCount, size_t byteCount, bool quantizing) {
+  llvm::Expected<uint64_t> bytes =
+      falcon::getQuantizedWeightBytes(name, outputs, inputs, quantization);
+  if (!bytes)
+    return bytes.takeError();
+  if (valueCount == uint64_t(outputs) * uint64_t(inputs) && byteCount == *bytes)
+    return llvm::Error::success();
+  std::string values = std::to_string(valueCount) + " values",
+              packed = std::to_string(byteCount) + " bytes";
+  std::string needValues = std::to_string(outputs * inputs) + " values",
+              needBytes = std::to_string(*bytes) + " bytes";
+  return llvm::createStringError(
+      "weight '" + name + "': " +
+      (quantizing ? "quantizing " + values + " into " + packed
+                  : "dequantizing " + packed + " into " + values) +
+      "; [" + llvm::Twine(outputs) + ", " + llvm::Twine(inputs) + "] needs " +
+      (quantizing ? needValues + " and " + needBytes : needBytes + " and " + needValues));
+}
 
 /// Writes the `bits`-wide `code` as element `index` of a packed array.
 void putCode(uint8_t *packed, uint64_t index, unsigned bits, int32_t code) {
@@ -488,15 +511,10 @@ llvm::Error falcon::quantizeWeight(llvm::StringRef name, llvm::ArrayRef<float> v
                                    int64_t outputs, int64_t inputs,
                                    const WeightQuantization &quantization,
                                    llvm::MutableArrayRef<uint8_t> destination) {
-  llvm::Expected<uint64_t> bytes = getQuantizedWeightBytes(name, outputs, inputs, quantization);
-  if (!bytes)
-    return bytes.takeError();
-  if (values.size() != uint64_t(outputs) * uint64_t(inputs) || destination.size() != *bytes)
-    return llvm::createStringError(
-        "weight '" + name + "': quantizing " + llvm::Twine(values.size()) + " values into " +
-        llvm::Twine(destination.size()) + " bytes; [" + llvm::Twine(outputs) + ", " +
-        llvm::Twine(inputs) + "] needs " + llvm::Twine(outputs * inputs) + " values and " +
-        llvm::Twine(*bytes) + " bytes");
+  if (llvm::Error error = checkQuantizedBuffers(name, outputs, inputs, quantization,
+                                                values.size(), destination.size(),
+                                                /*quantizing=*/true))
+    return error;
   QuantizedRowLayout layout(inputs, quantization);
   unsigned bits = quantization.bits;
   int32_t levels = (1 << bits) - 1; // asymmetric codes 0..levels
@@ -551,16 +569,10 @@ llvm::Error falcon::dequantizeWeight(llvm::StringRef name, llvm::ArrayRef<uint8_
                                      int64_t outputs, int64_t inputs,
                                      const WeightQuantization &quantization,
                                      llvm::MutableArrayRef<float> values) {
-  llvm::Expected<uint64_t> bytes = getQuantizedWeightBytes(name, outputs, inputs, quantization);
-  if (!bytes)
-    return bytes.takeError();
-  if (values.size() != uint64_t(outputs) * uint64_t(inputs) || source.size() != *bytes)
-    return llvm::createStringError("weight '" + name + "': dequantizing " +
-                                   llvm::Twine(source.size()) + " bytes into " +
-                                   llvm::Twine(values.size()) + " values; [" +
-                                   llvm::Twine(outputs) + ", " + llvm::Twine(inputs) +
-                                   "] needs " + llvm::Twine(*bytes) + " bytes and " +
-                                   llvm::Twine(outputs * inputs) + " values");
+  if (llvm::Error error = checkQuantizedBuffers(name, outputs, inputs, quantization,
+                                                values.size(), source.size(),
+                                                /*quantizing=*/false))
+    return error;
   QuantizedRowLayout layout(inputs, quantization);
   for (int64_t row = 0; row < outputs; ++row) {
     const uint8_t *codes = source.data() + uint64_t(row) * layout.rowBytes;
