@@ -474,14 +474,21 @@ public:
   /// Adds a token; true when the text now contains a stop string.
   Expected<bool> add(int64_t id) {
     ids.push_back(id);
-    Expected<std::string> decoded = decode(tokenizer, ids);
+    // Only the ids after the last complete character are decoded again: the
+    // decoder concatenates bytes, so text ending on a character boundary (no
+    // trailing U+FFFD) does not change when more ids follow.
+    Expected<std::string> decoded = decode(tokenizer, ArrayRef(ids).drop_front(settledIds));
     if (!decoded)
       return decoded.takeError();
-    text = std::move(*decoded);
-    // A stop string may straddle the last release point.
-    size_t from = 0;
+    text = settledText + *decoded;
+    if (!StringRef(text).ends_with(kReplacement)) {
+      settledIds = ids.size();
+      settledText = text;
+    }
+    // A stop string may straddle the last release point: the whole text is
+    // searched, the first stop found anywhere ends it.
     for (const std::string &stop : stops) {
-      size_t found = text.find(stop, from);
+      size_t found = text.find(stop);
       if (found != std::string::npos) {
         text.resize(found);
         stopped = true;
@@ -494,7 +501,6 @@ public:
   std::string takeReady() {
     size_t end = text.size();
     if (!stopped) {
-      static constexpr StringRef kReplacement = "\xEF\xBF\xBD";
       while (StringRef(text).substr(0, end).ends_with(kReplacement))
         end -= kReplacement.size();
       for (const std::string &stop : stops)
@@ -520,9 +526,15 @@ public:
   const std::string &all() const { return text; }
 
 private:
+  /// U+FFFD, what the decoder makes of a character whose bytes have not all
+  /// arrived.
+  static constexpr StringRef kReplacement = "\xEF\xBF\xBD";
   const falcon_tokenizer_t *tokenizer;
   ArrayRef<std::string> stops;
   std::vector<int64_t> ids;
+  /// The text of ids[0, settledIds), which ends on a character boundary.
+  size_t settledIds = 0;
+  std::string settledText;
   std::string text;
   size_t released = 0;
   bool stopped = false;

@@ -522,7 +522,6 @@ falcon_status_t pickTokensFromSlices(falcon_session_t *session, int64_t tokensPe
   return nullptr;
 }
 
-
 /// "cache length N plus " when the row's cache is not empty: capacity errors
 /// then say what the prompt is added to.
 std::string cachedPrefix(int64_t length) {
