@@ -183,6 +183,15 @@ def Falcon_Quantization : I32EnumAttr<"Quantization", "weight quantization schem
   let genSpecializedAttr = 0;
 }
 
+def Falcon_QuantizedPart : I32EnumAttr<"QuantizedPart", "a tensor of a quantized weight", [
+    I32EnumAttrCase<"Codes", 0, "codes">,
+    I32EnumAttrCase<"Scales", 1, "scales">,
+    I32EnumAttrCase<"ZeroPoints", 2, "zero_points">
+  ]> {
+  let cppNamespace = "::mlir::falcon";
+  let genSpecializedAttr = 0;
+}
+
 def Falcon_WeightEncodingAttr : Falcon_Attr<"WeightEncoding", "weight_encoding"> {
   let summary = "how a checkpoint tensor becomes the bytes a kernel reads";
   let description = [{
@@ -195,11 +204,16 @@ def Falcon_WeightEncodingAttr : Falcon_Attr<"WeightEncoding", "weight_encoding">
        parallel shards: falcon-7b's 71 query heads split over ranks);
     2. `permutation`, a transpose of the dimensions (`[1, 0]`: a projection
        weight packed `[in, out]` for the CPU kernels);
-    3. `quantization` (`int8`, `int4`) in groups of `group_size` values along
-       the last dimension, packed `pack` values per byte (2 for int4).
+    3. `quantization` (`int8`, `int4`) of the [inputs, outputs] tensor the
+       permutation made, round to nearest in groups of `group_size` inputs,
+       packed `pack` values per byte (2 for int4); the param is one `part` of
+       it: the signed `codes` ([inputs / pack, outputs] i8; int4 inputs 2i
+       and 2i + 1 in the low and high nibble), the `scales` or, unless
+       `symmetric`, the `zero_points` ([inputs / group_size, outputs] f16). A
+       value is (code - zero point) * scale.
 
-    The param's result type is the encoded tensor (after shard and
-    permutation). One library, `include/falcon/Support/WeightTransform.h`,
+    The param's result type is the encoded tensor (after shard, permutation
+    and quantization). One library, `include/falcon/Support/WeightTransform.h`,
     turns the encoding into sizes and offsets and writes the bytes.
 
     ```mlir
@@ -207,6 +221,13 @@ def Falcon_WeightEncodingAttr : Falcon_Attr<"WeightEncoding", "weight_encoding">
         {encoding = #falcon.weight_encoding<permutation = [1, 0]>} : tensor<18176x4544xbf16>
     %q = falcon.param "transformer.h.{}.self_attention.query_key_value.weight"[%i]
         {encoding = #falcon.weight_encoding<slice = [0, 0, 2336]>} : tensor<2336x4544xbf16>
+    %c = falcon.param "transformer.h.{}.mlp.dense_4h_to_h.weight"[%i]
+        {encoding = #falcon.weight_encoding<permutation = [1, 0], quantization = int4,
+                                            group_size = 128, pack = 2>} : tensor<9088x4544xi8>
+    %s = falcon.param "transformer.h.{}.mlp.dense_4h_to_h.weight"[%i]
+        {encoding = #falcon.weight_encoding<permutation = [1, 0], quantization = int4,
+                                            group_size = 128, pack = 2, part = scales>}
+        : tensor<142x4544xf16>
     ```
   }];
   let parameters = (ins Falcon_BracketedI64List:$slice,
@@ -214,7 +235,9 @@ def Falcon_WeightEncodingAttr : Falcon_Attr<"WeightEncoding", "weight_encoding">
                         Falcon_BracketedI64List:$permutation,
                         DefaultValuedParameter<"Quantization", "Quantization::None">:$quantization,
                         DefaultValuedParameter<"int64_t", "0">:$group_size,
-                        DefaultValuedParameter<"int64_t", "1">:$pack);
+                        DefaultValuedParameter<"int64_t", "1">:$pack,
+                        DefaultValuedParameter<"bool", "true">:$symmetric,
+                        DefaultValuedParameter<"QuantizedPart", "QuantizedPart::Codes">:$part);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{

@@ -27,8 +27,11 @@ void mlir::falcon::buildFalconToLinalgPipeline(OpPassManager &pm) {
 }
 
 void mlir::falcon::buildFalconCPUCodegenPipeline(
-    OpPassManager &pm, const FalconCPUSelectLoweringStrategyOptions &strategy) {
+    OpPassManager &pm, const FalconCPUSelectLoweringStrategyOptions &strategy,
+    const std::optional<FalconQuantizeWeightsOptions> &quantize) {
   pm.addPass(createFalconCPUWeightLayout());
+  if (quantize)
+    pm.addPass(createFalconQuantizeWeights(*quantize));
   pm.addPass(createFalconCPUSelectLoweringStrategy(strategy));
   pm.addPass(createFalconBindWeights());
   OpPassManager &tiling = pm.nest<func::FuncOp>();
@@ -94,9 +97,10 @@ void mlir::falcon::buildFalconCPUCodegenPipeline(
 }
 
 void mlir::falcon::buildFalconCPUPipeline(
-    OpPassManager &pm, const FalconCPUSelectLoweringStrategyOptions &strategy) {
+    OpPassManager &pm, const FalconCPUSelectLoweringStrategyOptions &strategy,
+    const std::optional<FalconQuantizeWeightsOptions> &quantize) {
   buildFalconToLinalgPipeline(pm);
-  buildFalconCPUCodegenPipeline(pm, strategy);
+  buildFalconCPUCodegenPipeline(pm, strategy, quantize);
 }
 
 void mlir::falcon::registerFalconPipelines() {
@@ -106,9 +110,9 @@ void mlir::falcon::registerFalconPipelines() {
   PassPipelineRegistration<>(
       "falcon-cpu-codegen-pipeline",
       "Lower target-neutral linalg to the LLVM dialect for the module's #falcon.cpu_target",
-      [](OpPassManager &pm) { buildFalconCPUCodegenPipeline(pm, {}); });
+      [](OpPassManager &pm) { buildFalconCPUCodegenPipeline(pm, {}, std::nullopt); });
   PassPipelineRegistration<>(
       "falcon-cpu-pipeline",
       "Lower the falcon dialect to the LLVM dialect for the module's #falcon.cpu_target",
-      [](OpPassManager &pm) { buildFalconCPUPipeline(pm, {}); });
+      [](OpPassManager &pm) { buildFalconCPUPipeline(pm, {}, std::nullopt); });
 }

@@ -221,7 +221,17 @@ falcon::getResultShape(const WeightTransform &transform) {
   llvm::SmallVector<int64_t, 4> shape;
   for (const ResultDim &dim : *dims)
     shape.push_back(dim.size);
-  return shape;
+  if (!transform.quantize)
+    return shape;
+  if (shape.size() != 2)
+    return transformError(transform, "only a 2-D [inputs, outputs] tensor can be quantized, "
+                                     "found rank " + llvm::Twine(shape.size()));
+  llvm::Expected<llvm::SmallVector<int64_t, 2>> part =
+      getQuantizedPartShape(transform.name, shape[0], shape[1],
+                            transform.quantize->quantization, transform.quantize->part);
+  if (!part)
+    return part.takeError();
+  return llvm::SmallVector<int64_t, 4>(part->begin(), part->end());
 }
 
 llvm::Expected<uint64_t>
@@ -230,12 +240,76 @@ falcon::getResultBytes(const WeightTransform &transform) {
       getResultShape(transform);
   if (!shape)
     return shape.takeError();
-  return checkedBytes(transform, *shape, "result");
+  if (!transform.quantize)
+    return checkedBytes(transform, *shape, "result");
+  // A part's sizes are those of a checked tensor or smaller.
+  return uint64_t((*shape)[0]) * uint64_t((*shape)[1]) *
+         getQuantizedPartElementBytes(transform.quantize->part);
 }
+
+namespace {
+/// applyWeightTransform of a quantized weight: the steps' result, widened
+/// to f32, quantized whole; then the requested bytes of the part.
+llvm::Error applyQuantize(const WeightTransform &transform, llvm::ArrayRef<uint8_t> source,
+                          uint64_t resultOffset, llvm::MutableArrayRef<uint8_t> destination) {
+  const WeightTransform::Quantize &quantize = *transform.quantize;
+  using Float = WeightTransform::Quantize::Float;
+  unsigned sourceWidth = quantize.sourceFloat == Float::F32 ? 4 : 2;
+  if (transform.elementBytes != sourceWidth)
+    return transformError(transform, "quantizes " + llvm::Twine(sourceWidth) +
+                                         "-byte floats but its elements are " +
+                                         llvm::Twine(transform.elementBytes) + " bytes");
+  llvm::Expected<uint64_t> partBytes = getResultBytes(transform);
+  if (!partBytes)
+    return partBytes.takeError();
+  unsigned width = getQuantizedPartElementBytes(quantize.part);
+  if (resultOffset % width != 0 || destination.size() % width != 0 ||
+      resultOffset > *partBytes || destination.size() > *partBytes - resultOffset)
+    return transformError(transform, "bytes [" + llvm::Twine(resultOffset) + ", +" +
+                                         llvm::Twine(destination.size()) +
+                                         ") are not whole elements within the " +
+                                         llvm::Twine(*partBytes) + "-byte result");
+  WeightTransform plain = transform;
+  plain.quantize.reset();
+  llvm::SmallVector<int64_t, 4> shape = llvm::cantFail(getResultShape(plain));
+  std::vector<uint8_t> raw(size_t(llvm::cantFail(getResultBytes(plain))));
+  if (llvm::Error error = applyWeightTransform(plain, source, 0, raw))
+    return error;
+  std::vector<float> values(raw.size() / sourceWidth);
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (quantize.sourceFloat == Float::F32) {
+      std::memcpy(&values[i], &raw[4 * i], 4);
+      continue;
+    }
+    uint16_t half;
+    std::memcpy(&half, &raw[2 * i], 2);
+    if (quantize.sourceFloat == Float::F16) {
+      values[i] = halfToFloat(half);
+      continue;
+    }
+    uint32_t word = uint32_t(half) << 16;
+    std::memcpy(&values[i], &word, 4);
+  }
+  llvm::Expected<QuantizedWeight> quantized =
+      quantizeWeight(transform.name, values, shape[0], shape[1], quantize.quantization);
+  if (!quantized)
+    return quantized.takeError();
+  const uint8_t *bytes =
+      quantize.part == QuantizedPart::Codes
+          ? quantized->codes.data()
+          : reinterpret_cast<const uint8_t *>(quantize.part == QuantizedPart::Scales
+                                                  ? quantized->scales.data()
+                                                  : quantized->zeroPoints.data());
+  std::memcpy(destination.data(), bytes + resultOffset, destination.size());
+  return llvm::Error::success();
+}
+} // namespace
 
 llvm::Error falcon::applyWeightTransform(
     const WeightTransform &transform, llvm::ArrayRef<uint8_t> source,
     uint64_t resultOffset, llvm::MutableArrayRef<uint8_t> destination) {
+  if (transform.quantize)
+    return applyQuantize(transform, source, resultOffset, destination);
   llvm::Expected<std::vector<ResultDim>> composed = composeSteps(transform);
   if (!composed)
     return composed.takeError();
@@ -381,37 +455,82 @@ std::string falcon::checkWeightQuantization(const WeightQuantization &quantizati
   return "";
 }
 
-namespace {
-/// Where a row's codes, scales and zero points lie in a quantized weight:
-/// per row the codes packed 8 / bits to a byte, the f16 scales, the zero
-/// points packed like the codes (asymmetric only).
-struct QuantizedRowLayout {
-  uint64_t perByte, groups, valueBytes, rowBytes;
+llvm::Expected<int64_t> falcon::getEffectiveGroupSize(llvm::StringRef name, int64_t inputs,
+                                                      int64_t groupSize) {
+  int64_t group = groupSize;
+  while (group >= 8 && inputs % group != 0)
+    group /= 2;
+  if (group < 8 || inputs <= 0)
+    return llvm::createStringError("weight '" + name + "': no quantization group of 8 to " +
+                                   llvm::Twine(groupSize) + " inputs divides its " +
+                                   llvm::Twine(inputs) + " inputs");
+  return group;
+}
 
-  QuantizedRowLayout(int64_t inputs, const falcon::WeightQuantization &quantization)
-      : perByte(8 / quantization.bits),
-        groups(llvm::divideCeil(uint64_t(inputs), uint64_t(quantization.groupSize))),
-        valueBytes(llvm::divideCeil(uint64_t(inputs), perByte)),
-        rowBytes(valueBytes + 2 * groups +
-                 (quantization.symmetric ? 0 : llvm::divideCeil(groups, perByte))) {}
-};
-} // namespace
+llvm::SmallVector<QuantizedPart, 3>
+falcon::getQuantizedParts(const WeightQuantization &quantization) {
+  if (quantization.symmetric)
+    return {QuantizedPart::Codes, QuantizedPart::Scales};
+  return {QuantizedPart::Codes, QuantizedPart::Scales, QuantizedPart::ZeroPoints};
+}
 
-llvm::Expected<uint64_t>
-falcon::getQuantizedWeightBytes(llvm::StringRef name, int64_t outputs, int64_t inputs,
-                                const WeightQuantization &quantization) {
+unsigned falcon::getQuantizedPartElementBytes(QuantizedPart part) {
+  return part == QuantizedPart::Codes ? 1 : 2;
+}
+
+llvm::Expected<llvm::SmallVector<int64_t, 2>>
+falcon::getQuantizedPartShape(llvm::StringRef name, int64_t inputs, int64_t outputs,
+                              const WeightQuantization &quantization, QuantizedPart part) {
   auto fail = [&](const llvm::Twine &what) {
     return llvm::createStringError("weight '" + name + "': " + what);
   };
+  if (quantization.bits != 8 && quantization.bits != 4)
+    return fail("quantization bits must be 8 or 4, found " + llvm::Twine(quantization.bits));
+  if (inputs <= 0 || outputs <= 0)
+    return fail("cannot quantize a [" + llvm::Twine(inputs) + ", " + llvm::Twine(outputs) +
+                "] weight");
+  if (quantization.groupSize < 2 || quantization.groupSize % 2 != 0 ||
+      inputs % quantization.groupSize != 0)
+    return fail("quantization groups of " + llvm::Twine(quantization.groupSize) +
+                " do not divide its " + llvm::Twine(inputs) + " inputs");
+  if (part == QuantizedPart::ZeroPoints && quantization.symmetric)
+    return fail("a symmetric quantization has no zero points");
+  if (part == QuantizedPart::Codes)
+    return llvm::SmallVector<int64_t, 2>{inputs * quantization.bits / 8, outputs};
+  return llvm::SmallVector<int64_t, 2>{inputs / quantization.groupSize, outputs};
+}
+
+llvm::Expected<uint64_t>
+falcon::getQuantizedWeightBytes(llvm::StringRef name, int64_t inputs, int64_t outputs,
+                                const WeightQuantization &quantization, uint64_t alignment) {
   if (std::string problem = checkWeightQuantization(quantization); !problem.empty())
-    return fail(problem);
-  if (outputs < 0 || inputs < 0)
-    return fail("negative shape [" + llvm::Twine(outputs) + ", " + llvm::Twine(inputs) + "]");
-  std::optional<uint64_t> bytes = llvm::checkedMulUnsigned<uint64_t>(
-      QuantizedRowLayout(inputs, quantization).rowBytes, uint64_t(outputs));
-  if (!bytes)
-    return fail("the quantized size overflows 64 bits");
-  return *bytes;
+    return llvm::createStringError("weight '" + name + "': " + problem);
+  WeightQuantization effective = quantization;
+  llvm::Expected<int64_t> group = getEffectiveGroupSize(name, inputs, quantization.groupSize);
+  if (!group)
+    return group.takeError();
+  effective.groupSize = *group;
+  uint64_t total = 0;
+  for (QuantizedPart part : getQuantizedParts(effective)) {
+    llvm::Expected<llvm::SmallVector<int64_t, 2>> shape =
+        getQuantizedPartShape(name, inputs, outputs, effective, part);
+    if (!shape)
+      return shape.takeError();
+    std::optional<uint64_t> elements =
+        llvm::checkedMulUnsigned<uint64_t>(uint64_t((*shape)[0]), uint64_t((*shape)[1]));
+    std::optional<uint64_t> bytes =
+        elements ? llvm::checkedMulUnsigned<uint64_t>(*elements,
+                                                      getQuantizedPartElementBytes(part))
+                 : std::nullopt;
+    std::optional<uint64_t> sum =
+        bytes ? llvm::checkedAddUnsigned<uint64_t>(total, llvm::alignTo(*bytes, alignment))
+              : std::nullopt;
+    if (!sum)
+      return llvm::createStringError("weight '" + name +
+                                     "': the quantized size overflows 64 bits");
+    total = *sum;
+  }
+  return total;
 }
 
 uint16_t falcon::roundToHalf(float value) {
@@ -466,126 +585,133 @@ float falcon::halfToFloat(uint16_t bits) {
 }
 
 namespace {
-/// Checks the sizes of the two sides of a (de)quantization: `valueCount`
-/// floats and `byteCount` bytes for an [outputs, inputs] weight.
-llvm::Error checkQuantizedBuffers(llvm::StringRef name, int64_t outputs, int64_t inputs,
-                                  const falcon::WeightQuantization &quantization,
-                                  size_t valueCount, size_t byteCount, bool quantizing) {
-  llvm::Expected<uint64_t> bytes =
-      falcon::getQuantizedWeightBytes(name, outputs, inputs, quantization);
-  if (!bytes)
-    return bytes.takeError();
-  if (valueCount == uint64_t(outputs) * uint64_t(inputs) && byteCount == *bytes)
-    return llvm::Error::success();
-  std::string values = std::to_string(valueCount) + " values",
-              packed = std::to_string(byteCount) + " bytes";
-  std::string needValues = std::to_string(outputs * inputs) + " values",
-              needBytes = std::to_string(*bytes) + " bytes";
-  return llvm::createStringError(
-      "weight '" + name + "': " +
-      (quantizing ? "quantizing " + values + " into " + packed
-                  : "dequantizing " + packed + " into " + values) +
-      "; [" + llvm::Twine(outputs) + ", " + llvm::Twine(inputs) + "] needs " +
-      (quantizing ? needValues + " and " + needBytes : needBytes + " and " + needValues));
-}
-
-/// Writes the `bits`-wide `code` as element `index` of a packed array.
-void putCode(uint8_t *packed, uint64_t index, unsigned bits, int32_t code) {
-  if (bits == 8) {
-    packed[index] = uint8_t(code);
-    return;
-  }
-  unsigned shift = 4 * unsigned(index & 1);
-  packed[index / 2] = uint8_t((packed[index / 2] & ~(0xf << shift)) | ((code & 0xf) << shift));
-}
-
-/// Reads element `index` of a packed array, sign-extended when `isSigned`.
-int32_t getCode(const uint8_t *packed, uint64_t index, unsigned bits, bool isSigned) {
-  int32_t code = bits == 8 ? packed[index] : (packed[index / 2] >> (4 * (index & 1))) & 0xf;
-  int32_t limit = 1 << (bits - 1);
-  return isSigned && code >= limit ? code - 2 * limit : code;
-}
-} // namespace
-
-llvm::Error falcon::quantizeWeight(llvm::StringRef name, llvm::ArrayRef<float> values,
-                                   int64_t outputs, int64_t inputs,
-                                   const WeightQuantization &quantization,
-                                   llvm::MutableArrayRef<uint8_t> destination) {
-  if (llvm::Error error = checkQuantizedBuffers(name, outputs, inputs, quantization,
-                                                values.size(), destination.size(),
-                                                /*quantizing=*/true))
-    return error;
-  QuantizedRowLayout layout(inputs, quantization);
-  unsigned bits = quantization.bits;
-  int32_t levels = (1 << bits) - 1; // asymmetric codes 0..levels
-  int32_t limit = (1 << (bits - 1)) - 1; // symmetric codes -limit..limit
-  std::fill(destination.begin(), destination.end(), 0);
-  for (int64_t row = 0; row < outputs; ++row) {
-    const float *x = values.data() + row * inputs;
-    uint8_t *codes = destination.data() + uint64_t(row) * layout.rowBytes;
-    uint8_t *scales = codes + layout.valueBytes;
-    uint8_t *zeros = scales + 2 * layout.groups;
-    for (uint64_t group = 0; group < layout.groups; ++group) {
-      int64_t begin = int64_t(group) * quantization.groupSize;
-      int64_t end = std::min<int64_t>(begin + quantization.groupSize, inputs);
-      float low = 0, high = 0;
-      for (int64_t column = begin; column < end; ++column) {
-        if (!std::isfinite(x[column]))
-          return llvm::createStringError("weight '" + name + "': the value at [" +
-                                         llvm::Twine(row) + ", " + llvm::Twine(column) +
-                                         "] is not finite; it cannot be quantized");
-        low = std::min(low, x[column]);
-        high = std::max(high, x[column]);
-      }
-      float range = quantization.symmetric ? std::max(-low, high) / float(limit)
-                                           : (high - low) / float(levels);
-      uint16_t scaleBits = roundToHalf(range);
-      std::memcpy(scales + 2 * group, &scaleBits, 2);
-      float scale = halfToFloat(scaleBits);
-      if (!std::isfinite(scale))
-        return llvm::createStringError(
-            "weight '" + name + "': the values of row " + llvm::Twine(row) + ", inputs " +
-            llvm::Twine(begin) + " to " + llvm::Twine(end - 1) +
-            " span more than an f16 scale can hold");
-      // A scale that rounds to 0 keeps every code at the zero point.
-      float inverse = scale > 0 ? 1.0f / scale : 0.0f;
-      int32_t zero = 0;
-      if (!quantization.symmetric) {
-        zero = int32_t(std::clamp(std::nearbyint(-low * inverse), 0.0f, float(levels)));
-        putCode(zeros, group, bits, zero);
-      }
-      for (int64_t column = begin; column < end; ++column) {
-        float code = std::nearbyint(x[column] * inverse) + float(zero);
-        code = quantization.symmetric ? std::clamp(code, float(-limit), float(limit))
-                                      : std::clamp(code, 0.0f, float(levels));
-        putCode(codes, uint64_t(column), bits, int32_t(code));
-      }
-    }
-  }
+/// Checks a (de)quantization's shape and `valueCount` floats.
+llvm::Error checkQuantizedShape(llvm::StringRef name, int64_t inputs, int64_t outputs,
+                                const falcon::WeightQuantization &quantization,
+                                size_t valueCount) {
+  llvm::Expected<llvm::SmallVector<int64_t, 2>> shape = falcon::getQuantizedPartShape(
+      name, inputs, outputs, quantization, falcon::QuantizedPart::Codes);
+  if (!shape)
+    return shape.takeError();
+  if (valueCount != uint64_t(inputs) * uint64_t(outputs))
+    return llvm::createStringError("weight '" + name + "': " + llvm::Twine(valueCount) +
+                                   " values for an [" + llvm::Twine(inputs) + ", " +
+                                   llvm::Twine(outputs) + "] weight");
   return llvm::Error::success();
 }
 
-llvm::Error falcon::dequantizeWeight(llvm::StringRef name, llvm::ArrayRef<uint8_t> source,
-                                     int64_t outputs, int64_t inputs,
+/// Writes the signed `bits`-wide `code` of input `input`, output `output`.
+void putCode(std::vector<uint8_t> &codes, int64_t input, int64_t output, int64_t outputs,
+             unsigned bits, int32_t code) {
+  if (bits == 8) {
+    codes[size_t(input * outputs + output)] = uint8_t(int8_t(code));
+    return;
+  }
+  uint8_t &byte = codes[size_t((input / 2) * outputs + output)];
+  unsigned shift = 4 * unsigned(input & 1);
+  byte = uint8_t((byte & ~(0xf << shift)) | ((code & 0xf) << shift));
+}
+
+/// The signed code of input `input`, output `output`.
+int32_t getCode(const std::vector<uint8_t> &codes, int64_t input, int64_t output,
+                int64_t outputs, unsigned bits) {
+  if (bits == 8)
+    return int8_t(codes[size_t(input * outputs + output)]);
+  int32_t code = (codes[size_t((input / 2) * outputs + output)] >> (4 * (input & 1))) & 0xf;
+  return code >= 8 ? code - 16 : code;
+}
+} // namespace
+
+llvm::Expected<QuantizedWeight>
+falcon::quantizeWeight(llvm::StringRef name, llvm::ArrayRef<float> values, int64_t inputs,
+                       int64_t outputs, const WeightQuantization &quantization) {
+  if (llvm::Error error = checkQuantizedShape(name, inputs, outputs, quantization, values.size()))
+    return std::move(error);
+  unsigned bits = quantization.bits;
+  int64_t group = quantization.groupSize, groups = inputs / group;
+  int32_t levels = (1 << bits) - 1;      // asymmetric codes 0..levels
+  int32_t limit = (1 << (bits - 1)) - 1; // symmetric codes -limit..limit
+  int32_t offset = 1 << (bits - 1);      // asymmetric codes are stored minus this
+  QuantizedWeight result;
+  result.codes.assign(size_t(inputs * bits / 8 * outputs), 0);
+  result.scales.assign(size_t(groups * outputs), 0);
+  if (!quantization.symmetric)
+    result.zeroPoints.assign(size_t(groups * outputs), 0);
+  // Group by group, row by row (the values are [inputs, outputs]).
+  size_t columns = static_cast<size_t>(outputs);
+  std::vector<float> low(columns), high(columns), inverse(columns);
+  std::vector<int32_t> zero(columns, 0);
+  for (int64_t g = 0; g < groups; ++g) {
+    std::fill(low.begin(), low.end(), 0.0f);
+    std::fill(high.begin(), high.end(), 0.0f);
+    for (int64_t input = g * group; input < (g + 1) * group; ++input) {
+      for (int64_t output = 0; output < outputs; ++output) {
+        float x = values[size_t(input * outputs + output)];
+        if (!std::isfinite(x))
+          return llvm::createStringError("weight '" + name + "': the value at input " +
+                                         llvm::Twine(input) + ", output " + llvm::Twine(output) +
+                                         " is not finite; it cannot be quantized");
+        low[size_t(output)] = std::min(low[size_t(output)], x);
+        high[size_t(output)] = std::max(high[size_t(output)], x);
+      }
+    }
+    for (int64_t output = 0; output < outputs; ++output) {
+      float range = quantization.symmetric
+                        ? std::max(high[size_t(output)], -low[size_t(output)]) / float(limit)
+                        : (high[size_t(output)] - low[size_t(output)]) / float(levels);
+      uint16_t scaleBits = roundToHalf(range);
+      float scale = halfToFloat(scaleBits);
+      if (!std::isfinite(scale))
+        return llvm::createStringError("weight '" + name + "': the values of output " +
+                                       llvm::Twine(output) + ", inputs " +
+                                       llvm::Twine(g * group) + " to " +
+                                       llvm::Twine((g + 1) * group - 1) +
+                                       " span more than an f16 scale can hold");
+      result.scales[size_t(g * outputs + output)] = scaleBits;
+      // A scale that rounds to 0 keeps every code at the zero point.
+      inverse[size_t(output)] = scale > 0 ? 1.0f / scale : 0.0f;
+      if (!quantization.symmetric) {
+        zero[size_t(output)] = int32_t(std::clamp(
+            std::nearbyint(-low[size_t(output)] * inverse[size_t(output)]), 0.0f, float(levels)));
+        result.zeroPoints[size_t(g * outputs + output)] =
+            roundToHalf(float(zero[size_t(output)] - offset));
+      }
+    }
+    for (int64_t input = g * group; input < (g + 1) * group; ++input) {
+      for (int64_t output = 0; output < outputs; ++output) {
+        float code =
+            std::nearbyint(values[size_t(input * outputs + output)] * inverse[size_t(output)]);
+        code = quantization.symmetric
+                   ? std::clamp(code, float(-limit), float(limit))
+                   : std::clamp(code + float(zero[size_t(output)]), 0.0f, float(levels)) -
+                         float(offset);
+        putCode(result.codes, input, output, outputs, bits, int32_t(code));
+      }
+    }
+  }
+  return result;
+}
+
+llvm::Error falcon::dequantizeWeight(llvm::StringRef name, const QuantizedWeight &weight,
+                                     int64_t inputs, int64_t outputs,
                                      const WeightQuantization &quantization,
                                      llvm::MutableArrayRef<float> values) {
-  if (llvm::Error error = checkQuantizedBuffers(name, outputs, inputs, quantization,
-                                                values.size(), source.size(),
-                                                /*quantizing=*/false))
+  if (llvm::Error error = checkQuantizedShape(name, inputs, outputs, quantization, values.size()))
     return error;
-  QuantizedRowLayout layout(inputs, quantization);
-  for (int64_t row = 0; row < outputs; ++row) {
-    const uint8_t *codes = source.data() + uint64_t(row) * layout.rowBytes;
-    const uint8_t *scales = codes + layout.valueBytes;
-    const uint8_t *zeros = scales + 2 * layout.groups;
-    for (int64_t column = 0; column < inputs; ++column) {
-      uint64_t group = uint64_t(column / quantization.groupSize);
-      uint16_t scaleBits;
-      std::memcpy(&scaleBits, scales + 2 * group, 2);
-      int32_t zero =
-          quantization.symmetric ? 0 : getCode(zeros, group, quantization.bits, false);
-      int32_t code = getCode(codes, uint64_t(column), quantization.bits, quantization.symmetric);
-      values[uint64_t(row * inputs + column)] = float(code - zero) * halfToFloat(scaleBits);
+  int64_t groups = inputs / quantization.groupSize;
+  if (weight.codes.size() != uint64_t(inputs * quantization.bits / 8 * outputs) ||
+      weight.scales.size() != uint64_t(groups * outputs) ||
+      weight.zeroPoints.size() != (quantization.symmetric ? 0 : uint64_t(groups * outputs)))
+    return llvm::createStringError("weight '" + name + "': its quantized parts do not have "
+                                   "the sizes of an [" + llvm::Twine(inputs) + ", " +
+                                   llvm::Twine(outputs) + "] weight");
+  for (int64_t input = 0; input < inputs; ++input) {
+    int64_t g = input / quantization.groupSize;
+    for (int64_t output = 0; output < outputs; ++output) {
+      size_t at = size_t(g * outputs + output);
+      float zero = quantization.symmetric ? 0.0f : halfToFloat(weight.zeroPoints[at]);
+      float code = float(getCode(weight.codes, input, output, outputs, quantization.bits));
+      values[size_t(input * outputs + output)] = (code - zero) * halfToFloat(weight.scales[at]);
     }
   }
   return llvm::Error::success();

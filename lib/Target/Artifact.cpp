@@ -96,8 +96,12 @@ private:
       return llvm::createStringError(checkpoint.tensors->source + ": missing tensor '" +
                        name + "'");
     const SafetensorsTensor &tensor = found->second;
+    using Float = ::falcon::WeightTransform::Quantize::Float;
     llvm::Expected<::falcon::WeightTransform> transform =
-        getWeightTransform(slot, name, tensor.shape);
+        getWeightTransform(slot, name, tensor.shape,
+                           tensor.dtype == SafetensorsDType::BF16  ? Float::BF16
+                           : tensor.dtype == SafetensorsDType::F16 ? Float::F16
+                                                                   : Float::F32);
     if (!transform)
       return transform.takeError();
     llvm::Expected<uint64_t> sourceBytes = ::falcon::getSourceBytes(*transform);
@@ -121,9 +125,12 @@ private:
         reinterpret_cast<const uint8_t *>(buffer->getBufferStart()) + tensor.begin,
         *sourceBytes);
     // The encoding's transform (shard, permutation) in chunks, so that
-    // progress shows on multi-gigabyte tensors and no whole copy is held.
-    constexpr uint64_t chunkBytes = 64ull << 20;
-    uint64_t elementBytes = transform->elementBytes;
+    // progress shows on multi-gigabyte tensors and no whole copy is held; a
+    // quantized part in one (it is quantized whole at each call).
+    uint64_t chunkBytes = transform->quantize ? std::max<uint64_t>(*resultBytes, 64) : 64ull << 20;
+    uint64_t elementBytes = transform->quantize
+                                ? ::falcon::getQuantizedPartElementBytes(transform->quantize->part)
+                                : transform->elementBytes;
     std::vector<uint8_t> chunk;
     for (uint64_t at = 0; at < *resultBytes; at += chunk.size()) {
       chunk.resize(std::min(chunkBytes / elementBytes * elementBytes, *resultBytes - at));

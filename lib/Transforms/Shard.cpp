@@ -47,7 +47,8 @@ struct WeightShard {
 WeightShard sliceWeight(Value weight, int64_t dim, int64_t begin, int64_t size) {
   MLIRContext *context = weight.getContext();
   auto encoding = WeightEncodingAttr::get(context, {dim, begin, size}, {}, {},
-                                          Quantization::None, 0, 1);
+                                          Quantization::None, 0, 1, true,
+                                          QuantizedPart::Codes);
   return {encoding, withDim(weight.getType(), dim, size)};
 }
 
@@ -56,7 +57,8 @@ WeightShard gatherWeight(Value weight, int64_t dim, ArrayRef<int64_t> rows) {
   SmallVector<int64_t> gather = {dim};
   gather.append(rows.begin(), rows.end());
   auto encoding =
-      WeightEncodingAttr::get(context, {}, gather, {}, Quantization::None, 0, 1);
+      WeightEncodingAttr::get(context, {}, gather, {}, Quantization::None, 0, 1, true,
+                                          QuantizedPart::Codes);
   return {encoding, withDim(weight.getType(), dim, int64_t(rows.size()))};
 }
 

@@ -118,7 +118,8 @@ FailureOr<WeightLayout> mlir::falcon::getWeightLayoutAttr(ModuleOp module) {
 
 llvm::Expected<::falcon::WeightTransform>
 mlir::falcon::getWeightTransform(const WeightSlot &slot, llvm::StringRef name,
-                                 llvm::ArrayRef<int64_t> sourceShape) {
+                                 llvm::ArrayRef<int64_t> sourceShape,
+                                 ::falcon::WeightTransform::Quantize::Float sourceFloat) {
   ::falcon::WeightTransform transform;
   transform.name = name.str();
   transform.elementBytes = slot.type.getElementTypeBitWidth() / 8;
@@ -126,9 +127,6 @@ mlir::falcon::getWeightTransform(const WeightSlot &slot, llvm::StringRef name,
   WeightEncodingAttr encoding = slot.encoding;
   if (!encoding)
     return transform;
-  if (encoding.getQuantization() != Quantization::None)
-    return llvm::createStringError("weight '" + name + "': quantized encodings are not "
-                                   "packed by this version");
   using Step = ::falcon::WeightTransformStep;
   if (ArrayRef<int64_t> slice = encoding.getSlice(); !slice.empty())
     transform.steps.push_back(Step::slice(slice[0], slice[1], slice[2]));
@@ -136,5 +134,20 @@ mlir::falcon::getWeightTransform(const WeightSlot &slot, llvm::StringRef name,
     transform.steps.push_back(Step::gather(gather[0], gather.drop_front()));
   if (ArrayRef<int64_t> permutation = encoding.getPermutation(); !permutation.empty())
     transform.steps.push_back(Step::permute(permutation));
+  if (encoding.getQuantization() == Quantization::None)
+    return transform;
+  unsigned bits = encoding.getQuantization() == Quantization::Int8 ? 8 : 4;
+  if (encoding.getPack() != 8 / bits)
+    return llvm::createStringError("weight '" + name + "': int4 codes are packed two per byte, "
+                                   "the encoding says " + llvm::Twine(encoding.getPack()));
+  using Quantize = ::falcon::WeightTransform::Quantize;
+  Quantize quantize;
+  quantize.quantization = {bits, encoding.getGroupSize(), encoding.getSymmetric()};
+  quantize.part = encoding.getPart() == QuantizedPart::Codes    ? ::falcon::QuantizedPart::Codes
+                  : encoding.getPart() == QuantizedPart::Scales ? ::falcon::QuantizedPart::Scales
+                                                                : ::falcon::QuantizedPart::ZeroPoints;
+  quantize.sourceFloat = sourceFloat;
+  transform.elementBytes = sourceFloat == Quantize::Float::F32 ? 4 : 2;
+  transform.quantize = quantize;
   return transform;
 }

@@ -432,28 +432,28 @@ TEST(WeightFileLayout, WritesRankFilesWithTransforms) {
   }
 }
 
-TEST(WeightQuantizationSize, ValuesScalesAndZeroPointsPerRow) {
-  auto bytes = [](int64_t outputs, int64_t inputs, WeightQuantization quantization) {
+TEST(WeightQuantizationSize, CodesScalesAndZeroPointsPerPart) {
+  auto bytes = [](int64_t inputs, int64_t outputs, WeightQuantization quantization,
+                  uint64_t alignment = 1) {
     llvm::Expected<uint64_t> result =
-        getQuantizedWeightBytes("w", outputs, inputs, quantization);
+        getQuantizedWeightBytes("w", inputs, outputs, quantization, alignment);
     EXPECT_TRUE(bool(result)) << llvm::toString(result.takeError());
     return result ? *result : 0;
   };
-  // int8 g128, 256 inputs: 256 values + 2 scales of 2 bytes, per row.
-  EXPECT_EQ(bytes(3, 256, {8, 128, true}), 3u * (256 + 4));
-  // int4 g32: 128 bytes of values, 8 scales of 2 bytes.
-  EXPECT_EQ(bytes(2, 256, {4, 32, true}), 2u * (128 + 16));
-  // A short last group has its own scale: falcon-7b's 4544 inputs are 36
-  // groups of 128 (the last of 64).
-  EXPECT_EQ(bytes(1, 4544, {4, 128, true}), 2272u + 72);
-  // An odd number of int4 values: a row starts on a byte.
-  EXPECT_EQ(bytes(2, 33, {4, 32, true}), 2u * (17 + 4));
-  // Asymmetric: zero points packed like the values (2 groups of int4 zeros
-  // in one byte; 3 in two; int8 one byte each).
-  EXPECT_EQ(bytes(1, 256, {4, 128, false}), 128u + 4 + 1);
-  EXPECT_EQ(bytes(1, 384, {4, 128, false}), 192u + 6 + 2);
-  EXPECT_EQ(bytes(1, 256, {8, 128, false}), 256u + 4 + 2);
-  EXPECT_EQ(bytes(0, 256, {8, 128, true}), 0u);
+  // int8 g128, 256 inputs, 3 outputs: 256 x 3 codes + 2 x 3 scales of 2 bytes.
+  EXPECT_EQ(bytes(256, 3, {8, 128, true}), 256u * 3 + 2 * 3 * 2);
+  // int4 g32: 128 x 2 bytes of codes, 8 x 2 scales.
+  EXPECT_EQ(bytes(256, 2, {4, 32, true}), 128u * 2 + 8 * 2 * 2);
+  // A group that does not divide the inputs is halved: falcon-7b's 4544
+  // inputs are 71 groups of 64.
+  EXPECT_EQ(bytes(4544, 1, {4, 128, true}), 2272u + 71 * 2);
+  // Asymmetric: f16 zero points beside the scales.
+  EXPECT_EQ(bytes(256, 1, {4, 128, false}), 128u + 2 * 2 + 2 * 2);
+  // Each part rounded up to the file alignment.
+  EXPECT_EQ(bytes(256, 1, {4, 128, false}, 64), 128u + 64 + 64);
+  EXPECT_EQ(llvm::cantFail(getEffectiveGroupSize("w", 4544, 128)), 64);
+  EXPECT_EQ(llvm::cantFail(getEffectiveGroupSize("w", 96, 64)), 32);
+  EXPECT_EQ(llvm::cantFail(getEffectiveGroupSize("w", 256, 128)), 128);
 }
 
 TEST(WeightQuantizationSize, BadSchemesAndShapesNameTheWeight) {
@@ -461,13 +461,18 @@ TEST(WeightQuantizationSize, BadSchemesAndShapesNameTheWeight) {
   EXPECT_EQ(checkWeightQuantization({3, 128, true}), "quantization bits must be 8 or 4, found 3");
   EXPECT_EQ(checkWeightQuantization({4, 48, true}),
             "the quantization group size must be 32, 64 or 128, found 48");
-  EXPECT_EQ(errorOf(getQuantizedWeightBytes("blk.w", 2, 256, {4, 16, true})),
+  EXPECT_EQ(errorOf(getQuantizedWeightBytes("blk.w", 256, 2, {4, 16, true})),
             "weight 'blk.w': the quantization group size must be 32, 64 or 128, found 16");
-  EXPECT_EQ(errorOf(getQuantizedWeightBytes("blk.w", -1, 256, {8, 128, true})),
-            "weight 'blk.w': negative shape [-1, 256]");
-  EXPECT_EQ(errorOf(getQuantizedWeightBytes("blk.w", int64_t(1) << 62, int64_t(1) << 40,
+  EXPECT_EQ(errorOf(getQuantizedWeightBytes("blk.w", 36, 2, {4, 32, true})),
+            "weight 'blk.w': no quantization group of 8 to 32 inputs divides its 36 inputs");
+  EXPECT_EQ(errorOf(getQuantizedWeightBytes("blk.w", 256, -1, {8, 128, true})),
+            "weight 'blk.w': cannot quantize a [256, -1] weight");
+  EXPECT_EQ(errorOf(getQuantizedWeightBytes("blk.w", int64_t(1) << 40, int64_t(1) << 62,
                                             {8, 128, true})),
             "weight 'blk.w': the quantized size overflows 64 bits");
+  EXPECT_EQ(errorOf(getQuantizedPartShape("blk.w", 256, 2, {8, 128, true},
+                                          QuantizedPart::ZeroPoints)),
+            "weight 'blk.w': a symmetric quantization has no zero points");
 }
 
 TEST(WeightQuantization, HalfRoundingIsIEEE) {
@@ -498,26 +503,27 @@ TEST(WeightQuantization, HalfRoundingIsIEEE) {
   EXPECT_EQ(halfToFloat(0x3555), 0x1.554p-2f);
 }
 
-/// Quantizes and dequantizes `values`, checking each value against its
-/// group's stored scale: off by at most half a step.
-std::vector<float> roundTrip(const std::vector<float> &values, int64_t outputs, int64_t inputs,
-                             WeightQuantization quantization, std::vector<uint8_t> *bytes = nullptr) {
-  std::vector<uint8_t> packed(
-      llvm::cantFail(getQuantizedWeightBytes("w", outputs, inputs, quantization)));
-  EXPECT_EQ(errorOf(quantizeWeight("w", values, outputs, inputs, quantization, packed)),
-            "<no error>");
+/// Quantizes and dequantizes `values` ([inputs, outputs]).
+std::vector<float> roundTrip(const std::vector<float> &values, int64_t inputs, int64_t outputs,
+                             WeightQuantization quantization,
+                             QuantizedWeight *parts = nullptr) {
+  llvm::Expected<QuantizedWeight> quantized =
+      quantizeWeight("w", values, inputs, outputs, quantization);
+  EXPECT_TRUE(bool(quantized)) << llvm::toString(quantized.takeError());
+  if (!quantized)
+    return {};
   std::vector<float> result(values.size());
-  EXPECT_EQ(errorOf(dequantizeWeight("w", packed, outputs, inputs, quantization, result)),
+  EXPECT_EQ(errorOf(dequantizeWeight("w", *quantized, inputs, outputs, quantization, result)),
             "<no error>");
-  if (bytes)
-    *bytes = packed;
+  if (parts)
+    *parts = *quantized;
   return result;
 }
 
 TEST(WeightQuantization, RoundTripIsWithinHalfAStep) {
   std::mt19937 random(7);
   std::normal_distribution<float> normal(0.0f, 0.05f);
-  int64_t outputs = 5, inputs = 200; // the last group of 128 is 72 long
+  int64_t inputs = 256, outputs = 5;
   std::vector<float> values(size_t(outputs * inputs));
   for (float &value : values)
     value = normal(random);
@@ -529,27 +535,28 @@ TEST(WeightQuantization, RoundTripIsWithinHalfAStep) {
     SCOPED_TRACE(testing::Message() << "int" << quantization.bits << " g"
                                     << quantization.groupSize
                                     << (quantization.symmetric ? "" : " asymmetric"));
-    std::vector<float> result = roundTrip(values, outputs, inputs, quantization);
+    std::vector<float> result = roundTrip(values, inputs, outputs, quantization);
+    ASSERT_EQ(result.size(), values.size());
     int32_t steps = quantization.symmetric ? (1 << (quantization.bits - 1)) - 1
                                            : (1 << quantization.bits) - 1;
     double worst = 0;
-    for (int64_t row = 0; row < outputs; ++row)
+    for (int64_t output = 0; output < outputs; ++output)
       for (int64_t begin = 0; begin < inputs; begin += quantization.groupSize) {
-        int64_t end = std::min(begin + quantization.groupSize, inputs);
+        int64_t end = begin + quantization.groupSize;
         float low = 0, high = 0;
-        for (int64_t column = begin; column < end; ++column) {
-          low = std::min(low, values[size_t(row * inputs + column)]);
-          high = std::max(high, values[size_t(row * inputs + column)]);
+        for (int64_t input = begin; input < end; ++input) {
+          low = std::min(low, values[size_t(input * outputs + output)]);
+          high = std::max(high, values[size_t(input * outputs + output)]);
         }
         float range = quantization.symmetric ? std::max(-low, high) : high - low;
         // Half a step, with slack for the f16 scale's rounding (2^-11
         // relative, times the largest code) and for the zero point's.
         double bound = range / steps * (0.5 + steps * 0x1p-11) * (quantization.symmetric ? 1 : 2);
-        for (int64_t column = begin; column < end; ++column) {
-          size_t index = size_t(row * inputs + column);
+        for (int64_t input = begin; input < end; ++input) {
+          size_t index = size_t(input * outputs + output);
           double error = std::abs(double(result[index]) - values[index]);
           worst = std::max(worst, error / range);
-          ASSERT_LE(error, bound) << "row " << row << " column " << column;
+          ASSERT_LE(error, bound) << "input " << input << " output " << output;
         }
       }
     // The error really is a fraction of a step, not zero.
@@ -557,47 +564,101 @@ TEST(WeightQuantization, RoundTripIsWithinHalfAStep) {
   }
 }
 
-TEST(WeightQuantization, CodesScalesAndZeroPointsAreWhereTheSizeSaysTheyAre) {
-  // One row of 4 int4 values in one group (g32 with a short group):
-  // max |x| = 0.7, scale = 0.1, codes 7, -3, 0, -7.
-  std::vector<uint8_t> bytes;
-  std::vector<float> result =
-      roundTrip({0.7f, -0.3f, 0.0f, -0.7f}, 1, 4, {4, 32, true}, &bytes);
-  ASSERT_EQ(bytes.size(), 2u + 2u);
-  EXPECT_EQ(bytes[0], 0xd7); // 7 | (-3 & 0xf) << 4
-  EXPECT_EQ(bytes[1], 0x90); // 0 | (-7 & 0xf) << 4
-  uint16_t scale;
-  std::memcpy(&scale, &bytes[2], 2);
-  EXPECT_EQ(scale, roundToHalf(0.7f / 7));
-  float step = halfToFloat(scale);
-  EXPECT_EQ(result, (std::vector<float>{7 * step, -3 * step, 0.0f, -7 * step}));
-  // Asymmetric int8, all positive: the range is [0, 2.55], scale 0.01,
-  // zero point 0 after the codes and the scale.
-  result = roundTrip({2.55f, 1.0f}, 1, 2, {8, 128, false}, &bytes);
-  ASSERT_EQ(bytes.size(), 2u + 2u + 1u);
-  EXPECT_EQ(bytes[0], 255);
-  EXPECT_EQ(bytes[1], 100);
-  EXPECT_EQ(bytes[4], 0);
+TEST(WeightQuantization, CodesScalesAndZeroPointsAreWhereTheLayoutSaysTheyAre) {
+  // Output 0 gets inputs 0.7, -0.3, 0.0, -0.7 ... (max |x| = 0.7: scale
+  // 0.1, codes 7, -3, 0, -7); output 1 all zero. [inputs, outputs] = [8, 2],
+  // one group of 8: int4 codes of inputs 2i and 2i + 1 share byte row i.
+  std::vector<float> values(16, 0.0f);
+  float column[8] = {0.7f, -0.3f, 0.0f, -0.7f, 0.1f, 0.2f, 0.3f, 0.4f};
+  for (int input = 0; input < 8; ++input)
+    values[size_t(input * 2)] = column[input];
+  QuantizedWeight parts;
+  std::vector<float> result = roundTrip(values, 8, 2, {4, 8, true}, &parts);
+  ASSERT_EQ(parts.codes.size(), 4u * 2);
+  EXPECT_EQ(parts.codes[0], 0xd7); // 7 | (-3 & 0xf) << 4
+  EXPECT_EQ(parts.codes[2], 0x90); // 0 | (-7 & 0xf) << 4
+  EXPECT_EQ(parts.codes[1], 0x00); // output 1
+  ASSERT_EQ(parts.scales.size(), 2u);
+  EXPECT_EQ(parts.scales[0], roundToHalf(0.7f / 7));
+  EXPECT_EQ(parts.scales[1], 0);
+  EXPECT_TRUE(parts.zeroPoints.empty());
+  float step = halfToFloat(parts.scales[0]);
+  EXPECT_EQ(result[0], 7 * step);
+  EXPECT_EQ(result[2], -3 * step);
+  EXPECT_EQ(result[6], -7 * step);
+  // Asymmetric int8, all positive: the range is [0, 2.55], scale 0.01, zero
+  // point 0; codes and zero point are stored minus 128.
+  result = roundTrip({2.55f, 1.0f}, 2, 1, {8, 2, false}, &parts);
+  ASSERT_EQ(parts.codes.size(), 2u);
+  EXPECT_EQ(int8_t(parts.codes[0]), 255 - 128);
+  EXPECT_EQ(int8_t(parts.codes[1]), 100 - 128);
+  ASSERT_EQ(parts.zeroPoints.size(), 1u);
+  EXPECT_EQ(halfToFloat(parts.zeroPoints[0]), -128.0f);
+  EXPECT_NEAR(result[0], 2.55f, 0.005f);
   // All zero: scale 0, every value back to 0.
-  result = roundTrip({0.0f, 0.0f, 0.0f}, 1, 3, {4, 32, false}, &bytes);
-  EXPECT_EQ(result, (std::vector<float>{0.0f, 0.0f, 0.0f}));
+  result = roundTrip({0.0f, 0.0f, 0.0f, 0.0f}, 4, 1, {4, 4, false}, &parts);
+  EXPECT_EQ(result, (std::vector<float>{0.0f, 0.0f, 0.0f, 0.0f}));
 }
 
 TEST(WeightQuantization, BadValuesAndSizesAreErrors) {
-  std::vector<uint8_t> packed(4);
-  EXPECT_EQ(errorOf(quantizeWeight("blk.w", {1.0f, NAN, 0.0f, 1.0f}, 1, 4, {4, 32, true},
-                                   packed)),
-            "weight 'blk.w': the value at [0, 1] is not finite; it cannot be quantized");
-  EXPECT_EQ(errorOf(quantizeWeight("blk.w", {1e9f, 0.0f, 0.0f, 0.0f}, 1, 4, {4, 32, true},
-                                   packed)),
-            "weight 'blk.w': the values of row 0, inputs 0 to 3 span more than an f16 scale "
+  EXPECT_EQ(errorOf(quantizeWeight("blk.w", {1.0f, NAN, 0.0f, 1.0f}, 4, 1, {4, 4, true})),
+            "weight 'blk.w': the value at input 1, output 0 is not finite; it cannot be "
+            "quantized");
+  EXPECT_EQ(errorOf(quantizeWeight("blk.w", {1e9f, 0.0f, 0.0f, 0.0f}, 4, 1, {4, 4, true})),
+            "weight 'blk.w': the values of output 0, inputs 0 to 3 span more than an f16 scale "
             "can hold");
-  EXPECT_EQ(errorOf(quantizeWeight("blk.w", {1.0f, 2.0f}, 1, 4, {4, 32, true}, packed)),
-            "weight 'blk.w': quantizing 2 values into 4 bytes; [1, 4] needs 4 values and 4 bytes");
+  EXPECT_EQ(errorOf(quantizeWeight("blk.w", {1.0f, 2.0f}, 4, 1, {4, 4, true})),
+            "weight 'blk.w': 2 values for an [4, 1] weight");
+  EXPECT_EQ(errorOf(quantizeWeight("blk.w", {1.0f, 2.0f, 3.0f}, 3, 1, {4, 2, true})),
+            "weight 'blk.w': quantization groups of 2 do not divide its 3 inputs");
   std::vector<float> values(4);
-  EXPECT_EQ(errorOf(dequantizeWeight("blk.w", {packed.data(), 3}, 1, 4, {4, 32, true}, values)),
-            "weight 'blk.w': dequantizing 3 bytes into 4 values; [1, 4] needs 4 bytes and 4 values");
+  QuantizedWeight parts;
+  parts.codes.resize(1);
+  EXPECT_EQ(errorOf(dequantizeWeight("blk.w", parts, 4, 1, {4, 4, true}, values)),
+            "weight 'blk.w': its quantized parts do not have the sizes of an [4, 1] weight");
+}
+
+TEST(WeightQuantization, TransformQuantizesTheStepsResult) {
+  // A [outputs, inputs] = [2, 8] bf16 checkpoint tensor, transposed to
+  // [inputs, outputs] and quantized int8 g4: each part equals quantizeWeight
+  // of the transposed values.
+  std::vector<float> checkpoint(16);
+  for (int i = 0; i < 16; ++i)
+    checkpoint[size_t(i)] = float(i - 7) * 0.25f; // exact in bf16
+  std::vector<uint8_t> source(32);
+  for (int i = 0; i < 16; ++i) {
+    uint32_t word;
+    std::memcpy(&word, &checkpoint[size_t(i)], 4);
+    uint16_t high = uint16_t(word >> 16);
+    std::memcpy(&source[size_t(2 * i)], &high, 2);
+  }
+  std::vector<float> transposed(16);
+  for (int output = 0; output < 2; ++output)
+    for (int input = 0; input < 8; ++input)
+      transposed[size_t(input * 2 + output)] = checkpoint[size_t(output * 8 + input)];
+  WeightQuantization quantization{8, 4, false};
+  QuantizedWeight expected = llvm::cantFail(quantizeWeight("w", transposed, 8, 2, quantization));
+  WeightTransform transform;
+  transform.name = "w";
+  transform.elementBytes = 2;
+  transform.sourceShape = {2, 8};
+  transform.steps = {WeightTransformStep::permute({1, 0})};
+  transform.quantize = WeightTransform::Quantize{quantization, QuantizedPart::Codes,
+                                                 WeightTransform::Quantize::Float::BF16};
+  EXPECT_EQ(llvm::cantFail(getResultShape(transform)), (llvm::SmallVector<int64_t, 4>{8, 2}));
+  std::vector<uint8_t> codes(llvm::cantFail(getResultBytes(transform)));
+  ASSERT_EQ(codes.size(), 16u);
+  EXPECT_EQ(errorOf(applyWeightTransform(transform, source, 0, codes)), "<no error>");
+  EXPECT_EQ(codes, expected.codes);
+  transform.quantize->part = QuantizedPart::ZeroPoints;
+  std::vector<uint8_t> zeros(llvm::cantFail(getResultBytes(transform)));
+  ASSERT_EQ(zeros.size(), 2u * 2 * 2);
+  EXPECT_EQ(errorOf(applyWeightTransform(transform, source, 0, zeros)), "<no error>");
+  EXPECT_EQ(std::memcmp(zeros.data(), expected.zeroPoints.data(), zeros.size()), 0);
+  // Widths that do not match the source's are an error.
+  transform.elementBytes = 4;
+  transform.quantize->sourceFloat = WeightTransform::Quantize::Float::F16;
+  EXPECT_NE(errorOf(applyWeightTransform(transform, source, 0, zeros)), "<no error>");
 }
 
 } // namespace
-

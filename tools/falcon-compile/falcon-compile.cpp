@@ -136,6 +136,22 @@ llvm::cl::opt<std::string> kvCacheDType(
     llvm::cl::desc("Element type of the KV cache: f32 (default), bf16 or f16 (half the "
                    "memory; keys and values are rounded once when cached)"),
     llvm::cl::init("f32"), llvm::cl::cat(category));
+llvm::cl::opt<std::string> quantize(
+    "quantize",
+    llvm::cl::desc("Weight-only quantization of the decoder layers' projections: none "
+                   "(default), int8 or int4; round to nearest at compile time, f16 scales, "
+                   "dequantized inside the generated kernels (docs/precision.md)"),
+    llvm::cl::init("none"), llvm::cl::cat(category));
+llvm::cl::opt<int64_t> groupSize(
+    "group-size",
+    llvm::cl::desc("Inputs per quantization scale: 32, 64 or 128 (default 128; halved for "
+                   "a weight whose inputs it does not divide)"),
+    llvm::cl::init(128), llvm::cl::cat(category));
+llvm::cl::opt<bool> symmetricQuantization(
+    "symmetric",
+    llvm::cl::desc("Symmetric codes: no zero points (default: asymmetric, an f16 zero point "
+                   "per group)"),
+    llvm::cl::cat(category));
 llvm::cl::list<std::string> sanitize(
     "sanitize", llvm::cl::CommaSeparated,
     llvm::cl::desc("Instrument the host library: address (AddressSanitizer), undefined "
@@ -272,6 +288,19 @@ int main(int argc, char **argv) {
   hostOptions.sanitizers.assign(sanitize.begin(), sanitize.end());
   if (::falcon::getKVCacheElementBytes(kvCacheDType) == 0)
     return fail("--kv-cache-dtype must be f32, bf16 or f16, found '" + kvCacheDType + "'");
+  std::optional<FalconQuantizeWeightsOptions> quantization;
+  if (quantize != "none") {
+    if (quantize != "int8" && quantize != "int4")
+      return fail("--quantize must be none, int8 or int4, found '" + quantize + "'");
+    quantization = FalconQuantizeWeightsOptions{quantize == "int8" ? 8 : 4, groupSize,
+                                                bool(symmetricQuantization)};
+    if (std::string problem = ::falcon::checkWeightQuantization(
+            {unsigned(quantization->bits), groupSize, bool(symmetricQuantization)});
+        !problem.empty())
+      return fail("--group-size: " + problem);
+  } else if (groupSize.getNumOccurrences() > 0 || symmetricQuantization.getNumOccurrences() > 0) {
+    return fail("--group-size and --symmetric need --quantize int8 or int4");
+  }
   if (llvm::Error error = checkHostLibraryOptions(hostOptions))
     return fail(llvm::toString(std::move(error)));
   if (emit == EmitKind::Object && outputPath == "-")
@@ -434,7 +463,7 @@ int main(int argc, char **argv) {
     if (emit == EmitKind::Linalg)
       buildFalconToLinalgPipeline(pm);
     else
-      buildFalconCPUPipeline(pm, strategy);
+      buildFalconCPUPipeline(pm, strategy, quantization);
     return pm.run(rankModule);
   };
   if ((emit != EmitKind::None && emit != EmitKind::Falcon) || buildArtifact) {

@@ -174,7 +174,7 @@ LogicalResult WeightEncodingAttr::verify(function_ref<InFlightDiagnostic()> emit
                                          ArrayRef<int64_t> slice, ArrayRef<int64_t> gather,
                                          ArrayRef<int64_t> permutation,
                                          Quantization quantization, int64_t groupSize,
-                                         int64_t pack) {
+                                         int64_t pack, bool symmetric, QuantizedPart part) {
   if (!slice.empty() && !gather.empty())
     return emitError() << "expects at most one shard: a slice or a gather";
   if (!slice.empty() && (slice.size() != 3 || slice[0] < 0 || slice[1] < 0 || slice[2] < 1))
@@ -196,6 +196,10 @@ LogicalResult WeightEncodingAttr::verify(function_ref<InFlightDiagnostic()> emit
   if (pack < 1 || pack > mostPerByte)
     return emitError() << "expects pack in [1, " << mostPerByte << "] values per byte for "
                        << stringifyQuantization(quantization) << " weights, found " << pack;
+  if (!quantized && (part != QuantizedPart::Codes || !symmetric))
+    return emitError() << "expects no part or symmetric = false without quantization";
+  if (part == QuantizedPart::ZeroPoints && symmetric)
+    return emitError() << "expects zero_points only of an asymmetric quantization";
   return success();
 }
 
@@ -241,6 +245,14 @@ WeightEncodingAttr::getEncodedShape(ArrayRef<int64_t> shape,
       permuted.push_back(result[dim]);
     result = permuted;
   }
+  if (getQuantization() == Quantization::None)
+    return result;
+  int64_t group = getGroupSize(), pack = getPack();
+  if (result.size() != 2 || result[0] % group != 0 || result[0] % pack != 0)
+    return emitError() << "weight encoding quantizes an [inputs, outputs] tensor whose "
+                          "inputs are a multiple of group_size "
+                       << group << " and pack " << pack;
+  result[0] /= getPart() == QuantizedPart::Codes ? pack : group;
   return result;
 }
 

@@ -32,6 +32,14 @@ SmallVector<utils::IteratorType> getProjectionIteratorTypes(bool weightInOut = t
 /// linalg::inferContractionDims recognises as well).
 bool isProjection(linalg::GenericOp op, bool weightInOut = true);
 
+/// For a projection with an [in, out] weight whose body computes the weight
+/// element from inputs other than x (a stored weight, possibly extended, or
+/// a quantized one dequantized from codes and scales indexed by k / group):
+/// loops (b, k, s, n), x (d0, d2, d1), y (d0, d2, d3), every other input
+/// indexed (f(d1), d3), and the body acc + x * w. Returns the body's w, or
+/// null when `op` is not such a projection.
+Value getProjectionWeightElement(linalg::GenericOp op);
+
 /// Patterns lowering every falcon compute op to linalg/tensor/arith/math.
 void populateFalconToLinalgPatterns(RewritePatternSet &patterns);
 

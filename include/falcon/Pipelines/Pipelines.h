@@ -9,6 +9,9 @@
 #define FALCON_PIPELINES_PIPELINES_H
 
 #include "falcon/Codegen/CPU/Passes.h"
+#include "falcon/Transforms/Passes.h"
+
+#include <optional>
 
 #include "mlir/Pass/PassManager.h"
 
@@ -21,13 +24,16 @@ void buildFalconToLinalgPipeline(OpPassManager &pm);
 
 /// Target-neutral linalg on a module with a #falcon.cpu_target -> the CPU
 /// strategy, tiling, bufferization, loops -> LLVM dialect
-/// (`falcon-opt --falcon-cpu-codegen-pipeline`).
+/// (`falcon-opt --falcon-cpu-codegen-pipeline`); with `quantize`, weight-only
+/// quantization of the decoder layers' projections (falcon-quantize-weights).
 void buildFalconCPUCodegenPipeline(OpPassManager &pm,
-                                   const FalconCPUSelectLoweringStrategyOptions &strategy);
+                                   const FalconCPUSelectLoweringStrategyOptions &strategy,
+                                   const std::optional<FalconQuantizeWeightsOptions> &quantize);
 
 /// Both of the above (`falcon-opt --falcon-cpu-pipeline`).
 void buildFalconCPUPipeline(OpPassManager &pm,
-                            const FalconCPUSelectLoweringStrategyOptions &strategy);
+                            const FalconCPUSelectLoweringStrategyOptions &strategy,
+                            const std::optional<FalconQuantizeWeightsOptions> &quantize);
 
 /// Registers the pipelines with the pass registry (for falcon-opt).
 void registerFalconPipelines();

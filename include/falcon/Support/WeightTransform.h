@@ -22,6 +22,7 @@
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,42 +55,11 @@ struct WeightTransformStep {
                                     llvm::ArrayRef<int64_t> indices);
 };
 
-/// A checkpoint tensor and the steps that turn it into what a kernel reads.
-struct WeightTransform {
-  /// The tensor's name, for error messages.
-  std::string name;
-  /// Bytes per element (4 for f32, 2 for bf16/f16, 1 for i8).
-  unsigned elementBytes = 0;
-  /// The checkpoint tensor's shape (row-major).
-  llvm::SmallVector<int64_t, 4> sourceShape;
-  std::vector<WeightTransformStep> steps;
-};
-
-/// The bytes of the checkpoint tensor (elementBytes * its element count).
-llvm::Expected<uint64_t> getSourceBytes(const WeightTransform &transform);
-/// The shape after all steps.
-llvm::Expected<llvm::SmallVector<int64_t, 4>>
-getResultShape(const WeightTransform &transform);
-/// The bytes of the result.
-llvm::Expected<uint64_t> getResultBytes(const WeightTransform &transform);
-
-/// Writes bytes [resultOffset, resultOffset + destination.size()) of the
-/// transformed tensor into `destination`, reading `source`, the checkpoint
-/// tensor's bytes (exactly getSourceBytes of them, e.g. a region of a mapped
-/// safetensors file). A large tensor can so be written in file-sized chunks
-/// without holding the whole result; the range must lie within the result
-/// and start and end on element boundaries.
-llvm::Error applyWeightTransform(const WeightTransform &transform,
-                                 llvm::ArrayRef<uint8_t> source,
-                                 uint64_t resultOffset,
-                                 llvm::MutableArrayRef<uint8_t> destination);
-
-/// Weight-only quantization of a projection weight [outputs, inputs]: round
-/// to nearest in groups of `groupSize` consecutive values of a row along the
-/// inputs (the reduction dimension), each value `bits` wide (8 or 4), with
-/// one f16 scale per group and, unless `symmetric`, one zero point per group
-/// of `bits` bits. A row's last group may be shorter (falcon-7b's 4544
-/// inputs are 35.5 groups of 128) and has its own scale.
+/// Weight-only quantization of a projection weight, in the layout the
+/// generated kernels read: the weight as [inputs, outputs] (inputs: the
+/// reduction dimension), rounded to nearest in groups of `groupSize`
+/// consecutive inputs of one output, `bits` wide (8 or 4), with one f16 scale
+/// per group and, unless `symmetric`, one f16 zero point per group.
 struct WeightQuantization {
   unsigned bits = 8;
   int64_t groupSize = 128;
@@ -100,14 +70,47 @@ struct WeightQuantization {
 /// group size of 32, 64 or 128.
 std::string checkWeightQuantization(const WeightQuantization &quantization);
 
-/// The bytes of an [outputs, inputs] weight quantized as `quantization`:
-/// every row's values packed 8 / bits to a byte (a row starts on a byte),
-/// plus 2 bytes of scale per group, plus for asymmetric groups the zero
-/// points packed like the values (a row of them starts on a byte). Sizes
-/// that are negative or overflow 64 bits are an error naming `name`.
+/// The group size a weight of `inputs` inputs is quantized with: the
+/// requested one, halved until it divides `inputs` (falcon-7b's 4544 inputs
+/// take 64 for 128), so that every group is whole. An error names `name`
+/// when no group of at least 8 inputs divides them.
+llvm::Expected<int64_t> getEffectiveGroupSize(llvm::StringRef name, int64_t inputs,
+                                              int64_t groupSize);
+
+/// The tensors a quantized weight is stored as. A value is
+/// (code - zero point) * scale, with zero point 0 when symmetric.
+enum class QuantizedPart {
+  /// [inputs * bits / 8, outputs] signed bytes: one int8 code, or two int4
+  /// codes (inputs 2i in the low nibble, 2i + 1 in the high one), two's
+  /// complement. Asymmetric codes are stored minus 2^(bits-1), their zero
+  /// points likewise, so that every code is signed.
+  Codes,
+  /// [inputs / groupSize, outputs] f16.
+  Scales,
+  /// [inputs / groupSize, outputs] f16 (asymmetric only).
+  ZeroPoints,
+};
+
+/// The shape of `part` of an [inputs, outputs] weight quantized as
+/// `quantization`, whose group size must divide `inputs`. Errors (a bad
+/// scheme or shape, a zero-point part of a symmetric scheme) name `name`.
+llvm::Expected<llvm::SmallVector<int64_t, 2>>
+getQuantizedPartShape(llvm::StringRef name, int64_t inputs, int64_t outputs,
+                      const WeightQuantization &quantization, QuantizedPart part);
+/// The bytes of one element of `part` (1 for codes, 2 for f16).
+unsigned getQuantizedPartElementBytes(QuantizedPart part);
+/// The parts a scheme stores: codes and scales, and zero points unless
+/// symmetric.
+llvm::SmallVector<QuantizedPart, 3>
+getQuantizedParts(const WeightQuantization &quantization);
+
+/// The bytes of an [inputs, outputs] weight quantized as `quantization`
+/// (with its effective group size): its parts, each rounded up to
+/// `alignment` as a weight file places it. Overflow is an error naming
+/// `name`.
 llvm::Expected<uint64_t>
-getQuantizedWeightBytes(llvm::StringRef name, int64_t outputs, int64_t inputs,
-                        const WeightQuantization &quantization);
+getQuantizedWeightBytes(llvm::StringRef name, int64_t inputs, int64_t outputs,
+                        const WeightQuantization &quantization, uint64_t alignment = 1);
 
 /// `value` rounded to the nearest IEEE binary16 (ties to even; beyond the
 /// largest half, infinity), as its bits.
@@ -115,27 +118,72 @@ uint16_t roundToHalf(float value);
 /// The value of the IEEE binary16 `bits`.
 float halfToFloat(uint16_t bits);
 
-/// Quantizes an [outputs, inputs] weight (row-major f32 `values`) by round
-/// to nearest into `destination` (exactly getQuantizedWeightBytes bytes),
-/// row by row: the row's codes, then its f16 scales, then (asymmetric) its
-/// zero points. Each group's range includes 0 (as GPTQ's does).
-///   symmetric:  scale = max|x| / (2^(bits-1) - 1), code = round(x / scale),
-///               signed (int4: two's-complement nibbles);
-///   asymmetric: scale = (max - min) / (2^bits - 1), zero = round(-min /
-///               scale), code = round(x / scale) + zero, unsigned;
-/// with `scale` the f16-rounded one that is stored, codes clamped to their
-/// range, and two int4 codes (or zero points) per byte, the first in the low
-/// nibble. A non-finite value is an error naming the weight and its place.
-llvm::Error quantizeWeight(llvm::StringRef name, llvm::ArrayRef<float> values,
-                           int64_t outputs, int64_t inputs,
-                           const WeightQuantization &quantization,
-                           llvm::MutableArrayRef<uint8_t> destination);
+/// The parts of a quantized weight, as QuantizedPart lays them out.
+struct QuantizedWeight {
+  std::vector<uint8_t> codes;
+  std::vector<uint16_t> scales;
+  std::vector<uint16_t> zeroPoints;
+};
 
-/// The values quantizeWeight's `source` stands for: (code - zero) * scale.
-llvm::Error dequantizeWeight(llvm::StringRef name, llvm::ArrayRef<uint8_t> source,
-                             int64_t outputs, int64_t inputs,
+/// Quantizes an [inputs, outputs] weight (row-major f32 `values`; the group
+/// size must divide `inputs`) by round to nearest. Each group's range
+/// includes 0 (as GPTQ's does):
+///   symmetric:  scale = max|x| / (2^(bits-1) - 1), code = round(x / scale);
+///   asymmetric: scale = (max - min) / (2^bits - 1), zero = round(-min /
+///               scale), code = round(x / scale) + zero in [0, 2^bits - 1];
+/// with `scale` the f16-rounded one that is stored, x / scale computed as
+/// x * (1 / scale) in f32, ties to even. A non-finite value is an error
+/// naming the weight and its place.
+llvm::Expected<QuantizedWeight> quantizeWeight(llvm::StringRef name,
+                                               llvm::ArrayRef<float> values, int64_t inputs,
+                                               int64_t outputs,
+                                               const WeightQuantization &quantization);
+
+/// The values `weight` stands for: (code - zero point) * scale.
+llvm::Error dequantizeWeight(llvm::StringRef name, const QuantizedWeight &weight,
+                             int64_t inputs, int64_t outputs,
                              const WeightQuantization &quantization,
                              llvm::MutableArrayRef<float> values);
+
+/// A checkpoint tensor and the steps that turn it into what a kernel reads.
+struct WeightTransform {
+  /// The tensor's name, for error messages.
+  std::string name;
+  /// Bytes per element (4 for f32, 2 for bf16/f16, 1 for i8).
+  unsigned elementBytes = 0;
+  /// The checkpoint tensor's shape (row-major).
+  llvm::SmallVector<int64_t, 4> sourceShape;
+  std::vector<WeightTransformStep> steps;
+  /// Set for a quantized weight: after the steps, the [inputs, outputs]
+  /// tensor they produce (elements f32, bf16 or f16 as `sourceFloat` says)
+  /// is quantized, and the result is `part` of it.
+  struct Quantize {
+    WeightQuantization quantization;
+    QuantizedPart part = QuantizedPart::Codes;
+    enum class Float { F32, BF16, F16 } sourceFloat = Float::F32;
+  };
+  std::optional<Quantize> quantize;
+};
+
+/// The bytes of the checkpoint tensor (elementBytes * its element count).
+llvm::Expected<uint64_t> getSourceBytes(const WeightTransform &transform);
+/// The shape after all steps.
+llvm::Expected<llvm::SmallVector<int64_t, 4>>
+getResultShape(const WeightTransform &transform);
+/// The bytes of the result (of the quantized part, for a quantized weight).
+llvm::Expected<uint64_t> getResultBytes(const WeightTransform &transform);
+
+/// Writes bytes [resultOffset, resultOffset + destination.size()) of the
+/// transformed tensor into `destination`, reading `source`, the checkpoint
+/// tensor's bytes (exactly getSourceBytes of them, e.g. a region of a mapped
+/// safetensors file). A large tensor can so be written in file-sized chunks
+/// without holding the whole result; the range must lie within the result
+/// and start and end on element boundaries. A quantized weight is quantized
+/// whole at each call: write it in one.
+llvm::Error applyWeightTransform(const WeightTransform &transform,
+                                 llvm::ArrayRef<uint8_t> source,
+                                 uint64_t resultOffset,
+                                 llvm::MutableArrayRef<uint8_t> destination);
 
 /// Alignment of every tensor (and of every per-layer copy) in a weight file.
 inline constexpr uint64_t kWeightFileAlignment = 64;

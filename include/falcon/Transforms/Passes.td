@@ -95,4 +95,31 @@ def FalconShard : Pass<"falcon-shard", "ModuleOp"> {
   ];
 }
 
+def FalconQuantizeWeights : Pass<"falcon-quantize-weights", "ModuleOp"> {
+  let summary = "Weight-only int8/int4 quantization of the decoder layers' projections";
+  let description = [{
+    Every projection (the linalg contraction `isProjection` recognises, loops
+    (b, k, s, n), weight [in, out]) whose weight is a per-layer
+    `falcon.param` reads the weight quantized instead: params for its codes,
+    f16 scales and (unless `symmetric`) f16 zero points, each with a
+    `#falcon.weight_encoding` that says how the weight-transform library
+    quantizes the checkpoint tensor at compile time (round to nearest, groups
+    of `group-size` inputs, halved until they divide the inputs), and a
+    dequantizing `linalg.generic` (loops (k, n): (code - zero) * scale, f32)
+    whose result the projection reads. The target's tiling fuses it into the
+    projection's tiles, so the weight is never dequantized whole. The
+    embedding and the LM head (not per-layer) keep their stored type; so
+    does a weight whose inputs no group of at least 8 divides.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+  let options = [
+    Option<"bits", "bits", "int64_t", /*default=*/"8", "Bits per weight: 8 or 4">,
+    Option<"groupSize", "group-size", "int64_t", /*default=*/"128",
+           "Inputs per scale: 32, 64 or 128">,
+    Option<"symmetric", "symmetric", "bool", /*default=*/"true",
+           "Symmetric codes (no zero points)">
+  ];
+}
+
 #endif // FALCON_TRANSFORMS_PASSES_TD

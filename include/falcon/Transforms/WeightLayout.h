@@ -63,10 +63,12 @@ inline constexpr llvm::StringLiteral kWeightLayoutAttrName = FalconDialect::kWei
 
 /// The weight-transform library's description of how checkpoint tensor
 /// `name` (of `sourceShape`) becomes `slot`'s bytes: the slot's encoding as
-/// steps (shard, then permutation). Quantized encodings are not packed yet.
+/// steps (shard, then permutation, then quantization of a checkpoint tensor
+/// whose elements are `sourceFloat`; unquantized ones are copied as they are).
 llvm::Expected<::falcon::WeightTransform>
 getWeightTransform(const WeightSlot &slot, llvm::StringRef name,
-                   llvm::ArrayRef<int64_t> sourceShape);
+                   llvm::ArrayRef<int64_t> sourceShape,
+                   ::falcon::WeightTransform::Quantize::Float sourceFloat);
 
 /// Records `layout` on `module` as a `#falcon.weight_layout` / reads it back.
 void setWeightLayoutAttr(ModuleOp module, const WeightLayout &layout);

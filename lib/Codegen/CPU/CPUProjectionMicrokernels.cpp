@@ -11,11 +11,17 @@
 // With R = 8 and C = 32 on AVX-512 that is 16 vector accumulators, two
 // weight loads and eight broadcasts per sixteen FMAs.
 //
+// The weight row w is the generic's body evaluated on vectors: a stored
+// weight row read as it is (and extended if narrower), a quantized one
+// dequantized from its rows of codes, scales and zero points.
+//
 //===----------------------------------------------------------------------===//
 
 #include "falcon/Codegen/CPU/Passes.h"
 #include "falcon/Conversion/Passes.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
@@ -35,11 +41,11 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
                                 PatternRewriter &rewriter) const override {
     auto config =
         op->getAttrOfType<LoweringConfigAttr>(FalconDialect::kLoweringConfigAttrName);
-    if (!config || config.getRegisterTile().empty() || !isProjection(op) ||
+    if (!config || config.getRegisterTile().empty() || !getProjectionWeightElement(op) ||
         !op.hasPureTensorSemantics())
       return rewriter.notifyMatchFailure(op, "not a projection tile with a register tile");
     int64_t tileRows = config.getRegisterTile()[0];
-    Value x = op.getDpsInputs()[0], w = op.getDpsInputs()[1], y = op.getDpsInits()[0];
+    Value x = op.getDpsInputs()[0], y = op.getDpsInits()[0];
     auto yType = cast<RankedTensorType>(y.getType());
     int64_t cols = yType.getDimSize(2);
     if (yType.getDimSize(0) != 1 || ShapedType::isDynamic(cols))
@@ -69,30 +75,81 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
       scf::YieldOp::create(rewriter, loc, generic->getResults());
       rewriter.setInsertionPointToStart(ifOp.thenBlock());
       Value last = arith::SubIOp::create(rewriter, loc, count, c1);
-      scf::YieldOp::create(rewriter, loc, emit(rewriter, loc, x, w, y, rows, cols, last));
+      scf::YieldOp::create(rewriter, loc, emit(rewriter, loc, op, x, y, rows, cols, last));
       rewriter.replaceOp(op, ifOp.getResults());
       return success();
     }
-    rewriter.replaceOp(op, emit(rewriter, loc, x, w, y, rows, cols, Value()));
+    rewriter.replaceOp(op, emit(rewriter, loc, op, x, y, rows, cols, Value()));
     return success();
+  }
+
+  /// Row k of `op`'s weight as a vector of `cols` elements: the body's
+  /// weight element (getProjectionWeightElement) computed on vectors, its
+  /// inputs' rows read at the row their indexing map gives for k, scalars
+  /// (of k alone) broadcast where they meet vectors.
+  static Value weightRow(OpBuilder &b, Location l, linalg::GenericOp op, Value k, Value c0,
+                         int64_t cols) {
+    Block &body = op.getRegion().front();
+    Value element = getProjectionWeightElement(op);
+    // The body's ops that the element depends on, in order.
+    llvm::SmallPtrSet<Operation *, 16> needed;
+    SmallVector<Value> worklist = {element};
+    while (!worklist.empty()) {
+      Operation *def = worklist.pop_back_val().getDefiningOp();
+      if (def && def->getBlock() == &body && needed.insert(def).second)
+        llvm::append_range(worklist, def->getOperands());
+    }
+    IRMapping mapping;
+    for (OpOperand *input : llvm::drop_begin(op.getDpsInputOperands())) {
+      AffineMap map = op.getMatchingIndexingMap(input);
+      Value row = getValueOrCreateConstantIndexOp(
+          b, l,
+          affine::makeComposedFoldedAffineApply(b, l, AffineMap::get(4, 0, map.getResult(0)),
+                                                ArrayRef<OpFoldResult>{c0, k, c0, c0}));
+      Type type = getElementTypeOrSelf(input->get().getType());
+      Value padding = arith::ConstantOp::create(b, l, type, b.getZeroAttr(type));
+      mapping.map(op.getMatchingBlockArgument(input),
+                  vector::TransferReadOp::create(b, l, VectorType::get({cols}, type),
+                                                 input->get(), ValueRange{row, c0}, padding,
+                                                 ArrayRef<bool>{true}));
+    }
+    for (Operation &bodyOp : body.without_terminator()) {
+      if (!needed.contains(&bodyOp))
+        continue;
+      if (auto index = dyn_cast<linalg::IndexOp>(bodyOp)) {
+        mapping.map(index.getResult(), index.getDim() == 1 ? k : c0);
+        continue;
+      }
+      bool vectorized = llvm::any_of(bodyOp.getOperands(), [&](Value operand) {
+        return isa<VectorType>(mapping.lookupOrDefault(operand).getType());
+      });
+      SmallVector<Value> operands;
+      for (Value operand : bodyOp.getOperands()) {
+        Value mapped = mapping.lookupOrDefault(operand);
+        if (vectorized && !isa<VectorType>(mapped.getType()))
+          mapped = vector::BroadcastOp::create(
+              b, l, VectorType::get({cols}, mapped.getType()), mapped);
+        operands.push_back(mapped);
+      }
+      SmallVector<Type> types;
+      for (Type type : bodyOp.getResultTypes())
+        types.push_back(vectorized ? VectorType::get({cols}, type) : type);
+      OperationState state(l, bodyOp.getName(), operands, types, bodyOp.getAttrs());
+      Operation *clone = b.create(state);
+      mapping.map(bodyOp.getResults(), clone->getResults());
+    }
+    return mapping.lookupOrDefault(element);
   }
 
   /// The register tile of `rows` rows and `cols` columns; with `last`, row r
   /// is row min(r, last).
-  static Value emit(PatternRewriter &rewriter, Location loc, Value x, Value w, Value y,
-                    int64_t rows, int64_t cols, Value last) {
+  static Value emit(PatternRewriter &rewriter, Location loc, linalg::GenericOp op, Value x,
+                    Value y, int64_t rows, int64_t cols, Value last) {
     auto yType = cast<RankedTensorType>(y.getType());
     Type element = yType.getElementType();
     auto vectorType = VectorType::get({cols}, element);
-    // A narrower weight is read as is and extended in registers.
-    Type weightElement = cast<RankedTensorType>(w.getType()).getElementType();
-    auto weightType = VectorType::get({cols}, weightElement);
     Value zero = arith::ConstantOp::create(rewriter, loc, element,
                                            rewriter.getFloatAttr(element, 0.0));
-    Value weightZero = weightElement == element
-                           ? zero
-                           : arith::ConstantOp::create(rewriter, loc, weightElement,
-                                                       rewriter.getFloatAttr(weightElement, 0.0));
     Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
     Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
     SmallVector<Value> rowIndex, accumulators;
@@ -104,19 +161,16 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
           rewriter, loc, vectorType, y, ValueRange{c0, rowIndex[r], c0}, zero,
           ArrayRef<bool>{true}));
     }
-    Value depth = tensor::DimOp::create(rewriter, loc, w, c0);
+    Value depth = tensor::DimOp::create(rewriter, loc, x, 2);
     auto loop = scf::ForOp::create(
         rewriter, loc, c0, depth, c1, accumulators,
         [&](OpBuilder &b, Location l, Value k, ValueRange acc) {
-          Value weightRow = vector::TransferReadOp::create(
-              b, l, weightType, w, ValueRange{k, c0}, weightZero, ArrayRef<bool>{true});
-          if (weightType != vectorType)
-            weightRow = arith::ExtFOp::create(b, l, vectorType, weightRow);
+          Value weight = weightRow(b, l, op, k, c0, cols);
           SmallVector<Value> next;
           for (int64_t r = 0; r < rows; ++r) {
             Value input = tensor::ExtractOp::create(b, l, x, ValueRange{c0, rowIndex[r], k});
             Value splat = vector::BroadcastOp::create(b, l, vectorType, input);
-            next.push_back(vector::FMAOp::create(b, l, splat, weightRow, acc[r]));
+            next.push_back(vector::FMAOp::create(b, l, splat, weight, acc[r]));
           }
           scf::YieldOp::create(b, l, next);
         });

@@ -9,10 +9,13 @@
 
 #include "falcon/Codegen/CPU/Passes.h"
 
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
 #include "mlir/Dialect/Tensor/Utils/Utils.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/IR/PatternMatch.h"
+
+#include <numeric>
 
 #define DEBUG_TYPE "falcon-cpu-tiling"
 
@@ -57,60 +60,84 @@ static unsigned outputLoop(linalg::LinalgOp op, unsigned resultDim) {
 }
 
 /// Rewrites projection `op` (loops b, k, s, n: x[b,s,k] * W[k,n] into
-/// y[b,s,n]) as partial sums over `chunks` contiguous blocks of K,
-///   partial[c,b,s,n] = sum_{k'} x[b,s,c,k'] * W[c,k',n]   loops (c,b,k',s,n)
+/// y[b,s,n], its weight possibly dequantized in the body from inputs indexed
+/// by k / group) as partial sums over `chunks` contiguous blocks of K,
+///   partial[c,b,s,n] = sum_{k'} x[b,s,c,k'] * W[c*kc+k',n]   loops (c,b,k',s,n)
 ///   y[b,s,n]         = init[b,s,n] + sum_c partial[c,b,s,n]
-/// and returns the partial-sum op. The chunk is the outermost loop and the
-/// outermost dimension of the partials, so each thread writes whole rows.
+/// and returns the partial-sum op: x expanded to [b, s, c, k'], every other
+/// input's indexing map (and the body's linalg.index of k) with
+/// k = c*kc + k'. The chunk is the outermost
+/// loop and the outermost dimension of the partials, so each thread writes
+/// whole rows.
 static linalg::GenericOp splitK(RewriterBase &rewriter, linalg::GenericOp op,
                                 int64_t chunks) {
   Location loc = op.getLoc();
   MLIRContext *context = op.getContext();
   rewriter.setInsertionPoint(op);
-  Value input = op.getDpsInputs()[0], weight = op.getDpsInputs()[1];
   Value init = op.getDpsInits()[0];
-  auto inputType = cast<RankedTensorType>(input.getType());
-  auto weightType = cast<RankedTensorType>(weight.getType());
   auto initType = cast<RankedTensorType>(init.getType());
-  int64_t k = weightType.getShape()[0], n = weightType.getShape()[1];
-  int64_t kc = k / chunks;
-  SmallVector<OpFoldResult> batchSeq = tensor::getMixedSizes(rewriter, loc, input);
-  batchSeq.pop_back();
+  int64_t kc = cast<linalg::LinalgOp>(op.getOperation()).getStaticLoopRanges()[1] / chunks;
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(rewriter, loc, init);
 
-  auto expandedInputType = RankedTensorType::get(
-      {inputType.getShape()[0], inputType.getShape()[1], chunks, kc},
-      inputType.getElementType());
+  // x[b, s, k] read as [b, s, c, k'], which gives the new loops' bounds;
+  // every other input by substitution.
+  Value input = op.getDpsInputs()[0];
+  auto inputType = cast<RankedTensorType>(input.getType());
+  SmallVector<OpFoldResult> batchSeq = tensor::getMixedSizes(rewriter, loc, input);
   Value expandedInput = tensor::ExpandShapeOp::create(
-      rewriter, loc, expandedInputType, input,
-      ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}},
-      {batchSeq[0], batchSeq[1], rewriter.getIndexAttr(chunks),
-       rewriter.getIndexAttr(kc)});
-  Value expandedWeight = tensor::ExpandShapeOp::create(
       rewriter, loc,
-      RankedTensorType::get({chunks, kc, n}, weightType.getElementType()), weight,
-      ArrayRef<ReassociationIndices>{{0, 1}, {2}});
+      RankedTensorType::get({inputType.getShape()[0], inputType.getShape()[1], chunks, kc},
+                            inputType.getElementType()),
+      input, ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}},
+      {batchSeq[0], batchSeq[1], rewriter.getIndexAttr(chunks), rewriter.getIndexAttr(kc)});
+  AffineExpr c, b, k, s, n;
+  bindDims(context, c, b, k, s, n);
+  SmallVector<AffineExpr> substitution = {b, c * kc + k, s, n};
+  SmallVector<Value> inputs = {expandedInput};
+  SmallVector<AffineMap> maps = {AffineMap::get(5, 0, {b, s, c, k}, context)};
+  for (OpOperand *operand : llvm::drop_begin(op.getDpsInputOperands())) {
+    inputs.push_back(operand->get());
+    maps.push_back(
+        op.getMatchingIndexingMap(operand).replaceDimsAndSymbols(substitution, {}, 5, 0));
+  }
+  maps.push_back(AffineMap::get(5, 0, {c, b, s, n}, context));
 
   Type f = initType.getElementType();
   Value partialInit = tensor::EmptyOp::create(
-      rewriter, loc,
-      {rewriter.getIndexAttr(chunks), batchSeq[0], batchSeq[1], rewriter.getIndexAttr(n)},
-      f);
+      rewriter, loc, {rewriter.getIndexAttr(chunks), sizes[0], sizes[1], sizes[2]}, f);
   Value zero = arith::ConstantOp::create(rewriter, loc, f, rewriter.getFloatAttr(f, 0.0));
   partialInit = linalg::FillOp::create(rewriter, loc, zero, partialInit).getResult(0);
-  auto map = [&](unsigned numDims, ArrayRef<unsigned> dims) {
-    return AffineMap::getMultiDimMapWithTargets(numDims, dims, context);
-  };
   using utils::IteratorType;
-  // Loops (c, b, k', s, n), the body of the original projection.
   auto partial = linalg::GenericOp::create(
-      rewriter, loc, TypeRange{partialInit.getType()},
-      ValueRange{expandedInput, expandedWeight}, ValueRange{partialInit},
-      ArrayRef<AffineMap>{map(5, {1, 3, 0, 2}), map(5, {0, 2, 4}), map(5, {0, 1, 3, 4})},
+      rewriter, loc, TypeRange{partialInit.getType()}, inputs, ValueRange{partialInit}, maps,
       ArrayRef<IteratorType>{IteratorType::parallel, IteratorType::parallel,
                              IteratorType::reduction, IteratorType::parallel,
                              IteratorType::parallel});
   rewriter.cloneRegionBefore(op.getRegion(), partial.getRegion(),
                              partial.getRegion().end());
+  // linalg.index of the old loops in terms of the new ones.
+  SmallVector<linalg::IndexOp> indices;
+  partial.getRegion().walk([&](linalg::IndexOp index) { indices.push_back(index); });
+  for (linalg::IndexOp index : indices) {
+    rewriter.setInsertionPoint(index);
+    Location l = index.getLoc();
+    static constexpr int64_t kNewDim[] = {1, -1, 3, 4};
+    Value replacement;
+    if (index.getDim() == 1) {
+      Value chunk = linalg::IndexOp::create(rewriter, l, 0);
+      Value inner = linalg::IndexOp::create(rewriter, l, 2);
+      Value size = arith::ConstantIndexOp::create(rewriter, l, kc);
+      replacement = arith::AddIOp::create(rewriter, l,
+                                          arith::MulIOp::create(rewriter, l, chunk, size), inner);
+    } else {
+      replacement = linalg::IndexOp::create(rewriter, l, kNewDim[index.getDim()]);
+    }
+    rewriter.replaceOp(index, replacement);
+  }
+  rewriter.setInsertionPoint(op);
+  auto map = [&](unsigned numDims, ArrayRef<unsigned> dims) {
+    return AffineMap::getMultiDimMapWithTargets(numDims, dims, context);
+  };
   // y = init + sum over chunks; loops (b, s, n, c).
   auto combine = linalg::GenericOp::create(
       rewriter, loc, TypeRange{initType}, ValueRange{partial.getResult(0)},
@@ -126,6 +153,44 @@ static linalg::GenericOp splitK(RewriterBase &rewriter, linalg::GenericOp op,
   return partial;
 }
 
+/// The granularity in k of `op`'s operands: the least common multiple of the
+/// divisors of k in its indexing maps (a quantized weight's group, the int4
+/// codes' pair), or 1. A block of k that starts and ends on a multiple of it
+/// holds whole groups.
+static int64_t getKGranularity(linalg::LinalgOp op) {
+  int64_t granularity = 1;
+  for (AffineMap map : op.getIndexingMapsArray())
+    for (AffineExpr result : map.getResults())
+      result.walk([&](AffineExpr expr) {
+        auto binary = dyn_cast<AffineBinaryOpExpr>(expr);
+        if (binary && binary.getKind() == AffineExprKind::FloorDiv)
+          if (auto divisor = dyn_cast<AffineConstantExpr>(binary.getRHS()))
+            granularity = std::lcm(granularity, divisor.getValue());
+      });
+  return granularity;
+}
+
+/// Fuses the producer of `op`'s weight (a quantized weight's dequantizing
+/// generic) into `op`'s body: the weight is then dequantized as the loops
+/// (or the register tile) read it. Returns the fused op, or `op` when the
+/// weight has no such producer.
+static linalg::GenericOp fuseWeightProducer(RewriterBase &rewriter, linalg::GenericOp op) {
+  OpOperand &weight = op->getOpOperand(1);
+  // Its only use: a second one would keep it whole as an extra result.
+  if (!weight.get().getDefiningOp<linalg::GenericOp>() || !weight.get().hasOneUse() ||
+      !linalg::areElementwiseOpsFusable(&weight))
+    return op;
+  rewriter.setInsertionPoint(op);
+  FailureOr<linalg::ElementwiseOpFusionResult> fused =
+      linalg::fuseElementwiseOps(rewriter, &weight);
+  if (failed(fused))
+    return op;
+  for (Value result : op->getResults())
+    rewriter.replaceAllUsesWith(result, fused->replacements.lookup(result));
+  rewriter.eraseOp(op);
+  return cast<linalg::GenericOp>(fused->fusedOp);
+}
+
 /// Decode (few rows): split-K over `chunks` threads. Each thread streams a
 /// contiguous block of weight rows; column blocks would leave each thread
 /// half-row strides, which costs more bandwidth than the second core brings
@@ -136,8 +201,10 @@ static LogicalResult tileDecode(RewriterBase &rewriter, linalg::GenericOp op,
   if (ShapedType::isDynamic(rows))
     return success();
   // Blocks of equal size: the most chunks, up to the requested number, that
-  // divide the weight rows (falcon-7b's 4544 = 2^6 * 71 on 6 cores: 4).
-  while (chunks > 1 && rows % chunks != 0)
+  // divide the weight rows (falcon-7b's 4544 = 2^6 * 71 on 6 cores: 4) in
+  // whole quantization groups.
+  int64_t granularity = getKGranularity(op);
+  while (chunks > 1 && (rows % chunks != 0 || (rows / chunks) % granularity != 0))
     --chunks;
   if (chunks < 2)
     return success();
@@ -169,6 +236,8 @@ static LogicalResult tilePrefill(RewriterBase &rewriter, linalg::GenericOp gener
       op = *tiled;
     }
   }
+  // A quantized weight's K blocks hold whole groups.
+  depth = llvm::alignTo(depth, getKGranularity(op));
   scf::SCFTilingOptions options;
   options.setTileSizes(
       getAsIndexOpFoldResult(rewriter.getContext(), {1, depth, rows, cols}));
@@ -211,6 +280,10 @@ struct FalconCPUTileProjectionsPass
       // One compiled function serves every sequence length: a sequence of at
       // least `rows` rows takes the register-tiled path, a shorter one
       // (decode) the split-K path.
+      // A quantized weight is dequantized in the projection's body, as its
+      // loops read it (never whole).
+      op = fuseWeightProducer(rewriter, op);
+      op->setAttr(FalconDialect::kLoweringConfigAttrName, config);
       Location loc = op.getLoc();
       rewriter.setInsertionPoint(op);
       Value seq = tensor::DimOp::create(rewriter, loc, op.getDpsInputs()[0], 1);

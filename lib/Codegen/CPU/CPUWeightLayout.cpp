@@ -37,7 +37,8 @@ static void packWeightInOut(linalg::GenericOp op) {
   auto encoding = WeightEncodingAttr::get(
       builder.getContext(), existing ? existing.getSlice() : ArrayRef<int64_t>(),
       existing ? existing.getGather() : ArrayRef<int64_t>(),
-      /*permutation=*/{1, 0}, Quantization::None, /*groupSize=*/0, /*pack=*/1);
+      /*permutation=*/{1, 0}, Quantization::None, /*groupSize=*/0, /*pack=*/1,
+      /*symmetric=*/true, QuantizedPart::Codes);
   Value packed = ParamOp::create(builder, param.getLoc(), transposedType,
                                  param.getNameAttr(), param.getLayer(), encoding);
   builder.setInsertionPoint(op);

@@ -670,3 +670,45 @@ bool mlir::falcon::isProjection(linalg::GenericOp op, bool weightInOut) {
                (add.getLhs() == mul && add.getRhs() == acc);
   return mulOk && addOk;
 }
+
+Value mlir::falcon::getProjectionWeightElement(linalg::GenericOp op) {
+  MLIRContext *context = op.getContext();
+  SmallVector<AffineMap> projection = getProjectionIndexingMaps(context);
+  if (op.getNumDpsInits() != 1 || op.getNumDpsInputs() < 2 || op.getNumLoops() != 4 ||
+      op.getIteratorTypesArray() != getProjectionIteratorTypes() ||
+      op.getMatchingIndexingMap(op.getDpsInputOperand(0)) != projection[0] ||
+      op.getMatchingIndexingMap(op.getDpsInitOperand(0)) != projection[2])
+    return Value();
+  for (OpOperand *input : llvm::drop_begin(op.getDpsInputOperands())) {
+    AffineMap map = op.getMatchingIndexingMap(input);
+    if (map.getNumResults() != 2 || map.getResult(1) != getAffineDimExpr(3, context) ||
+        llvm::any_of(std::initializer_list<unsigned>{0, 2, 3},
+                     [&](unsigned dim) { return map.getResult(0).isFunctionOfDim(dim); }))
+      return Value();
+  }
+  Block &body = op.getRegion().front();
+  Value x = body.getArgument(0), acc = body.getArguments().back();
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  auto add = yield.getValues().size() == 1
+                 ? yield.getValues()[0].getDefiningOp<arith::AddFOp>()
+                 : arith::AddFOp();
+  if (!add)
+    return Value();
+  Value product = add.getLhs() == acc ? add.getRhs() : add.getRhs() == acc ? add.getLhs() : Value();
+  auto mul = product ? product.getDefiningOp<arith::MulFOp>() : arith::MulFOp();
+  if (!mul || !mul->hasOneUse())
+    return Value();
+  Value weight = mul.getLhs() == x ? mul.getRhs() : mul.getRhs() == x ? mul.getLhs() : Value();
+  if (!weight)
+    return Value();
+  // w depends on neither x nor the accumulator.
+  SmallVector<Value> worklist = {weight};
+  while (!worklist.empty()) {
+    Value value = worklist.pop_back_val();
+    if (value == x || value == acc)
+      return Value();
+    if (Operation *def = value.getDefiningOp(); def && def->getBlock() == &body)
+      llvm::append_range(worklist, def->getOperands());
+  }
+  return weight;
+}

@@ -14,7 +14,7 @@
 // CHECK: %[[A1:.*]] = vector.transfer_read %[[Y]]
 // CHECK: %[[C2:.*]] = arith.constant 2 : index
 // CHECK: %[[A2:.*]] = vector.transfer_read %[[Y]][%[[C0]], %[[C2]], %[[C0]]]
-// CHECK: %[[K:.*]] = tensor.dim %[[W]], %[[C0]]
+// CHECK: %[[K:.*]] = tensor.dim %[[X]], %{{.*}}
 // CHECK: %[[ACC:.*]]:3 = scf.for %[[I:.*]] = %[[C0]] to %[[K]] step %{{.*}} iter_args(%[[R0:.*]] = %[[A0]], %[[R1:.*]] = %[[A1]], %[[R2:.*]] = %[[A2]])
 // CHECK:   %[[WROW:.*]] = vector.transfer_read %[[W]][%[[I]], %[[C0]]]{{.*}} : tensor<?x16xf32>, vector<16xf32>
 // CHECK:   %[[X0:.*]] = tensor.extract %[[X]][%[[C0]], %[[C0]], %[[I]]]
@@ -135,4 +135,50 @@ func.func @not_mac(%x: tensor<1x3x8xf32>, %w: tensor<8x16xf32>, %init: tensor<1x
     linalg.yield %s : f32
   } -> tensor<1x3x16xf32>
   return %0 : tensor<1x3x16xf32>
+}
+
+// A quantized weight (int4 codes two per byte along k, an f16 scale per 16
+// inputs), dequantized in registers: each k reads a row of codes at k / 2 and
+// a row of scales at k / 16, and evaluates the body's dequantization on
+// vectors (the nibble's shift, a scalar of k, broadcast).
+#codes = affine_map<(d0, d1, d2, d3) -> (d1 floordiv 2, d3)>
+#scales = affine_map<(d0, d1, d2, d3) -> (d1 floordiv 16, d3)>
+// CHECK-LABEL: func.func @quantized_tile
+// CHECK-SAME: %[[X:[^:]*]]: tensor<1x2x32xf32>, %[[CODES:[^:]*]]: tensor<16x16xi8>, %[[SCALES:[^:]*]]: tensor<2x16xf16>
+// CHECK: scf.for %[[I:[^ ]*]] =
+// CHECK-DAG: %[[HALF:.*]] = affine.apply #{{.*}}(%[[I]])
+// CHECK-DAG: %[[CROW:.*]] = vector.transfer_read %[[CODES]][%[[HALF]], %{{.*}}]{{.*}} : tensor<16x16xi8>, vector<16xi8>
+// CHECK-DAG: %[[GROUP:.*]] = affine.apply #{{.*}}(%[[I]])
+// CHECK-DAG: %[[SROW:.*]] = vector.transfer_read %[[SCALES]][%[[GROUP]], %{{.*}}]{{.*}} : tensor<2x16xf16>, vector<16xf16>
+// CHECK:   arith.remui %[[I]], %{{.*}} : index
+// CHECK:   %[[SHIFT:.*]] = vector.broadcast %{{.*}} : i8 to vector<16xi8>
+// CHECK:   arith.shli %[[CROW]], %[[SHIFT]] : vector<16xi8>
+// CHECK:   arith.shrsi %{{.*}} : vector<16xi8>
+// CHECK:   %[[VALUE:.*]] = arith.sitofp %{{.*}} : vector<16xi8> to vector<16xf32>
+// CHECK:   %[[SCALE:.*]] = arith.extf %[[SROW]] : vector<16xf16> to vector<16xf32>
+// CHECK:   %[[WROW:.*]] = arith.mulf %[[VALUE]], %[[SCALE]] : vector<16xf32>
+// CHECK:   vector.fma %{{.*}}, %[[WROW]], %{{.*}} : vector<16xf32>
+// CHECK:   vector.fma %{{.*}}, %[[WROW]], %{{.*}} : vector<16xf32>
+// CHECK-NOT: linalg.generic
+func.func @quantized_tile(%x: tensor<1x2x32xf32>, %codes: tensor<16x16xi8>, %scales: tensor<2x16xf16>, %init: tensor<1x2x16xf32>) -> tensor<1x2x16xf32> {
+  %0 = linalg.generic {indexing_maps = [#x, #codes, #scales, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+      ins(%x, %codes, %scales : tensor<1x2x32xf32>, tensor<16x16xi8>, tensor<2x16xf16>) outs(%init : tensor<1x2x16xf32>) attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 1, register_tile = [2, 16, 32]>} {
+  ^bb0(%a: f32, %c: i8, %s: f16, %acc: f32):
+    %k = linalg.index 1 : index
+    %c2 = arith.constant 2 : index
+    %odd = arith.remui %k, %c2 : index
+    %oddi = arith.index_cast %odd : index to i8
+    %c4 = arith.constant 4 : i8
+    %times = arith.muli %oddi, %c4 : i8
+    %left = arith.subi %c4, %times : i8
+    %shl = arith.shli %c, %left : i8
+    %code = arith.shrsi %shl, %c4 : i8
+    %value = arith.sitofp %code : i8 to f32
+    %scale = arith.extf %s : f16 to f32
+    %w = arith.mulf %value, %scale : f32
+    %m = arith.mulf %a, %w : f32
+    %r = arith.addf %acc, %m : f32
+    linalg.yield %r : f32
+  } -> tensor<1x2x16xf32>
+  return %0 : tensor<1x2x16xf32>
 }

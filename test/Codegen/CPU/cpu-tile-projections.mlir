@@ -35,11 +35,11 @@
 // CHECK:           scf.for
 // CHECK:             linalg.generic {{.*}} outs(%{{.*}} : tensor<1x?x?xf32>)
 // CHECK:   scf.forall.in_parallel
-// Decode: the 8 input features become 2 chunks of 4 weight rows, computed in
+// Decode: the 8 input features become 2 chunks of 4 (x reshaped, the weight
+// indexed 4 * c + k), computed in
 // parallel into partials [2, B, S, 80] (chunk outermost), then summed.
 // CHECK: } else {
 // CHECK-DAG: %[[XE:.*]] = tensor.expand_shape %[[X]] {{\[\[}}0], [1], [2, 3]] {{.*}} into tensor<?x?x2x4xf32>
-// CHECK-DAG: %[[WE:.*]] = tensor.expand_shape %[[W]] {{\[\[}}0, 1], [2]] {{.*}} into tensor<2x4x80xf32>
 // CHECK: %[[PARTIAL:.*]] = scf.forall (%[[C:.*]]) in (2) shared_outs(%{{.*}} = %{{.*}}) -> (tensor<2x?x?x80xf32>)
 // CHECK:   linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction", "parallel", "parallel"]
 // CHECK:   scf.forall.in_parallel

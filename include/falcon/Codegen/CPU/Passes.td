@@ -164,14 +164,16 @@ def FalconCPUProjectionMicrokernels
     `W[k, 0:C]` and does R `vector.fma`s with the broadcast inputs
     `x[0, r, k]`, and the accumulators written back. Each weight load is
     reused by R rows and each input by C columns, from registers; narrower
-    weights (bf16/f16) are read as they are and extended in registers. A tile
+    weights (bf16/f16) are read as they are and extended in registers, and a
+    quantized weight's row is dequantized in registers from its rows of
+    codes, scales and zero points (the tile's body evaluated on vectors). A tile
     with a dynamic row count n (the last rows of a sequence) becomes a T-row
     tile under `scf.if 1 <= n <= T` whose rows past n repeat row n - 1 (the
     same value written to the same place); other counts run the generic.
     Tiles with dynamic columns are left alone.
   }];
-  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
-                           "::mlir::tensor::TensorDialect"];
+  let dependentDialects = ["::mlir::affine::AffineDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect", "::mlir::tensor::TensorDialect"];
 }
 
 def FalconCPUExpandBF16 : Pass<"falcon-cpu-expand-bf16", "func::FuncOp"> {
