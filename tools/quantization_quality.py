@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""What weight-only quantization costs in quality, on a trained model (standard library only).
+
+usage: quantization_quality.py MODEL WORKDIR [--windows N] [--check]
+       [--scheme "FALCON-COMPILE ARGS"]...
+
+Compiles MODEL (a checkpoint directory with tokenizer.json, by default
+examples/falcon-mini) once in f32 and once per scheme (default: int8 and int4
+at groups of 128 and 32, symmetric and asymmetric), with falcon-compile and
+falcon-run from PATH, and for each reports:
+  * the perplexity of MODEL/heldout.txt (falcon-run --perplexity: consecutive
+    windows of max_position_embeddings tokens);
+  * top-1 agreement with f32: the share of positions, over the first N
+    windows of max_position_embeddings - 1 held-out tokens, whose most likely
+    next token is f32's;
+  * the largest |logit - f32 logit| over those positions.
+Prints a markdown table. With --check, exits non-zero unless every int8
+scheme keeps perplexity within 1% and top-1 agreement at least 97%, and every
+int4 scheme within 10% and 85% (the bounds test/Parity/quantized-quality.test
+asserts; docs/precision.md gives the measured figures).
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test",
+                                "Parity", "Inputs"))
+from check_parity import load_npy  # noqa: E402
+
+DEFAULT_SCHEMES = ["--quantize int8", "--quantize int8 --symmetric",
+                   "--quantize int4", "--quantize int4 --symmetric",
+                   "--quantize int4 --group-size 32", "--quantize int4 --group-size 32 --symmetric"]
+BOUNDS = {"int8": (0.01, 0.97), "int4": (0.10, 0.85)}
+
+
+def run(command):
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"FAIL: {' '.join(command)} exited {result.returncode}:\n"
+                 f"{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def perplexity(artifact, text):
+    out = run(["falcon-run", artifact, "--perplexity", text])
+    match = re.search(r"perplexity: ([0-9.eE+-]+)", out)
+    if not match:
+        sys.exit(f"FAIL: no perplexity in {out!r}")
+    return float(match.group(1))
+
+
+def window_logits(artifact, windows, workdir, tag):
+    rows = []
+    for index, ids in enumerate(windows):
+        out = os.path.join(workdir, f"{tag}.{index}.npy")
+        run(["falcon-run", artifact, "--prompt-ids", ",".join(map(str, ids)),
+             "--max-new-tokens", "0", "--logits-out", out])
+        rows.extend(load_npy(out))
+    return rows
+
+
+def argmax(row):
+    return max(range(len(row)), key=row.__getitem__)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model", nargs="?", default=os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "examples", "falcon-mini"))
+    parser.add_argument("workdir")
+    parser.add_argument("--windows", type=int, default=4)
+    parser.add_argument("--scheme", action="append", default=[])
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    schemes = args.scheme or DEFAULT_SCHEMES
+    os.makedirs(args.workdir, exist_ok=True)
+    text = os.path.join(args.model, "heldout.txt")
+    import json
+    with open(os.path.join(args.model, "config.json")) as f:
+        positions = json.load(f)["max_position_embeddings"]
+    with open(text, "rb") as f:
+        ids = [int(i) for i in subprocess.run(["falcon-tokenize", args.model], input=f.read(),
+                                              capture_output=True, check=True).stdout.split()]
+    width = positions - 1
+    windows = [ids[i * width:(i + 1) * width] for i in range(args.windows)
+               if (i + 1) * width <= len(ids)]
+
+    results = []
+    reference = None
+    for tag, scheme in [("f32", "")] + [(f"s{i}", s) for i, s in enumerate(schemes)]:
+        artifact = os.path.join(args.workdir, tag + ".artifact")
+        run(["rm", "-rf", artifact])
+        run(["falcon-compile", args.model, "-o", artifact, "--quiet"] + scheme.split())
+        size = os.path.getsize(os.path.join(artifact, "weights.bin"))
+        ppl = perplexity(artifact, text)
+        logits = window_logits(artifact, windows, args.workdir, tag)
+        if reference is None:
+            reference = logits
+            top1, worst = 1.0, 0.0
+        else:
+            agree = sum(argmax(a) == argmax(b) for a, b in zip(logits, reference))
+            top1 = agree / len(reference)
+            worst = max(abs(x - y) for a, b in zip(logits, reference) for x, y in zip(a, b))
+        results.append((scheme or "f32", size, ppl, top1, worst))
+        print(f"{scheme or 'f32'}: perplexity {ppl:.3f}, top-1 {top1:.4f}", file=sys.stderr)
+
+    f32_ppl = results[0][2]
+    print(f"| falcon-compile | weights.bin | held-out perplexity | vs f32 | top-1 agreement with f32 "
+          f"({len(reference)} positions) | max abs logit error |")
+    print("|---|---:|---:|---:|---:|---:|")
+    failed = []
+    for scheme, size, ppl, top1, worst in results:
+        change = ppl / f32_ppl - 1
+        print(f"| `{scheme}` | {size / 2**20:.2f} MiB | {ppl:.3f} | {change:+.2%} | {top1:.2%} "
+              f"| {worst:.3g} |")
+        bits = "int8" if "int8" in scheme else "int4" if "int4" in scheme else None
+        if bits and (abs(change) > BOUNDS[bits][0] or top1 < BOUNDS[bits][1]):
+            failed.append(f"{scheme}: perplexity {change:+.2%}, top-1 {top1:.2%} outside "
+                          f"{BOUNDS[bits][0]:.0%} / {BOUNDS[bits][1]:.0%}")
+    if args.check:
+        if failed:
+            sys.exit("FAIL: " + "; ".join(failed))
+        print("every scheme within its bounds")
+
+
+if __name__ == "__main__":
+    main()
