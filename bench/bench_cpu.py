@@ -15,7 +15,9 @@ compiles it with build/bin/falcon-compile, and measures, each a median over
   * transformers on torch CPU, same weights, same thread count: one forward
     over the prompt, then greedy decode steps with the KV cache;
   * the read bandwidth of this machine (torch sum over 1 GiB) and the decode
-    limit it implies: weight bytes streamed per token / bandwidth;
+    limit it implies: weight bytes streamed per token / bandwidth (for each
+    artifact its own weights.bin but the embedding table, of which decode
+    reads one row: a --variant "--quantize int4" streams less);
   * oneDNN's sgemm on the prefill's projection shapes (build/bin/onednn-sgemm)
     and the prefill rate those GEMMs alone would allow.
 
@@ -254,13 +256,16 @@ def main():
               f" decode limit {decode_limit:.2f} tokens/s")
         print()
         print("| build | falcon-compile s | prefill tokens/s, median (min-max) | decode tokens/s, median (min-max) |"
-              " decode of limit | prefill vs current | decode vs current |")
-        print("|---|---|---|---|---|---|---|")
-        for i, (label, bin_dir, _, _) in enumerate(builds):
+              " GiB streamed per token | decode of its limit | prefill vs current | decode vs current |")
+        print("|---|---|---|---|---|---|---|---|")
+        for i, (label, bin_dir, path, _) in enumerate(builds):
             where = os.path.dirname(bin_dir) if label == "baseline" else ""
+            # Each artifact's own limit: its weights.bin (quantized or not)
+            # but the embedding table, of which decode reads one row (f32).
+            own = os.path.getsize(os.path.join(path, "weights.bin")) - 4 * vocab * hidden
             print(f"| {label}{f' ({where})' if where else ''} | {compile_seconds[label]:.1f} |"
-                  f" {spread(prefill[i], 1)} | {spread(decode[i], 2)} |"
-                  f" {statistics.median(decode[i]) / decode_limit:.0%} |"
+                  f" {spread(prefill[i], 1)} | {spread(decode[i], 2)} | {own / 2**30:.2f} |"
+                  f" {statistics.median(decode[i]) / (bw / own):.0%} |"
                   f" {statistics.median(prefill[i]) / our_prefill:.3f} | {statistics.median(decode[i]) / our_decode:.3f} |")
         print()
         print("runs (alternating, prefill / decode tokens/s):")

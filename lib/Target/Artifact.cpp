@@ -39,6 +39,8 @@ static llvm::StringRef dtypeName(Type type) {
     return "f16";
   if (type.isBF16())
     return "bf16";
+  if (type.isInteger(8))
+    return "i8";
   return "unknown";
 }
 
@@ -66,12 +68,19 @@ public:
         llvm::json::Array shape;
         for (int64_t size : slot.type.getShape())
           shape.push_back(size);
-        tensorTable.push_back(llvm::json::Object{
-            {"name", name},
-            {"dtype", dtypeName(slot.type.getElementType())},
-            {"shape", std::move(shape)},
-            {"offset", int64_t(offset)},
-            {"bytes", int64_t(slot.bytes)}});
+        llvm::json::Object entry{{"name", name},
+                                 {"dtype", dtypeName(slot.type.getElementType())},
+                                 {"shape", std::move(shape)},
+                                 {"offset", int64_t(offset)},
+                                 {"bytes", int64_t(slot.bytes)}};
+        // One part of a weight quantized at compile time (docs/precision.md).
+        if (slot.encoding && slot.encoding.getQuantization() != Quantization::None)
+          entry["quantization"] = llvm::json::Object{
+              {"scheme", stringifyQuantization(slot.encoding.getQuantization())},
+              {"group_size", slot.encoding.getGroupSize()},
+              {"symmetric", slot.encoding.getSymmetric()},
+              {"part", stringifyQuantizedPart(slot.encoding.getPart())}};
+        tensorTable.push_back(std::move(entry));
       }
     }
     writePadding(layout.totalBytes);

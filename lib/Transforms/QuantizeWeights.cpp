@@ -8,7 +8,8 @@
 //   W'     = linalg.generic (k, n): (code(k, n) - zero(k / g, n)) * scale(k / g, n)
 //   y[b,s,n] += x[b,s,k] * W'[k,n]
 //
-// with int4 codes two per byte along k (k even in the low nibble). The
+// with int4 codes two per byte along k (k even in the low nibble), each
+// extracted from the byte sign-extended to i32. The
 // target's tiling fuses W' into the projection's tiles; nothing here is
 // target-specific but the [in, out] layout the projection reads.
 //
@@ -109,16 +110,19 @@ struct FalconQuantizeWeightsPass
         [&](OpBuilder &b, Location l, ValueRange args) {
           Value code = args[0];
           if (pack == 2) {
-            // The nibble of input k: (code << (4 - 4 * (k % 2))) >> 4,
-            // arithmetic, sign-extends either half.
+            // The nibble of input k, on the byte sign-extended to i32 (whose
+            // shifts CPUs have, unlike i8's): (code << (28 - 4 * (k % 2)))
+            // >> 28, arithmetic, sign-extends either half.
+            Type i32 = b.getI32Type();
             Value index = linalg::IndexOp::create(b, l, 0);
             Value two = arith::ConstantIndexOp::create(b, l, 2);
             Value odd = arith::IndexCastOp::create(
-                b, l, i8, arith::RemUIOp::create(b, l, index, two));
-            Value four = arith::ConstantIntOp::create(b, l, i8, 4);
-            Value left = arith::SubIOp::create(b, l, four,
-                                               arith::MulIOp::create(b, l, odd, four));
-            code = arith::ShRSIOp::create(b, l, arith::ShLIOp::create(b, l, code, left), four);
+                b, l, i32, arith::RemUIOp::create(b, l, index, two));
+            Value four = arith::ConstantIntOp::create(b, l, i32, 4);
+            Value low = arith::ConstantIntOp::create(b, l, i32, 28);
+            Value left = arith::SubIOp::create(b, l, low, arith::MulIOp::create(b, l, odd, four));
+            Value wide = arith::ExtSIOp::create(b, l, i32, code);
+            code = arith::ShRSIOp::create(b, l, arith::ShLIOp::create(b, l, wide, left), low);
           }
           Value value = arith::SIToFPOp::create(b, l, f32, code);
           if (!symmetric)

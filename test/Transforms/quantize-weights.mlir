@@ -19,9 +19,10 @@
 // CHECK: %[[Z:.*]] = falcon.param "w.{}"[%{{.*}}] {encoding = #falcon.weight_encoding<slice = [1, 0, 64], permutation = [1, 0], quantization = int4, group_size = 32, pack = 2, symmetric = false, part = zero_points>} : tensor<2x80xf16>
 // CHECK: %[[D:.*]] = linalg.generic {indexing_maps = [#[[CODES]], #[[GROUPS]], #[[GROUPS]], #{{.*}}], iterator_types = ["parallel", "parallel"]} ins(%[[C]], %[[S]], %[[Z]] : tensor<32x80xi8>, tensor<2x80xf16>, tensor<2x80xf16>) outs(%{{.*}} : tensor<64x80xf32>)
 // CHECK:   linalg.index 0
-// CHECK:   arith.shli
-// CHECK:   arith.shrsi
-// CHECK:   arith.sitofp {{.*}} : i8 to f32
+// CHECK:   arith.extsi {{.*}} : i8 to i32
+// CHECK:   arith.shli {{.*}} : i32
+// CHECK:   arith.shrsi {{.*}} : i32
+// CHECK:   arith.sitofp {{.*}} : i32 to f32
 // CHECK:   arith.subf
 // CHECK:   arith.mulf
 // CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[D]] : tensor<?x?x64xf32>, tensor<64x80xf32>)

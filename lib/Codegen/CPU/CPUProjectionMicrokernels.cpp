@@ -73,7 +73,14 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
       Operation *generic = rewriter.clone(*op);
       generic->removeAttr(FalconDialect::kLoweringConfigAttrName);
       scf::YieldOp::create(rewriter, loc, generic->getResults());
+      // One row (decode) as a one-row tile; more as a `rows`-row tile.
       rewriter.setInsertionPointToStart(ifOp.thenBlock());
+      Value one = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq, count, c1);
+      auto oneRow = scf::IfOp::create(rewriter, loc, yType, one, /*withElseRegion=*/true);
+      scf::YieldOp::create(rewriter, loc, oneRow.getResults());
+      rewriter.setInsertionPointToStart(oneRow.thenBlock());
+      scf::YieldOp::create(rewriter, loc, emit(rewriter, loc, op, x, y, 1, cols, Value()));
+      rewriter.setInsertionPointToStart(oneRow.elseBlock());
       Value last = arith::SubIOp::create(rewriter, loc, count, c1);
       scf::YieldOp::create(rewriter, loc, emit(rewriter, loc, op, x, y, rows, cols, last));
       rewriter.replaceOp(op, ifOp.getResults());

@@ -191,29 +191,6 @@ static linalg::GenericOp fuseWeightProducer(RewriterBase &rewriter, linalg::Gene
   return cast<linalg::GenericOp>(fused->fusedOp);
 }
 
-/// Decode (few rows): split-K over `chunks` threads. Each thread streams a
-/// contiguous block of weight rows; column blocks would leave each thread
-/// half-row strides, which costs more bandwidth than the second core brings
-/// (docs/benchmarks.md).
-static LogicalResult tileDecode(RewriterBase &rewriter, linalg::GenericOp op,
-                                int64_t chunks) {
-  int64_t rows = cast<linalg::LinalgOp>(op.getOperation()).getStaticLoopRanges()[1];
-  if (ShapedType::isDynamic(rows))
-    return success();
-  // Blocks of equal size: the most chunks, up to the requested number, that
-  // divide the weight rows (falcon-7b's 4544 = 2^6 * 71 on 6 cores: 4) in
-  // whole quantization groups.
-  int64_t granularity = getKGranularity(op);
-  while (chunks > 1 && (rows % chunks != 0 || (rows / chunks) % granularity != 0))
-    --chunks;
-  if (chunks < 2)
-    return success();
-  linalg::LinalgOp partial = splitK(rewriter, op, chunks);
-  SmallVector<int64_t> chunkTiles(partial.getNumLoops(), 0);
-  chunkTiles[outputLoop(partial, 0)] = 1;
-  return tile(rewriter, partial, chunkTiles, scf::SCFTilingOptions::LoopType::ForallOp);
-}
-
 /// Prefill (many rows): output columns split over `chunks` threads, then
 /// loops (batch, K blocks of `depth`, columns by `cols`, rows by `rows`) whose
 /// body is a [rows x cols] register tile. The column and row loops are
@@ -257,6 +234,29 @@ static LogicalResult tilePrefill(RewriterBase &rewriter, linalg::GenericOp gener
   (void)scf::peelForLoopAndSimplifyBounds(
       rewriter, cast<scf::ForOp>(result->loops[2].getOperation()), remainder);
   return success();
+}
+
+/// Decode (few rows): split-K over `chunks` threads. Each thread streams a
+/// contiguous block of weight rows; column blocks would leave each thread
+/// half-row strides, which costs more bandwidth than the second core brings
+/// (docs/benchmarks.md).
+static LogicalResult tileDecode(RewriterBase &rewriter, linalg::GenericOp op,
+                                int64_t chunks) {
+  int64_t rows = cast<linalg::LinalgOp>(op.getOperation()).getStaticLoopRanges()[1];
+  if (ShapedType::isDynamic(rows))
+    return success();
+  // Blocks of equal size: the most chunks, up to the requested number, that
+  // divide the weight rows (falcon-7b's 4544 = 2^6 * 71 on 6 cores: 4) in
+  // whole quantization groups.
+  int64_t granularity = getKGranularity(op);
+  while (chunks > 1 && (rows % chunks != 0 || (rows / chunks) % granularity != 0))
+    --chunks;
+  if (chunks < 2)
+    return success();
+  linalg::LinalgOp partial = splitK(rewriter, op, chunks);
+  SmallVector<int64_t> chunkTiles(partial.getNumLoops(), 0);
+  chunkTiles[outputLoop(partial, 0)] = 1;
+  return tile(rewriter, partial, chunkTiles, scf::SCFTilingOptions::LoopType::ForallOp);
 }
 
 namespace {

@@ -72,3 +72,40 @@ func.func @projection(%x: tensor<?x?x8xf32>, %w: tensor<8x80xf32>, %init: tensor
   } -> tensor<?x?x80xf32>
   return %0 : tensor<?x?x80xf32>
 }
+
+// A quantized weight: int8 codes [64, 80], an f16 scale per 16 inputs, and
+// the dequantizing generic the projection reads. Both paths fuse it into the
+// projection (the weight is never dequantized whole): prefill's K blocks of
+// 4 grow to 16 (whole groups), and decode's split-K chunks of 32 inputs hold
+// whole groups, the scales indexed (32 * c + k) / 16.
+// CHECK-LABEL: func.func @quantized
+// CHECK-NOT: tensor<64x80xf32>
+// CHECK: scf.if
+// CHECK:   scf.forall
+// CHECK:     scf.for %{{.*}} = %c0 to %c64 step %c16
+// CHECK:             linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<1x4x16xf32>, tensor<16x16xi8>, tensor<1x16xf16>)
+// CHECK-SAME:            falcon.lowering_config
+// CHECK: } else {
+// CHECK:   scf.forall (%{{.*}}) in (2) {{.*}} -> (tensor<2x?x?x80xf32>)
+// CHECK:     linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x?x1x32xf32>, tensor<32x80xi8>, tensor<2x80xf16>)
+#codes = affine_map<(d0, d1) -> (d0, d1)>
+#scales = affine_map<(d0, d1) -> (d0 floordiv 16, d1)>
+func.func @quantized(%x: tensor<?x?x64xf32>, %codes: tensor<64x80xi8>, %scales: tensor<4x80xf16>, %init: tensor<?x?x80xf32>) -> tensor<?x?x80xf32> {
+  %empty = tensor.empty() : tensor<64x80xf32>
+  %w = linalg.generic {indexing_maps = [#codes, #scales, #codes], iterator_types = ["parallel", "parallel"]}
+      ins(%codes, %scales : tensor<64x80xi8>, tensor<4x80xf16>) outs(%empty : tensor<64x80xf32>) {
+  ^bb0(%c: i8, %s: f16, %out: f32):
+    %v = arith.sitofp %c : i8 to f32
+    %e = arith.extf %s : f16 to f32
+    %d = arith.mulf %v, %e : f32
+    linalg.yield %d : f32
+  } -> tensor<64x80xf32>
+  %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+      ins(%x, %w : tensor<?x?x64xf32>, tensor<64x80xf32>) outs(%init : tensor<?x?x80xf32>) attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [4, 16, 4]>} {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<?x?x80xf32>
+  return %0 : tensor<?x?x80xf32>
+}
