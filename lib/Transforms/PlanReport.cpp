@@ -1,6 +1,7 @@
 //===- PlanReport.cpp - what each rank of a plan holds and sends ----------===//
 
 #include "falcon/Transforms/PlanReport.h"
+#include "falcon/Support/WeightTransform.h"
 #include "falcon/Transforms/Passes.h"
 #include "Falcon/IR/FalconOps.h"
 
@@ -15,9 +16,30 @@ static int64_t elementBytes(Type type) {
   return int64_t(type.getIntOrFloatBitWidth() + 7) / 8;
 }
 
-FailureOr<llvm::json::Object> mlir::falcon::reportParallelPlan(ModuleOp module, int64_t tp,
-                                                               int64_t pp,
-                                                               int64_t kvCacheElementBytes) {
+/// Whether `param` is the weight of a decoder layer's projection: what
+/// falcon-compile --quantize quantizes.
+static bool isProjectionWeight(Value value) {
+  return llvm::any_of(value.getUses(), [](OpOperand &use) {
+    if (auto projection = dyn_cast<ProjectionOpInterface>(use.getOwner()))
+      return &projection.getWeightMutable() == &use;
+    // The layer loop passes its weights to the layer function.
+    auto call = dyn_cast<func::CallOp>(use.getOwner());
+    auto callee = call ? SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+                             call, call.getCalleeAttr())
+                       : func::FuncOp();
+    return callee && !callee.isExternal() &&
+           isProjectionWeight(callee.getArgument(use.getOperandNumber()));
+  });
+}
+
+static bool isQuantizable(ParamOp param) {
+  return param.getLayer() && isProjectionWeight(param.getResult());
+}
+
+FailureOr<llvm::json::Object>
+mlir::falcon::reportParallelPlan(ModuleOp module, int64_t tp, int64_t pp,
+                                 int64_t kvCacheElementBytes,
+                                 const ::falcon::WeightQuantization *quantization) {
   auto config = module->getAttrOfType<ModelConfigAttr>(FalconDialect::kModelConfigAttrName);
   if (!config)
     return module.emitError("expects a '#falcon.model_config' on the module");
@@ -27,14 +49,30 @@ FailureOr<llvm::json::Object> mlir::falcon::reportParallelPlan(ModuleOp module, 
   struct Held {
     int64_t fullElements = 0;
     int64_t heldElements = 0;
-    int64_t elementBytes = 0;
+    int64_t fullBytes = 0;
   };
   llvm::MapVector<StringRef, Held> tensors;
+  // The bytes of one copy of `param` (of `type`) as the artifact stores it.
+  auto storedBytes = [&](ParamOp param, RankedTensorType type) -> int64_t {
+    int64_t bytes = type.getNumElements() * elementBytes(type.getElementType());
+    // Quantized: the [out, in] weight's codes, scales and zero points, as
+    // the weight-transform library sizes them (a weight no group divides
+    // stays as stored, as falcon-quantize-weights leaves it).
+    if (quantization && isQuantizable(param)) {
+      llvm::Expected<uint64_t> quantized = ::falcon::getQuantizedWeightBytes(
+          param.getName(), /*inputs=*/type.getDimSize(1), /*outputs=*/type.getDimSize(0),
+          *quantization);
+      if (quantized)
+        return int64_t(*quantized);
+      llvm::consumeError(quantized.takeError());
+    }
+    return bytes;
+  };
   auto recordFull = [&](ParamOp param, RankedTensorType checkpointType) {
     Held &held = tensors[param.getName()];
-    held.elementBytes = elementBytes(checkpointType.getElementType());
-    held.fullElements =
-        checkpointType.getNumElements() * (param.getLayer() ? numLayers : 1);
+    int64_t copies = param.getLayer() ? numLayers : 1;
+    held.fullElements = checkpointType.getNumElements() * copies;
+    held.fullBytes = storedBytes(param, checkpointType) * copies;
   };
   // The unsharded module knows the checkpoint shapes.
   module.walk([&](ParamOp param) {
@@ -67,7 +105,7 @@ FailureOr<llvm::json::Object> mlir::falcon::reportParallelPlan(ModuleOp module, 
         return;
       auto type = cast<RankedTensorType>(param.getType());
       int64_t copies = param.getLayer() ? stageLayers : 1;
-      weightBytes += type.getNumElements() * elementBytes(type.getElementType()) * copies;
+      weightBytes += storedBytes(param, type) * copies;
       tensors[param.getName()].heldElements += type.getNumElements() * copies;
     });
     summedBytes += weightBytes;
@@ -105,15 +143,22 @@ FailureOr<llvm::json::Object> mlir::falcon::reportParallelPlan(ModuleOp module, 
   int64_t totalBytes = 0;
   llvm::json::Array replicated;
   for (auto &[name, held] : tensors) {
-    totalBytes += held.fullElements * held.elementBytes;
+    totalBytes += held.fullBytes;
     if (held.heldElements > held.fullElements)
       replicated.push_back(llvm::json::Object{
           {"name", name},
           {"copies", double(held.heldElements) / double(held.fullElements)},
-          {"extra_bytes", (held.heldElements - held.fullElements) * held.elementBytes}});
+          {"extra_bytes", int64_t(double(held.heldElements - held.fullElements) *
+                                  double(held.fullBytes) / double(held.fullElements))}});
   }
   int64_t replicatedBytes = summedBytes - totalBytes;
+  std::string weights = "as stored";
+  if (quantization)
+    weights = llvm::formatv("int{0} g{1}{2}", quantization->bits, quantization->groupSize,
+                            quantization->symmetric ? " symmetric" : " asymmetric")
+                  .str();
   return llvm::json::Object{{"tp", tp},
+                            {"weights", weights},
                             {"pp", pp},
                             {"world_size", tp * pp},
                             {"model_weight_bytes", totalBytes},
@@ -157,10 +202,18 @@ void mlir::falcon::printParallelPlanReport(const llvm::json::Object &report,
             .str(),
         integer(rank, "send_bytes_per_token"), integer(rank, "recv_bytes_per_token"));
   }
-  os << llvm::formatv("model weights: {0} bytes\n", integer(report, "model_weight_bytes"));
-  os << llvm::formatv("summed over ranks: {0} bytes = model weights + {1} replicated bytes\n",
+  os << llvm::formatv("model weights ({0}): {1} bytes\n",
+                      report.getString("weights").value_or("as stored"),
+                      integer(report, "model_weight_bytes"));
+  // A quantized shard whose inputs the group size does not divide takes
+  // smaller groups, hence more scales than its share of the whole weight's.
+  bool quantized = report.getString("weights").value_or("as stored") != "as stored";
+  os << llvm::formatv("summed over ranks: {0} bytes = model weights + {1} {2}\n",
                       integer(report, "summed_rank_weight_bytes"),
-                      integer(report, "replicated_bytes"));
+                      integer(report, "replicated_bytes"),
+                      quantized ? "bytes of replicated tensors and of the extra scales of "
+                                  "shards that take smaller groups"
+                                : "replicated bytes");
   for (const llvm::json::Value &value : *report.getArray("replicated")) {
     const llvm::json::Object &tensor = *value.getAsObject();
     os << llvm::formatv("  replicated: {0} x{1:f2} (+{2} bytes)\n",

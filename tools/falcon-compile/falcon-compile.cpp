@@ -412,9 +412,14 @@ int main(int argc, char **argv) {
         !plan)
       return fail(modelPath + ": " + llvm::toString(plan.takeError()));
   if (wantPlan) {
-    FailureOr<llvm::json::Object> report =
-        reportParallelPlan(*module, tensorParallel, pipelineParallel,
-                           ::falcon::getKVCacheElementBytes(kvCacheDType));
+    std::optional<::falcon::WeightQuantization> planQuantization;
+    if (quantization)
+      planQuantization = ::falcon::WeightQuantization{unsigned(quantization->bits),
+                                                      quantization->groupSize,
+                                                      quantization->symmetric};
+    FailureOr<llvm::json::Object> report = reportParallelPlan(
+        *module, tensorParallel, pipelineParallel, ::falcon::getKVCacheElementBytes(kvCacheDType),
+        planQuantization ? &*planQuantization : nullptr);
     if (failed(report))
       return fail(modelPath + ": no plan of tp " + llvm::Twine(tensorParallel) + " x pp " +
                   llvm::Twine(pipelineParallel));

@@ -10,6 +10,7 @@
 #ifndef FALCON_TRANSFORMS_PLANREPORT_H
 #define FALCON_TRANSFORMS_PLANREPORT_H
 
+#include "falcon/Support/WeightTransform.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
@@ -18,9 +19,12 @@ namespace mlir::falcon {
 
 /// The plan report of the imported `module` on tp x pp ranks, or failure
 /// (diagnostics emitted: an impossible plan). Cache bytes per token use
-/// `kvCacheElementBytes`; activations are f32.
-FailureOr<llvm::json::Object> reportParallelPlan(ModuleOp module, int64_t tp, int64_t pp,
-                                                 int64_t kvCacheElementBytes);
+/// `kvCacheElementBytes`; activations are f32. With `quantization`, each
+/// rank's decoder-layer projection weights count as falcon-compile
+/// --quantize stores them (codes, f16 scales and zero points).
+FailureOr<llvm::json::Object>
+reportParallelPlan(ModuleOp module, int64_t tp, int64_t pp, int64_t kvCacheElementBytes,
+                   const ::falcon::WeightQuantization *quantization = nullptr);
 
 /// The report as a table.
 void printParallelPlanReport(const llvm::json::Object &report, llvm::raw_ostream &os);
