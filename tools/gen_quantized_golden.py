@@ -13,7 +13,11 @@ as a logit error far above 1e-4 on these fixtures.
 
 Usage (numpy only):
   python3 tools/gen_quantized_golden.py FIXTURE OUT.npy BITS GROUP symmetric|asymmetric IDS
+      [--split PROJECTION=I1,I2,...]...
 writes the reference logits [len(IDS), vocab] (float32) for the comma-separated token IDS.
+--split quantizes the named projection (e.g. self_attention.dense) as a tensor-parallel plan
+does: its inputs cut at I1, I2, ... (the row-parallel shards), each piece on its own (its own
+effective group size).
 """
 import os
 import sys
@@ -65,14 +69,26 @@ def quantize_dequantize(weight: np.ndarray, bits: int, group: int, symmetric: bo
 
 def main() -> None:
     fixture, out, bits, group, kind, ids = sys.argv[1:7]
+    splits = {}
+    rest = sys.argv[7:]
+    while rest:
+        if rest[0] != "--split" or len(rest) < 2:
+            sys.exit(f"unexpected arguments {rest}")
+        name, cuts = rest[1].split("=")
+        splits[name] = [int(c) for c in cuts.split(",")]
+        rest = rest[2:]
     import json
     with open(os.path.join(fixture, "config.json")) as f:
         config = json.load(f)
     weights = load_weights(fixture)
     for name in list(weights):
-        if any(name.endswith(p + ".weight") for p in PROJECTIONS) and ".h." in name:
-            weights[name] = quantize_dequantize(np.asarray(weights[name], np.float32), int(bits),
-                                                int(group), kind == "symmetric")
+        projection = next((p for p in PROJECTIONS if name.endswith(p + ".weight")), None)
+        if projection and ".h." in name:
+            weight = np.asarray(weights[name], np.float32)
+            bounds = [0] + splits.get(projection, []) + [weight.shape[1]]
+            weights[name] = np.concatenate(
+                [quantize_dequantize(weight[:, a:b], int(bits), int(group), kind == "symmetric")
+                 for a, b in zip(bounds, bounds[1:])], axis=1)
     ref = FalconReference(config=config, weights=weights)
     logits = ref.forward_full([int(i) for i in ids.split(",")])
     np.save(out, np.asarray(logits, np.float32))
