@@ -9,7 +9,8 @@ transpose-qkv (a consistent header whose qkv shape disagrees with config.json),
 drop-qkv (a missing tensor), bf16-layer0 (one layer stored in another dtype),
 gap (bytes between two tensors that no tensor owns),
 deep-header (metadata nested 100,000 arrays deep: a recursive parser would
-overflow its stack).
+overflow its stack), nan-qkv (layer 0's fused QKV weight's first value NaN: a
+valid file with a value no quantizer can take).
 Only the standard library is used.
 """
 import json
@@ -102,6 +103,10 @@ elif mode == "gap":
         header[name]["data_offsets"] = [b + 16, e + 16]
     split = header[tensors[0]]["data_offsets"][1]
     write(header, data[:split] + bytes(16) + data[split:])
+elif mode == "nan-qkv":
+    begin = header[qkv]["data_offsets"][0]
+    assert header[qkv]["dtype"] == "F32"
+    write(header, data[:begin] + struct.pack("<f", float("nan")) + data[begin + 4:])
 elif mode == "deep-header":
     header.pop("__metadata__", None)  # replaced by the deep one, not repeated
     raw = json.dumps(header).encode()
