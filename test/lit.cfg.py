@@ -27,6 +27,9 @@ config.substitutions.append(("%kvcache", "--kv-cache-dtype=" + kv_cache_dtype))
 # our own prefill over the same tokens (differently ordered sums).
 config.substitutions.append(("%selftol", "5e-5" if kv_cache_dtype == "f32" else "0.1"))
 config.substitutions.append(("%tol", "1e-4" if kv_cache_dtype == "f32" else "0.1"))
+# Feature kv-cache-f32 (or -bf16, -f16): a test whose greedy tokens come near a
+# tie checks them with `%if kv-cache-f32 %{ ... %}` only where the cache is exact.
+config.available_features.add("kv-cache-" + kv_cache_dtype)
 # What this machine can run: artifacts for CPUs with AVX-512 only where it has it.
 try:
     with open("/proc/cpuinfo") as cpuinfo:

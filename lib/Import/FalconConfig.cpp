@@ -169,6 +169,60 @@ private:
 };
 } // namespace
 
+/// Reads a `quantization_config` (GPTQ or AWQ, as transformers writes it);
+/// what the compiler cannot import as it is fails `reader`.
+static void readCheckpointQuantization(const llvm::json::Object &settings, ConfigReader &reader,
+                                       FalconConfig &config) {
+  // Its errors read "quantization_config: ..." after the file name.
+  ConfigReader nested(settings, "quantization_config");
+  std::string method;
+  nested.readString("quant_method", method);
+  CheckpointQuantization quantization;
+  int64_t bits = 4, groupSize = 128;
+  nested.readInt({"bits", "w_bit"}, bits, /*required=*/true);
+  nested.readInt({"group_size", "q_group_size"}, groupSize, /*required=*/true);
+  if (Error error = nested.takeError())
+    return reader.fail(llvm::toString(std::move(error)));
+  auto fail = [&](const llvm::Twine &message) {
+    reader.fail("quantization_config: " + message);
+  };
+  if (method == "gptq") {
+    quantization.method = CheckpointQuantization::Method::GPTQ;
+    nested.readBool({"desc_act"}, quantization.actOrder);
+    std::string format = "gptq";
+    nested.readString("checkpoint_format", format);
+    if (format != "gptq" && format != "gptq_v2")
+      return fail(llvm::formatv("unsupported GPTQ checkpoint_format '{0}' (expected 'gptq' "
+                                "or 'gptq_v2')",
+                                format));
+    quantization.zeroPointOffset = format == "gptq" ? 1 : 0;
+    if (bits != 4 && bits != 8)
+      return fail(llvm::formatv("GPTQ with {0} bits is not supported (4 or 8)", bits));
+  } else if (method == "awq") {
+    quantization.method = CheckpointQuantization::Method::AWQ;
+    std::string version = "gemm";
+    nested.readString("version", version);
+    if (StringRef(version).lower() != "gemm")
+      return fail(llvm::formatv("AWQ version '{0}' is not supported (only the GEMM packing)",
+                                version));
+    bool zeroPoint = true;
+    nested.readBool({"zero_point"}, zeroPoint);
+    if (!zeroPoint)
+      return fail("AWQ without zero points is not supported");
+    if (bits != 4)
+      return fail(llvm::formatv("AWQ with {0} bits is not supported (4)", bits));
+  } else {
+    return fail(llvm::formatv("quant_method '{0}' is not supported (gptq or awq)", method));
+  }
+  if (Error error = nested.takeError())
+    return reader.fail(llvm::toString(std::move(error)));
+  if (groupSize != 32 && groupSize != 64 && groupSize != 128)
+    return fail(llvm::formatv("group_size {0} is not supported (32, 64 or 128)", groupSize));
+  quantization.bits = unsigned(bits);
+  quantization.groupSize = groupSize;
+  config.quantization = quantization;
+}
+
 static void validate(const FalconConfig &config, ConfigReader &reader) {
   auto fail = [&](const llvm::Twine &message) { reader.fail(message); };
   for (auto [name, value] : {std::pair<StringRef, int64_t>{"vocab_size", config.vocabSize},
@@ -339,6 +393,13 @@ Expected<FalconConfig> mlir::falcon::parseFalconConfig(StringRef text,
     } else {
       reader.fail("key 'rope_parameters' must be an object or null");
     }
+  }
+  if (const llvm::json::Value *quantization = object->get("quantization_config");
+      quantization && quantization->kind() != llvm::json::Value::Null) {
+    if (const llvm::json::Object *settings = quantization->getAsObject())
+      readCheckpointQuantization(*settings, reader, config);
+    else
+      reader.fail("key 'quantization_config' must be an object or null");
   }
   std::string activation = "gelu";
   reader.readString("activation", activation);

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "falcon/Import/Importer.h"
+#include "falcon/Import/QuantizedCheckpoint.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -40,6 +41,12 @@ static llvm::Error checkTensors(const Checkpoint &checkpoint) {
     int64_t copies = spec.perLayer ? config.numLayers : 1;
     for (int64_t layer = 0; layer < copies; ++layer) {
       std::string name = spec.perLayer ? spec.nameForLayer(layer) : spec.name;
+      if (isQuantizedCheckpointWeight(config, spec)) {
+        if (llvm::Error error = checkQuantizedCheckpointWeight(
+                index, *config.quantization, name, spec.shape[0], spec.shape[1]))
+          return error;
+        continue;
+      }
       auto found = index.tensors.find(name);
       if (found == index.tensors.end())
         return llvm::createStringError(llvm::formatv(
@@ -135,6 +142,10 @@ Type mlir::falcon::getWeightElementType(MLIRContext *context,
                                         const WeightSpec &spec) {
   if (!checkpoint.tensors)
     return getFloatType(context, checkpoint.config.torchDtype);
+  // A GPTQ/AWQ projection: f16, the type of its scales (what it stands for
+  // before falcon-quantize-weights gives it the stored parts).
+  if (isQuantizedCheckpointWeight(checkpoint.config, spec))
+    return Float16Type::get(context);
   std::string name = spec.perLayer ? spec.nameForLayer(0) : spec.name;
   switch (checkpoint.tensors->tensors.find(name)->second.dtype) {
   case SafetensorsDType::F32:

@@ -254,7 +254,8 @@ llvm::Error applyQuantize(const WeightTransform &transform, llvm::ArrayRef<uint8
                           uint64_t resultOffset, llvm::MutableArrayRef<uint8_t> destination) {
   const WeightTransform::Quantize &quantize = *transform.quantize;
   using Float = WeightTransform::Quantize::Float;
-  unsigned sourceWidth = quantize.sourceFloat == Float::F32 ? 4 : 2;
+  unsigned sourceWidth =
+      quantize.sourceFloat == Float::F32 || quantize.sourceFloat == Float::Quantized ? 4 : 2;
   if (transform.elementBytes != sourceWidth)
     return transformError(transform, "quantizes " + llvm::Twine(sourceWidth) +
                                          "-byte floats but its elements are " +
@@ -275,7 +276,15 @@ llvm::Error applyQuantize(const WeightTransform &transform, llvm::ArrayRef<uint8
   std::vector<uint8_t> raw(size_t(llvm::cantFail(getResultBytes(plain))));
   if (llvm::Error error = applyWeightTransform(plain, source, 0, raw))
     return error;
-  std::vector<float> values(raw.size() / sourceWidth);
+  llvm::Expected<QuantizedWeight> quantized = llvm::createStringError("unreachable");
+  if (quantize.sourceFloat == Float::Quantized) {
+    std::vector<uint32_t> elements(raw.size() / 4);
+    std::memcpy(elements.data(), raw.data(), raw.size());
+    llvm::consumeError(quantized.takeError());
+    quantized = regroupQuantizedWeight(transform.name, elements, shape[0], shape[1],
+                                       quantize.quantization);
+  }
+  std::vector<float> values(quantize.sourceFloat == Float::Quantized ? 0 : raw.size() / sourceWidth);
   for (size_t i = 0; i < values.size(); ++i) {
     if (quantize.sourceFloat == Float::F32) {
       std::memcpy(&values[i], &raw[4 * i], 4);
@@ -290,8 +299,10 @@ llvm::Error applyQuantize(const WeightTransform &transform, llvm::ArrayRef<uint8
     uint32_t word = uint32_t(half) << 16;
     std::memcpy(&values[i], &word, 4);
   }
-  llvm::Expected<QuantizedWeight> quantized =
-      quantizeWeight(transform.name, values, shape[0], shape[1], quantize.quantization);
+  if (quantize.sourceFloat != Float::Quantized) {
+    llvm::consumeError(quantized.takeError());
+    quantized = quantizeWeight(transform.name, values, shape[0], shape[1], quantize.quantization);
+  }
   if (!quantized)
     return quantized.takeError();
   const uint8_t *bytes =
@@ -687,6 +698,61 @@ falcon::quantizeWeight(llvm::StringRef name, llvm::ArrayRef<float> values, int64
                          float(offset);
         putCode(result.codes, input, output, outputs, bits, int32_t(code));
       }
+    }
+  }
+  return result;
+}
+
+llvm::Expected<QuantizedWeight>
+falcon::regroupQuantizedWeight(llvm::StringRef name, llvm::ArrayRef<uint32_t> elements,
+                               int64_t inputs, int64_t outputs,
+                               const WeightQuantization &quantization) {
+  if (llvm::Error error =
+          checkQuantizedShape(name, inputs, outputs, quantization, elements.size()))
+    return std::move(error);
+  if (quantization.symmetric)
+    return llvm::createStringError("weight '" + name + "': an imported quantized weight "
+                                   "keeps its zero points (an asymmetric scheme)");
+  unsigned bits = quantization.bits;
+  int64_t group = quantization.groupSize, groups = inputs / group;
+  uint32_t levels = (1u << bits) - 1;
+  int32_t offset = 1 << (bits - 1);
+  QuantizedWeight result;
+  result.codes.assign(size_t(inputs * bits / 8 * outputs), 0);
+  result.scales.assign(size_t(groups * outputs), 0);
+  result.zeroPoints.assign(size_t(groups * outputs), 0);
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t output = 0; output < outputs; ++output) {
+      uint32_t first = elements[size_t(g * group * outputs + output)];
+      if (!std::isfinite(halfToFloat(uint16_t(first >> 16))))
+        return llvm::createStringError("weight '" + name + "': the scale of output " +
+                                       llvm::Twine(output) + ", group " + llvm::Twine(g) +
+                                       " is not finite");
+      for (int64_t input = g * group; input < (g + 1) * group; ++input) {
+        uint32_t element = elements[size_t(input * outputs + output)];
+        if ((element >> 8) != (first >> 8))
+          return llvm::createStringError(
+              "weight '" + name + "': inputs " + llvm::Twine(g * group) + " to " +
+              llvm::Twine((g + 1) * group - 1) + " of output " + llvm::Twine(output) +
+              " do not share one scale and zero point (groups of " + llvm::Twine(group) +
+              " consecutive inputs are what the kernels read)");
+        uint32_t code = element & 0xff;
+        if (code > levels)
+          return llvm::createStringError("weight '" + name + "': code " + llvm::Twine(code) +
+                                         " at input " + llvm::Twine(input) + ", output " +
+                                         llvm::Twine(output) + " does not fit " +
+                                         llvm::Twine(bits) + " bits");
+        putCode(result.codes, input, output, outputs, bits, int32_t(code) - offset);
+      }
+      // Up to 2^bits: GPTQ's "gptq" format reads a stored 15 as 16.
+      uint32_t zero = (first >> 8) & 0xff;
+      if (zero > levels + 1)
+        return llvm::createStringError("weight '" + name + "': zero point " + llvm::Twine(zero) +
+                                       " of output " + llvm::Twine(output) + ", group " +
+                                       llvm::Twine(g) + " does not fit " + llvm::Twine(bits) +
+                                       " bits");
+      result.zeroPoints[size_t(g * outputs + output)] = roundToHalf(float(int32_t(zero) - offset));
+      result.scales[size_t(g * outputs + output)] = uint16_t(first >> 16);
     }
   }
   return result;

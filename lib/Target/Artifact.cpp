@@ -1,6 +1,7 @@
 //===- Artifact.cpp - the artifact directory falcon-run executes ----------===//
 
 #include "falcon/Target/Artifact.h"
+#include "falcon/Import/QuantizedCheckpoint.h"
 #include "falcon/Support/Checksum.h"
 #include "falcon/Support/Json.h"
 #include "falcon/Support/OutputStream.h"
@@ -100,6 +101,8 @@ private:
 
   llvm::Error writeTensor(const std::string &name,
                           const WeightSlot &slot) {
+    if (isQuantizedCheckpointWeight(checkpoint.config, *checkpoint.tensors, name))
+      return writeQuantizedCheckpointTensor(name, slot);
     auto found = checkpoint.tensors->tensors.find(name);
     if (found == checkpoint.tensors->tensors.end())
       return llvm::createStringError(checkpoint.tensors->source + ": missing tensor '" +
@@ -147,6 +150,56 @@ private:
         return error;
       emit(chunk);
     }
+    return llvm::Error::success();
+  }
+
+  /// A part of a GPTQ/AWQ projection: its stored codes, scales and zero
+  /// points, decoded and taken through the slot's shard and permutation.
+  llvm::Error writeQuantizedCheckpointTensor(const std::string &name, const WeightSlot &slot) {
+    if (!slot.encoding || slot.encoding.getQuantization() == Quantization::None)
+      return llvm::createStringError("weight '" + name +
+                                     "' is stored quantized but the compiled code reads it "
+                                     "as floats");
+    // The projection's [outputs, inputs], as the config states them.
+    std::vector<WeightSpec> specs = getWeightSpecs(checkpoint.config);
+    const WeightSpec *spec = nullptr;
+    for (const WeightSpec &candidate : specs)
+      if (candidate.name == slot.name && isQuantizedCheckpointWeight(checkpoint.config, candidate))
+        spec = &candidate;
+    if (!spec)
+      return llvm::createStringError("weight '" + name + "' is not a decoder-layer projection");
+    auto read = [&](const SafetensorsTensor &tensor) -> llvm::Expected<llvm::ArrayRef<uint8_t>> {
+      llvm::Expected<llvm::MemoryBufferRef> buffer = mapFile(tensor.file);
+      if (!buffer)
+        return buffer.takeError();
+      if (buffer->getBufferSize() < tensor.end)
+        return llvm::createStringError(tensor.file + ": changed while compiling");
+      return llvm::ArrayRef<uint8_t>(
+          reinterpret_cast<const uint8_t *>(buffer->getBufferStart()) + tensor.begin,
+          tensor.end - tensor.begin);
+    };
+    llvm::Expected<std::vector<uint32_t>> elements = decodeQuantizedCheckpointWeight(
+        *checkpoint.tensors, *checkpoint.config.quantization, name, spec->shape[0],
+        spec->shape[1], read);
+    if (!elements)
+      return elements.takeError();
+    llvm::Expected<::falcon::WeightTransform> transform = getWeightTransform(
+        slot, name, spec->shape, ::falcon::WeightTransform::Quantize::Float::Quantized);
+    if (!transform)
+      return transform.takeError();
+    llvm::Expected<uint64_t> resultBytes = ::falcon::getResultBytes(*transform);
+    if (!resultBytes)
+      return resultBytes.takeError();
+    if (*resultBytes != slot.bytes)
+      return llvm::createStringError(llvm::formatv(
+          "weight '{0}': its stored parts make {1} bytes, the compiled code expects {2}", name,
+          *resultBytes, slot.bytes));
+    std::vector<uint8_t> part(*resultBytes);
+    llvm::ArrayRef<uint8_t> source(reinterpret_cast<const uint8_t *>(elements->data()),
+                                   elements->size() * sizeof(uint32_t));
+    if (llvm::Error error = ::falcon::applyWeightTransform(*transform, source, 0, part))
+      return error;
+    emit(part);
     return llvm::Error::success();
   }
 

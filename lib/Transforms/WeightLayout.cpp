@@ -147,7 +147,8 @@ mlir::falcon::getWeightTransform(const WeightSlot &slot, llvm::StringRef name,
                   : encoding.getPart() == QuantizedPart::Scales ? ::falcon::QuantizedPart::Scales
                                                                 : ::falcon::QuantizedPart::ZeroPoints;
   quantize.sourceFloat = sourceFloat;
-  transform.elementBytes = sourceFloat == Quantize::Float::F32 ? 4 : 2;
+  transform.elementBytes =
+      sourceFloat == Quantize::Float::F32 || sourceFloat == Quantize::Float::Quantized ? 4 : 2;
   transform.quantize = quantize;
   return transform;
 }

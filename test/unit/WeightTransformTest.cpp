@@ -661,4 +661,66 @@ TEST(WeightQuantization, TransformQuantizesTheStepsResult) {
   EXPECT_NE(errorOf(applyWeightTransform(transform, source, 0, zeros)), "<no error>");
 }
 
+TEST(WeightQuantization, ImportedElementsRegroupWithoutRequantizing) {
+  // An [outputs, inputs] = [2, 8] int4 weight another tool quantized, groups
+  // of 4: output o, input i has code (3 i + o) % 16, zero point 8 + g + o and
+  // scale 0.5 (g 0) or 0.25 (g 1).
+  auto element = [](int output, int input) {
+    int group = input / 4;
+    return packQuantizedElement(uint8_t((3 * input + output) % 16), uint8_t(8 + group + output),
+                                roundToHalf(group == 0 ? 0.5f : 0.25f));
+  };
+  std::vector<uint32_t> stored(16);
+  for (int output = 0; output < 2; ++output)
+    for (int input = 0; input < 8; ++input)
+      stored[size_t(output * 8 + input)] = element(output, input);
+  std::vector<uint8_t> source(stored.size() * 4);
+  std::memcpy(source.data(), stored.data(), source.size());
+  // The same steps as a float weight: [in, out], then a part.
+  WeightQuantization quantization{4, 4, false};
+  WeightTransform transform;
+  transform.name = "w";
+  transform.elementBytes = 4;
+  transform.sourceShape = {2, 8};
+  transform.steps = {WeightTransformStep::permute({1, 0})};
+  transform.quantize = WeightTransform::Quantize{quantization, QuantizedPart::Codes,
+                                                 WeightTransform::Quantize::Float::Quantized};
+  QuantizedWeight parts;
+  for (QuantizedPart part : getQuantizedParts(quantization)) {
+    transform.quantize->part = part;
+    std::vector<uint8_t> bytes(llvm::cantFail(getResultBytes(transform)));
+    ASSERT_EQ(errorOf(applyWeightTransform(transform, source, 0, bytes)), "<no error>");
+    if (part == QuantizedPart::Codes) {
+      parts.codes = bytes;
+      continue;
+    }
+    std::vector<uint16_t> &halves = part == QuantizedPart::Scales ? parts.scales : parts.zeroPoints;
+    halves.resize(bytes.size() / 2);
+    std::memcpy(halves.data(), bytes.data(), bytes.size());
+  }
+  // Exactly the stored values: (code - zero) * scale.
+  std::vector<float> values(16);
+  ASSERT_EQ(errorOf(dequantizeWeight("w", parts, 8, 2, quantization, values)), "<no error>");
+  for (int output = 0; output < 2; ++output)
+    for (int input = 0; input < 8; ++input) {
+      int group = input / 4;
+      float expected = float((3 * input + output) % 16 - (8 + group + output)) *
+                       (group == 0 ? 0.5f : 0.25f);
+      EXPECT_EQ(values[size_t(input * 2 + output)], expected) << output << ", " << input;
+    }
+  // A group whose inputs do not share a scale (a shard cutting a group, or
+  // act-order) and a code past the bits are errors naming the weight.
+  std::vector<uint32_t> transposed(16);
+  for (int output = 0; output < 2; ++output)
+    for (int input = 0; input < 8; ++input)
+      transposed[size_t(input * 2 + output)] = stored[size_t(output * 8 + input)];
+  transposed[2 * 2 + 1] = packQuantizedElement(1, 9, roundToHalf(0.125f));
+  EXPECT_EQ(errorOf(regroupQuantizedWeight("w", transposed, 8, 2, quantization)),
+            "weight 'w': inputs 0 to 3 of output 1 do not share one scale and zero point "
+            "(groups of 4 consecutive inputs are what the kernels read)");
+  transposed[2 * 2 + 1] = packQuantizedElement(16, 9, roundToHalf(0.5f));
+  EXPECT_EQ(errorOf(regroupQuantizedWeight("w", transposed, 8, 2, quantization)),
+            "weight 'w': code 16 at input 2, output 1 does not fit 4 bits");
+}
+
 } // namespace

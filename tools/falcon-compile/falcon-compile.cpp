@@ -352,6 +352,24 @@ int main(int argc, char **argv) {
     if (!opened)
       return fail(llvm::toString(opened.takeError()));
     checkpoint = std::move(*opened);
+    // A GPTQ/AWQ checkpoint's projections are read as they were quantized.
+    if (const std::optional<CheckpointQuantization> &stored = checkpoint->config.quantization) {
+      const char *method =
+          stored->method == CheckpointQuantization::Method::GPTQ ? "GPTQ" : "AWQ";
+      if (quantization && (unsigned(quantization->bits) != stored->bits ||
+                           (groupSize.getNumOccurrences() && groupSize != stored->groupSize) ||
+                           quantization->symmetric))
+        return fail(llvm::formatv("{0}: the checkpoint is {1} int{2} with groups of {3}; it is "
+                                  "imported as it is (--quantize cannot re-quantize it)",
+                                  modelPath, method, stored->bits, stored->groupSize)
+                        .str());
+      if (stored->actOrder)
+        return fail(modelPath + ": " + method +
+                    " act-order (desc_act) checkpoints are not supported yet: their groups "
+                    "are not consecutive inputs");
+      quantization = FalconQuantizeWeightsOptions{int(stored->bits), stored->groupSize,
+                                                  /*symmetric=*/false};
+    }
     FloatType cacheType = Float32Type::get(&context);
     if (kvCacheDType == "bf16")
       cacheType = BFloat16Type::get(&context);

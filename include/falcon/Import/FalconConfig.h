@@ -19,6 +19,30 @@
 
 namespace mlir::falcon {
 
+/// A checkpoint whose projections were quantized by another tool
+/// (`quantization_config` in config.json), imported as they are, without
+/// re-quantizing (docs/precision.md, "GPTQ and AWQ checkpoints").
+struct CheckpointQuantization {
+  enum class Method {
+    /// AutoGPTQ / optimum: `qweight` [in * bits / 32, out] (inputs packed
+    /// along the rows), `qzeros` [groups, out * bits / 32], `scales`
+    /// [groups, out], `g_idx` [in].
+    GPTQ,
+    /// AutoAWQ's GEMM packing: `qweight` [in, out * bits / 32] (outputs
+    /// packed in the order 0, 2, 4, 6, 1, 3, 5, 7), `qzeros` likewise,
+    /// `scales` [groups, out].
+    AWQ,
+  };
+  Method method = Method::GPTQ;
+  unsigned bits = 4;
+  int64_t groupSize = 128;
+  /// GPTQ's act-order (`desc_act`): groups given by g_idx, not consecutive.
+  bool actOrder = false;
+  /// GPTQ's `checkpoint_format` "gptq" stores each zero point minus 1
+  /// (AutoGPTQ's historical offset); "gptq_v2" stores it as it is.
+  int64_t zeroPointOffset = 1;
+};
+
 /// How the decoder block combines attention and MLP (spec section 4).
 enum class BlockKind {
   /// (c) falcon-rw: x + attn(LN_in(x)), then + mlp(LN_post(.)).
@@ -51,6 +75,8 @@ struct FalconConfig {
   int64_t maxPositionEmbeddings = 2048;
   /// Storage dtype declared by `torch_dtype` ("bfloat16" when absent).
   std::string torchDtype = "bfloat16";
+  /// Set for a GPTQ or AWQ checkpoint.
+  std::optional<CheckpointQuantization> quantization;
 
   int64_t headDim() const { return hiddenSize / numHeads; }
   /// Effective KV heads: num_kv_heads (grouped), 1 (multi-query) or H.

@@ -145,6 +145,26 @@ llvm::Error dequantizeWeight(llvm::StringRef name, const QuantizedWeight &weight
                              const WeightQuantization &quantization,
                              llvm::MutableArrayRef<float> values);
 
+/// One element of an already quantized weight as a 4-byte value: its
+/// unsigned `code` (0 .. 2^bits - 1) and `zeroPoint` (0 .. 2^bits; the value is
+/// (code - zeroPoint) * scale) and its f16 `scale`. A tensor of these takes
+/// the same steps (shard, permutation) as a float weight, so that a
+/// tensor-parallel rank's slice of a GPTQ weight is cut as a float one is.
+inline uint32_t packQuantizedElement(uint8_t code, uint8_t zeroPoint, uint16_t scale) {
+  return uint32_t(code) | uint32_t(zeroPoint) << 8 | uint32_t(scale) << 16;
+}
+
+/// The parts of an [inputs, outputs] weight given as packQuantizedElement()s
+/// (asymmetric: codes and zero points stored minus 2^(bits-1)). Every group
+/// of `groupSize` consecutive inputs of an output must share one scale and
+/// zero point; otherwise (groups that a shard or GPTQ's act-order split) an
+/// error names the weight, the output and the inputs. Codes beyond `bits`
+/// are an error too.
+llvm::Expected<QuantizedWeight> regroupQuantizedWeight(llvm::StringRef name,
+                                                       llvm::ArrayRef<uint32_t> elements,
+                                                       int64_t inputs, int64_t outputs,
+                                                       const WeightQuantization &quantization);
+
 /// A checkpoint tensor and the steps that turn it into what a kernel reads.
 struct WeightTransform {
   /// The tensor's name, for error messages.
@@ -160,7 +180,10 @@ struct WeightTransform {
   struct Quantize {
     WeightQuantization quantization;
     QuantizedPart part = QuantizedPart::Codes;
-    enum class Float { F32, BF16, F16 } sourceFloat = Float::F32;
+    /// The source's elements: floats to quantize, or `Quantized`: the
+    /// 4-byte packQuantizedElement()s of a weight another tool quantized
+    /// (GPTQ, AWQ), regrouped into the parts without re-quantizing.
+    enum class Float { F32, BF16, F16, Quantized } sourceFloat = Float::F32;
   };
   std::optional<Quantize> quantize;
 };

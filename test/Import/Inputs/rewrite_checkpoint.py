@@ -10,7 +10,10 @@ drop-qkv (a missing tensor), bf16-layer0 (one layer stored in another dtype),
 gap (bytes between two tensors that no tensor owns),
 deep-header (metadata nested 100,000 arrays deep: a recursive parser would
 overflow its stack), nan-qkv (layer 0's fused QKV weight's first value NaN: a
-valid file with a value no quantizer can take).
+valid file with a value no quantizer can take); for a GPTQ checkpoint
+(config.json quantization_config): drop-qweight (layer 0's fused QKV codes
+missing), gidx-out-of-range (its g_idx sends input 0 to group 99),
+desc-act (the config claims act-order), scales-i32 (its scales' dtype I32).
 Only the standard library is used.
 """
 import json
@@ -112,5 +115,28 @@ elif mode == "deep-header":
     raw = json.dumps(header).encode()
     raw = raw[:-1] + b', "__metadata__": {"x": ' + b"[" * 100000 + b"]" * 100000 + b"}}"
     open(path, "wb").write(struct.pack("<Q", len(raw)) + raw + data)
+elif mode == "drop-qweight":
+    name = qkv.replace(".weight", ".qweight")
+    begin, end = header[name]["data_offsets"]
+    del header[name]
+    tensors.remove(name)
+    write(header, cut(begin, end))
+elif mode == "gidx-out-of-range":
+    begin = header[qkv.replace(".weight", ".g_idx")]["data_offsets"][0]
+    write(header, data[:begin] + struct.pack("<i", 99) + data[begin + 4:])
+elif mode == "scales-i32":
+    entry = header[qkv.replace(".weight", ".scales")]
+    begin, end = entry["data_offsets"]
+    entry["dtype"] = "I32"
+    entry["data_offsets"] = [begin, begin + 2 * (end - begin)]
+    for name in tensors:
+        b, e = header[name]["data_offsets"]
+        if b >= end:
+            header[name]["data_offsets"] = [b + (end - begin), e + (end - begin)]
+    write(header, data[:end] + bytes(end - begin) + data[end:])
+elif mode == "desc-act":
+    config = json.load(open(f"{dst}/config.json"))
+    config["quantization_config"]["desc_act"] = True
+    json.dump(config, open(f"{dst}/config.json", "w"))
 else:
     sys.exit(f"unknown mode {mode}")
