@@ -25,8 +25,8 @@ Packings (b bits, p = 32 / b values per int32, value t of a word in bits [b t, b
         order = 0, 2, 4, 6, 1, 3, 5, 7; qzeros [groups, out / 8] likewise (no offset).
   Both: scales [groups, out] float16.
 
---act-order permutes each projection's inputs before grouping them (GPTQ desc_act: g_idx is then
-not i / group), for the compiler's refusal of such checkpoints.
+--act-order groups each projection's inputs in a random order (GPTQ desc_act: g_idx is then not
+i / group, and the config says desc_act).
 
 Usage (numpy, safetensors, torch, transformers):
   python3 tools/gen_prequantized_fixture.py FIXTURE gptq|awq BITS GROUP OUT_DIR [--act-order]

@@ -186,7 +186,8 @@ def Falcon_Quantization : I32EnumAttr<"Quantization", "weight quantization schem
 def Falcon_QuantizedPart : I32EnumAttr<"QuantizedPart", "a tensor of a quantized weight", [
     I32EnumAttrCase<"Codes", 0, "codes">,
     I32EnumAttrCase<"Scales", 1, "scales">,
-    I32EnumAttrCase<"ZeroPoints", 2, "zero_points">
+    I32EnumAttrCase<"ZeroPoints", 2, "zero_points">,
+    I32EnumAttrCase<"InputOrder", 3, "input_order">
   ]> {
   let cppNamespace = "::mlir::falcon";
   let genSpecializedAttr = 0;
@@ -210,7 +211,10 @@ def Falcon_WeightEncodingAttr : Falcon_Attr<"WeightEncoding", "weight_encoding">
        it: the signed `codes` ([inputs / pack, outputs] i8; int4 inputs 2i
        and 2i + 1 in the low and high nibble), the `scales` or, unless
        `symmetric`, the `zero_points` ([inputs / group_size, outputs] f16). A
-       value is (code - zero point) * scale.
+       value is (code - zero point) * scale. A GPTQ act-order checkpoint's
+       weight also has an `input_order` ([inputs] i32): the parts' input j is
+       the checkpoint's input `input_order[j]` (its inputs sorted by group),
+       and the projection reads its activations in that order.
 
     The param's result type is the encoded tensor (after shard, permutation
     and quantization). One library, `include/falcon/Support/WeightTransform.h`,

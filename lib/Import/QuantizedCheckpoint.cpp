@@ -186,3 +186,40 @@ llvm::Expected<std::vector<uint32_t>> mlir::falcon::decodeQuantizedCheckpointWei
   }
   return elements;
 }
+
+llvm::Expected<std::vector<int32_t>> mlir::falcon::decodeQuantizedCheckpointInputOrder(
+    const TensorIndex &index, const CheckpointQuantization &quantization,
+    llvm::StringRef weightName, int64_t outputs, int64_t inputs, TensorReader read) {
+  if (quantization.method != CheckpointQuantization::Method::GPTQ)
+    return llvm::createStringError("'" + weightName + "': only GPTQ has an input order");
+  if (llvm::Error error =
+          checkQuantizedCheckpointWeight(index, quantization, weightName, outputs, inputs))
+    return std::move(error);
+  std::string stem = getStem(weightName);
+  llvm::Expected<llvm::ArrayRef<uint8_t>> gIdx =
+      read(index.tensors.find(stem + ".g_idx")->second);
+  if (!gIdx)
+    return gIdx.takeError();
+  int64_t groups = inputs / quantization.groupSize;
+  // Counting sort by group: stable, and each group's size is checked.
+  std::vector<int64_t> start(size_t(groups + 1), 0);
+  for (int64_t input = 0; input < inputs; ++input) {
+    int32_t group = int32_t(getWord(*gIdx, input));
+    if (group < 0 || group >= groups)
+      return llvm::createStringError(llvm::formatv("tensor '{0}.g_idx': input {1} is in group "
+                                                   "{2}, outside the {3} groups",
+                                                   stem, input, group, groups));
+    ++start[size_t(group) + 1];
+  }
+  for (int64_t group = 0; group < groups; ++group) {
+    if (start[size_t(group) + 1] != quantization.groupSize)
+      return llvm::createStringError(llvm::formatv(
+          "tensor '{0}.g_idx': group {1} holds {2} inputs, expected group_size {3}", stem, group,
+          start[size_t(group) + 1], quantization.groupSize));
+    start[size_t(group) + 1] += start[size_t(group)];
+  }
+  std::vector<int32_t> order(static_cast<size_t>(inputs));
+  for (int64_t input = 0; input < inputs; ++input)
+    order[size_t(start[size_t(getWord(*gIdx, input))]++)] = int32_t(input);
+  return order;
+}

@@ -178,11 +178,38 @@ private:
           reinterpret_cast<const uint8_t *>(buffer->getBufferStart()) + tensor.begin,
           tensor.end - tensor.begin);
     };
+    const CheckpointQuantization &quantization = *checkpoint.config.quantization;
+    int64_t outputs = spec->shape[0], inputs = spec->shape[1];
+    std::vector<int32_t> order;
+    if (quantization.actOrder) {
+      llvm::Expected<std::vector<int32_t>> decoded = decodeQuantizedCheckpointInputOrder(
+          *checkpoint.tensors, quantization, name, outputs, inputs, read);
+      if (!decoded)
+        return decoded.takeError();
+      order = std::move(*decoded);
+      if (slot.encoding.getPart() == QuantizedPart::InputOrder) {
+        if (slot.bytes != order.size() * sizeof(int32_t) || slot.encoding.getSlice().size() ||
+            slot.encoding.getGather().size())
+          return llvm::createStringError("weight '" + name +
+                                         "': the compiled code reads another input order");
+        emit(llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(order.data()),
+                                     order.size() * sizeof(int32_t)));
+        return llvm::Error::success();
+      }
+    }
     llvm::Expected<std::vector<uint32_t>> elements = decodeQuantizedCheckpointWeight(
-        *checkpoint.tensors, *checkpoint.config.quantization, name, spec->shape[0],
-        spec->shape[1], read);
+        *checkpoint.tensors, quantization, name, outputs, inputs, read);
     if (!elements)
       return elements.takeError();
+    // Act-order: the parts hold the inputs sorted by group.
+    if (!order.empty()) {
+      std::vector<uint32_t> sorted(elements->size());
+      for (int64_t output = 0; output < outputs; ++output)
+        for (int64_t input = 0; input < inputs; ++input)
+          sorted[size_t(output * inputs + input)] =
+              (*elements)[size_t(output * inputs + order[size_t(input)])];
+      *elements = std::move(sorted);
+    }
     llvm::Expected<::falcon::WeightTransform> transform = getWeightTransform(
         slot, name, spec->shape, ::falcon::WeightTransform::Quantize::Float::Quantized);
     if (!transform)

@@ -8,6 +8,7 @@
 //   W'     = linalg.generic (k, n): (code(k, n) - zero(k / g, n)) * scale(k / g, n)
 //   y[b,s,n] += x[b,s,k] * W'[k,n]
 //
+// (with act-order, x[b,s,order[k]] for x[b,s,k], `order` a param part too)
 // with int4 codes two per byte along k (k even in the low nibble), each
 // extracted from the byte sign-extended to i32. The
 // target's tiling fuses W' into the projection's tiles; nothing here is
@@ -68,6 +69,28 @@ struct FalconQuantizeWeightsPass
         bits == 8 ? Quantization::Int8 : Quantization::Int4, group, 8 / bits, symmetric, part);
     return ParamOp::create(builder, param.getLoc(), type, param.getNameAttr(), param.getLayer(),
                            encoding);
+  }
+
+  /// x'[b, s, k] = x[b, s, order[k]].
+  static Value gatherInputs(OpBuilder &builder, Location loc, Value x, Value order) {
+    auto type = cast<RankedTensorType>(x.getType());
+    MLIRContext *context = builder.getContext();
+    Value empty = tensor::EmptyOp::create(builder, loc, tensor::getMixedSizes(builder, loc, x),
+                                          type.getElementType());
+    AffineExpr k = builder.getAffineDimExpr(2);
+    SmallVector<AffineMap> maps = {AffineMap::get(3, 0, {k}, context),
+                                   builder.getMultiDimIdentityMap(3)};
+    auto gather = linalg::GenericOp::create(
+        builder, loc, TypeRange{empty.getType()}, ValueRange{order}, ValueRange{empty}, maps,
+        SmallVector<utils::IteratorType>(3, utils::IteratorType::parallel),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value input = arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
+          Value batch = linalg::IndexOp::create(b, l, 0);
+          Value position = linalg::IndexOp::create(b, l, 1);
+          Value value = tensor::ExtractOp::create(b, l, x, ValueRange{batch, position, input});
+          linalg::YieldOp::create(b, l, value);
+        });
+    return gather.getResult(0);
   }
 
   void quantize(linalg::GenericOp op) {
@@ -131,10 +154,17 @@ struct FalconQuantizeWeightsPass
           linalg::YieldOp::create(b, l, ValueRange{arith::MulFOp::create(b, l, value, scale)});
         });
 
-    // The projection, reading W' (f32: the body needs no extension).
+    // The projection, reading W' (f32: the body needs no extension), and
+    // with act-order its activations in the parts' input order.
+    Value activations = op.getDpsInputs()[0];
+    if (actOrder)
+      activations = gatherInputs(
+          builder, loc, activations,
+          createPart(builder, param, *group, QuantizedPart::InputOrder,
+                     RankedTensorType::get({inputs}, builder.getI32Type())));
     auto rewritten = linalg::GenericOp::create(
         builder, loc, op.getResultTypes(),
-        ValueRange{op.getDpsInputs()[0], dequantize.getResult(0)}, op.getDpsInits(),
+        ValueRange{activations, dequantize.getResult(0)}, op.getDpsInits(),
         getProjectionIndexingMaps(context), getProjectionIteratorTypes(),
         [&](OpBuilder &b, Location l, ValueRange args) {
           Value product = arith::MulFOp::create(b, l, args[0], args[1]);

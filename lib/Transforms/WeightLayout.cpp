@@ -140,6 +140,9 @@ mlir::falcon::getWeightTransform(const WeightSlot &slot, llvm::StringRef name,
   if (encoding.getPack() != 8 / bits)
     return llvm::createStringError("weight '" + name + "': int4 codes are packed two per byte, "
                                    "the encoding says " + llvm::Twine(encoding.getPack()));
+  if (encoding.getPart() == QuantizedPart::InputOrder)
+    return llvm::createStringError("weight '" + name + "': its input order is read from the "
+                                   "checkpoint's g_idx, it has no transform");
   using Quantize = ::falcon::WeightTransform::Quantize;
   Quantize quantize;
   quantize.quantization = {bits, encoding.getGroupSize(), encoding.getSymmetric()};

@@ -1,6 +1,7 @@
 // RUN: falcon-opt %s --split-input-file --falcon-quantize-weights='bits=4 group-size=32 symmetric=false' | FileCheck %s
 // RUN: falcon-opt %s --split-input-file --falcon-quantize-weights='bits=8' | FileCheck %s --check-prefix=INT8
 // RUN: not falcon-opt %s --split-input-file --falcon-quantize-weights='bits=5' 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: falcon-opt %s --split-input-file --falcon-quantize-weights='bits=4 group-size=32 symmetric=false act-order=true' | FileCheck %s --check-prefix=ORDER
 
 #x = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1)>
 #w = affine_map<(d0, d1, d2, d3) -> (d1, d3)>
@@ -31,6 +32,14 @@
 // CHECK:   arith.addf
 // The LM head (no layer) keeps its stored type.
 // CHECK: falcon.param "lm_head.weight" {encoding = #falcon.weight_encoding<permutation = [1, 0]>} : tensor<64x80xbf16>
+// With act-order (a GPTQ desc_act checkpoint) the projection also reads an
+// input order [64] i32 and its activations gathered by it.
+// ORDER-LABEL: func.func @projection
+// ORDER: %[[O:.*]] = falcon.param "w.{}"[%{{.*}}] {encoding = #falcon.weight_encoding<{{.*}}part = input_order>} : tensor<64xi32>
+// ORDER: %[[X:.*]] = linalg.generic {{.*}} ins(%[[O]] : tensor<64xi32>) outs(%{{.*}} : tensor<?x?x64xf32>)
+// ORDER:   arith.index_cast
+// ORDER:   tensor.extract
+// ORDER: linalg.generic {{.*}} ins(%[[X]], %{{.*}} : tensor<?x?x64xf32>, tensor<64x80xf32>)
 // INT8-LABEL: func.func @projection
 // INT8: falcon.param "w.{}"{{.*}}quantization = int8, group_size = 64>} : tensor<64x80xi8>
 // INT8: falcon.param "w.{}"{{.*}}part = scales>} : tensor<1x80xf16>

@@ -363,12 +363,13 @@ int main(int argc, char **argv) {
                                   "imported as it is (--quantize cannot re-quantize it)",
                                   modelPath, method, stored->bits, stored->groupSize)
                         .str());
-      if (stored->actOrder)
+      // A rank's shard of an act-order weight would cut its groups.
+      if (stored->actOrder && tensorParallel > 1)
         return fail(modelPath + ": " + method +
-                    " act-order (desc_act) checkpoints are not supported yet: their groups "
-                    "are not consecutive inputs");
+                    " act-order (desc_act) checkpoints run with --tp 1 only: a shard of the "
+                    "inputs would split their quantization groups");
       quantization = FalconQuantizeWeightsOptions{int(stored->bits), stored->groupSize,
-                                                  /*symmetric=*/false};
+                                                  /*symmetric=*/false, stored->actOrder};
     }
     FloatType cacheType = Float32Type::get(&context);
     if (kvCacheDType == "bf16")

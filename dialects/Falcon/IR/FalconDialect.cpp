@@ -252,6 +252,8 @@ WeightEncodingAttr::getEncodedShape(ArrayRef<int64_t> shape,
     return emitError() << "weight encoding quantizes an [inputs, outputs] tensor whose "
                           "inputs are a multiple of group_size "
                        << group << " and pack " << pack;
+  if (getPart() == QuantizedPart::InputOrder)
+    return SmallVector<int64_t>{result[0]};
   result[0] /= getPart() == QuantizedPart::Codes ? pack : group;
   return result;
 }

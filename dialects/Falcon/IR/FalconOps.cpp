@@ -114,6 +114,9 @@ LogicalResult ParamOp::verify() {
                          << name << "\"";
   if (WeightEncodingAttr encoding = getEncodingAttr()) {
     int64_t rank = cast<ShapedType>(getType()).getRank();
+    // An input order is a vector of the (permuted) weight's inputs.
+    if (encoding.getPart() == QuantizedPart::InputOrder)
+      rank = 2;
     if (!encoding.getPermutation().empty() &&
         int64_t(encoding.getPermutation().size()) != rank)
       return emitOpError() << "expects an encoding permutation of the result's rank (" << rank

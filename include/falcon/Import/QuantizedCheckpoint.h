@@ -52,6 +52,16 @@ decodeQuantizedCheckpointWeight(const TensorIndex &index,
                                 llvm::StringRef weightName, int64_t outputs, int64_t inputs,
                                 TensorReader read);
 
+/// GPTQ act-order: the inputs of projection `weightName` sorted by their
+/// g_idx group (stably), the order in which the kernels' parts hold them so
+/// that each group is `groupSize` consecutive inputs. A group that does not
+/// hold exactly groupSize inputs is an error naming the tensor.
+llvm::Expected<std::vector<int32_t>>
+decodeQuantizedCheckpointInputOrder(const TensorIndex &index,
+                                    const CheckpointQuantization &quantization,
+                                    llvm::StringRef weightName, int64_t outputs, int64_t inputs,
+                                    TensorReader read);
+
 } // namespace mlir::falcon
 
 #endif // FALCON_IMPORT_QUANTIZEDCHECKPOINT_H

@@ -109,7 +109,10 @@ def FalconQuantizeWeights : Pass<"falcon-quantize-weights", "ModuleOp"> {
     whose result the projection reads. The target's tiling fuses it into the
     projection's tiles, so the weight is never dequantized whole. The
     embedding and the LM head (not per-layer) keep their stored type; so
-    does a weight whose inputs no group of at least 8 divides.
+    does a weight whose inputs no group of at least 8 divides. With
+    `act-order` (a GPTQ checkpoint quantized in act-order), the parts hold
+    the inputs in the order of an `input_order` param, and the projection
+    reads `x[b, s, input_order[k]]` (a gather generic) for `x[b, s, k]`.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect"];
@@ -118,7 +121,10 @@ def FalconQuantizeWeights : Pass<"falcon-quantize-weights", "ModuleOp"> {
     Option<"groupSize", "group-size", "int64_t", /*default=*/"128",
            "Inputs per scale: 32, 64 or 128">,
     Option<"symmetric", "symmetric", "bool", /*default=*/"true",
-           "Symmetric codes (no zero points)">
+           "Symmetric codes (no zero points)">,
+    Option<"actOrder", "act-order", "bool", /*default=*/"false",
+           "GPTQ act-order: each projection also reads an input_order param "
+           "(its inputs sorted by group) and gathers its activations by it">
   ];
 }
 

@@ -13,6 +13,7 @@ overflow its stack), nan-qkv (layer 0's fused QKV weight's first value NaN: a
 valid file with a value no quantizer can take); for a GPTQ checkpoint
 (config.json quantization_config): drop-qweight (layer 0's fused QKV codes
 missing), gidx-out-of-range (its g_idx sends input 0 to group 99),
+gidx-unbalanced (input 0 to group 1: groups of 31 and 33 inputs),
 desc-act (the config claims act-order), scales-i32 (its scales' dtype I32).
 Only the standard library is used.
 """
@@ -124,6 +125,9 @@ elif mode == "drop-qweight":
 elif mode == "gidx-out-of-range":
     begin = header[qkv.replace(".weight", ".g_idx")]["data_offsets"][0]
     write(header, data[:begin] + struct.pack("<i", 99) + data[begin + 4:])
+elif mode == "gidx-unbalanced":
+    begin = header[qkv.replace(".weight", ".g_idx")]["data_offsets"][0]
+    write(header, data[:begin] + struct.pack("<i", 1) + data[begin + 4:])
 elif mode == "scales-i32":
     entry = header[qkv.replace(".weight", ".scales")]
     begin, end = entry["data_offsets"]
