@@ -76,6 +76,13 @@ uint64_t mlir::falcon::getArtifactWeightBytes(
     const ::falcon::WeightQuantization *quantization) {
   const FalconConfig &config = checkpoint.config;
   constexpr uint64_t alignment = ::falcon::kWeightFileAlignment;
+  // A GPTQ/AWQ checkpoint's projections are stored quantized (asymmetric),
+  // act-order ones with an i32 input order beside their parts.
+  ::falcon::WeightQuantization stored;
+  if (!quantization && config.quantization) {
+    stored = {config.quantization->bits, config.quantization->groupSize, /*symmetric=*/false};
+    quantization = &stored;
+  }
   uint64_t total = 0;
   for (const WeightSpec &spec : getWeightSpecs(config)) {
     Type type = getWeightElementType(context, checkpoint, spec);
@@ -90,6 +97,8 @@ uint64_t mlir::falcon::getArtifactWeightBytes(
         bytes = *quantized;
       else
         llvm::consumeError(quantized.takeError());
+      if (quantized && config.quantization && config.quantization->actOrder)
+        bytes += llvm::alignTo(uint64_t(spec.shape[1]) * 4, alignment);
     }
     uint64_t stride = llvm::alignTo(bytes, alignment);
     total += stride * uint64_t(spec.perLayer ? config.numLayers : 1);
@@ -104,9 +113,17 @@ uint64_t mlir::falcon::getArtifactWeightBytes(
 std::string mlir::falcon::getArtifactWeightDTypes(const Checkpoint &checkpoint,
                                                   MLIRContext *context) {
   SmallVector<std::string> names;
+  const std::optional<CheckpointQuantization> &stored = checkpoint.config.quantization;
   for (const WeightSpec &spec : getWeightSpecs(checkpoint.config)) {
     Type type = getWeightElementType(context, checkpoint, spec);
     std::string name = type.isF32() ? "f32" : type.isF16() ? "f16" : "bf16";
+    if (stored && spec.projection)
+      name = llvm::formatv("{0} int{1} g{2}{3}",
+                           stored->method == CheckpointQuantization::Method::GPTQ ? "GPTQ"
+                                                                                  : "AWQ",
+                           stored->bits, stored->groupSize,
+                           stored->actOrder ? " act-order" : "")
+                 .str();
     if (!llvm::is_contained(names, name))
       names.push_back(name);
   }
@@ -131,16 +148,19 @@ void mlir::falcon::printModelStats(const Checkpoint &checkpoint, ModuleOp module
   // rest as stored, aligned as the artifact aligns it.
   MLIRContext *context = module.getContext();
   std::string stored = getArtifactWeightDTypes(checkpoint, context);
-  for (::falcon::WeightQuantization quantization :
-       {::falcon::WeightQuantization{8, 128, true}, ::falcon::WeightQuantization{4, 128, true},
-        ::falcon::WeightQuantization{4, 32, true}, ::falcon::WeightQuantization{4, 128, false}})
-    os << llvm::formatv("weights int{0} g{1}{2}: {3}: projections int{0} + f16 scale{4} per "
-                        "{1} inputs, the rest as stored ({5})\n",
-                        quantization.bits, quantization.groupSize,
-                        quantization.symmetric ? "" : " asymmetric",
-                        bytes(getArtifactWeightBytes(checkpoint, context, &quantization)),
-                        quantization.symmetric ? "" : " and f16 zero point",
-                        stored);
+  // The schemes --quantize offers; a GPTQ/AWQ checkpoint compiles with its own.
+  if (!config.quantization) {
+    for (::falcon::WeightQuantization quantization :
+         {::falcon::WeightQuantization{8, 128, true}, ::falcon::WeightQuantization{4, 128, true},
+          ::falcon::WeightQuantization{4, 32, true}, ::falcon::WeightQuantization{4, 128, false}})
+      os << llvm::formatv("weights int{0} g{1}{2}: {3}: projections int{0} + f16 scale{4} per "
+                          "{1} inputs, the rest as stored ({5})\n",
+                          quantization.bits, quantization.groupSize,
+                          quantization.symmetric ? "" : " asymmetric",
+                          bytes(getArtifactWeightBytes(checkpoint, context, &quantization)),
+                          quantization.symmetric ? "" : " and f16 zero point",
+                          stored);
+  }
   // Compact cache: one K and one V row per KV head (spec section 7).
   uint64_t kvElementsPerToken = 2ull * config.numLayers * config.kvHeads() * config.headDim();
   os << llvm::formatv("kv cache per token (bf16, {0} KV heads): {1}\n",

@@ -39,6 +39,8 @@ inline constexpr uint64_t kHostLibraryBytesAllowance = 8ull << 20;
 /// embeddings a second copy of the embedding laid out for the LM head. With
 /// `quantization`, the projection weights take getQuantizedWeightBytes
 /// instead; the embedding, the LM head, LayerNorms and biases stay as stored.
+/// A GPTQ/AWQ checkpoint's projections count as stored: its own scheme,
+/// asymmetric, with act-order's input order.
 uint64_t getArtifactWeightBytes(const Checkpoint &checkpoint, MLIRContext *context,
                                 const ::falcon::WeightQuantization *quantization = nullptr);
 
