@@ -107,7 +107,9 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
         llvm::append_range(worklist, def->getOperands());
     }
     IRMapping mapping;
-    for (OpOperand *input : llvm::drop_begin(op.getDpsInputOperands())) {
+    // getDpsInputOperands() returns a vector: keep it alive for the loop.
+    SmallVector<OpOperand *> dpsInputs = op.getDpsInputOperands();
+    for (OpOperand *input : llvm::drop_begin(dpsInputs)) {
       AffineMap map = op.getMatchingIndexingMap(input);
       Value row = getValueOrCreateConstantIndexOp(
           b, l,

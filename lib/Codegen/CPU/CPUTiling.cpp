@@ -95,7 +95,9 @@ static linalg::GenericOp splitK(RewriterBase &rewriter, linalg::GenericOp op,
   SmallVector<AffineExpr> substitution = {b, c * kc + k, s, n};
   SmallVector<Value> inputs = {expandedInput};
   SmallVector<AffineMap> maps = {AffineMap::get(5, 0, {b, s, c, k}, context)};
-  for (OpOperand *operand : llvm::drop_begin(op.getDpsInputOperands())) {
+  // getDpsInputOperands() returns a vector: keep it alive for the loop.
+  SmallVector<OpOperand *> dpsInputs = op.getDpsInputOperands();
+  for (OpOperand *operand : llvm::drop_begin(dpsInputs)) {
     inputs.push_back(operand->get());
     maps.push_back(
         op.getMatchingIndexingMap(operand).replaceDimsAndSymbols(substitution, {}, 5, 0));

@@ -679,7 +679,9 @@ Value mlir::falcon::getProjectionWeightElement(linalg::GenericOp op) {
       op.getMatchingIndexingMap(op.getDpsInputOperand(0)) != projection[0] ||
       op.getMatchingIndexingMap(op.getDpsInitOperand(0)) != projection[2])
     return Value();
-  for (OpOperand *input : llvm::drop_begin(op.getDpsInputOperands())) {
+  // getDpsInputOperands() returns a vector: keep it alive for the loop.
+  SmallVector<OpOperand *> dpsInputs = op.getDpsInputOperands();
+  for (OpOperand *input : llvm::drop_begin(dpsInputs)) {
     AffineMap map = op.getMatchingIndexingMap(input);
     if (map.getNumResults() != 2 || map.getResult(1) != getAffineDimExpr(3, context) ||
         llvm::any_of(std::initializer_list<unsigned>{0, 2, 3},
