@@ -46,23 +46,27 @@ AWQ_ORDER = (0, 2, 4, 6, 1, 3, 5, 7)
 
 
 def quantize(weight, bits, group, order, lowest_zero=0):
-    """weight [out, in] -> codes [out, in], zeros [out, groups] (ints), scales [out, groups] f16.
-    Input order[k] is the k-th input of the grouping (groups are runs of `group` of them)."""
+    """weight [out, in] -> codes [out, in], zeros [out, groups] (ints), scales [out, groups] f16,
+    g_idx [in]. Input order[k] is the k-th input of the grouping: groups are runs of `group` of
+    them, the last one shorter when `group` does not divide the inputs (AutoGPTQ's ceil)."""
     out, inputs = weight.shape
     levels = 2 ** bits - 1
-    w = weight[:, order].reshape(out, inputs // group, group)
-    low = np.minimum(w.min(axis=2), 0)
-    high = np.maximum(w.max(axis=2), 0)
-    scales = ((high - low) / levels).astype(np.float16)
-    scale = np.maximum(scales.astype(np.float32), np.float32(1e-8))
-    zeros = np.clip(np.rint(-low / scale), lowest_zero, levels).astype(np.int64)
-    codes = np.clip(np.rint(w / scale[:, :, None]) + zeros[:, :, None], 0, levels).astype(np.int64)
-    codes = codes.reshape(out, inputs)
-    unpermuted = np.empty_like(codes)
-    unpermuted[:, order] = codes
+    groups = -(-inputs // group)
+    codes = np.empty((out, inputs), np.int64)
+    zeros = np.empty((out, groups), np.int64)
+    scales = np.empty((out, groups), np.float16)
     g_idx = np.empty(inputs, np.int64)
-    g_idx[order] = np.arange(inputs) // group
-    return unpermuted, zeros, scales, g_idx
+    for g in range(groups):
+        members = order[g * group:(g + 1) * group]
+        w = weight[:, members]
+        low = np.minimum(w.min(axis=1), 0)
+        high = np.maximum(w.max(axis=1), 0)
+        scales[:, g] = ((high - low) / levels).astype(np.float16)
+        scale = np.maximum(scales[:, g].astype(np.float32), np.float32(1e-8))
+        zeros[:, g] = np.clip(np.rint(-low / scale), lowest_zero, levels)
+        codes[:, members] = np.clip(np.rint(w / scale[:, None]) + zeros[:, g:g + 1], 0, levels)
+        g_idx[members] = g
+    return codes, zeros, scales, g_idx
 
 
 def pack_rows(values, bits):

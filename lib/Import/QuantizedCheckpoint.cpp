@@ -20,7 +20,9 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MathExtras.h"
 
+#include <algorithm>
 #include <cstring>
 
 using namespace mlir;
@@ -39,10 +41,16 @@ std::string formatShape(llvm::ArrayRef<int64_t> shape) {
          "]";
 }
 
+/// Groups of group_size inputs, the last one possibly shorter (AutoGPTQ's
+/// ceil: falcon-7b's 4544 inputs are 35 groups of 128 and one of 64).
+int64_t getGroupCount(const CheckpointQuantization &quantization, int64_t inputs) {
+  return llvm::divideCeil(inputs, quantization.groupSize);
+}
+
 /// The tensors a projection of [outputs, inputs] is stored as.
 std::vector<StoredTensor> getStoredTensors(const CheckpointQuantization &quantization,
                                            int64_t outputs, int64_t inputs) {
-  int64_t perWord = 32 / quantization.bits, groups = inputs / quantization.groupSize;
+  int64_t perWord = 32 / quantization.bits, groups = getGroupCount(quantization, inputs);
   using DType = SafetensorsDType;
   if (quantization.method == CheckpointQuantization::Method::GPTQ)
     return {{"qweight", DType::I32, {inputs / perWord, outputs}},
@@ -61,11 +69,10 @@ std::string getStem(llvm::StringRef weightName) {
 llvm::Error checkDivisible(const CheckpointQuantization &quantization, llvm::StringRef weightName,
                            int64_t outputs, int64_t inputs) {
   int64_t perWord = 32 / quantization.bits;
-  if (inputs % quantization.groupSize != 0 || inputs % perWord != 0 || outputs % perWord != 0)
+  if (inputs % perWord != 0 || outputs % perWord != 0)
     return llvm::createStringError(llvm::formatv(
-        "'{0}' [{1}, {2}] cannot be stored quantized with groups of {3} and {4} values per "
-        "int32",
-        weightName, outputs, inputs, quantization.groupSize, perWord));
+        "'{0}' [{1}, {2}] cannot be stored quantized with {3} values per int32", weightName,
+        outputs, inputs, perWord));
   return llvm::Error::success();
 }
 
@@ -140,7 +147,7 @@ llvm::Expected<std::vector<uint32_t>> mlir::falcon::decodeQuantizedCheckpointWei
     return gIdx.takeError();
 
   unsigned bits = quantization.bits;
-  int64_t perWord = 32 / bits, groups = inputs / quantization.groupSize;
+  int64_t perWord = 32 / bits, groups = getGroupCount(quantization, inputs);
   uint32_t mask = (1u << bits) - 1;
   // The group of each input.
   std::vector<int64_t> groupOf(static_cast<size_t>(inputs));
@@ -200,7 +207,7 @@ llvm::Expected<std::vector<int32_t>> mlir::falcon::decodeQuantizedCheckpointInpu
       read(index.tensors.find(stem + ".g_idx")->second);
   if (!gIdx)
     return gIdx.takeError();
-  int64_t groups = inputs / quantization.groupSize;
+  int64_t groups = getGroupCount(quantization, inputs);
   // Counting sort by group: stable, and each group's size is checked.
   std::vector<int64_t> start(size_t(groups + 1), 0);
   for (int64_t input = 0; input < inputs; ++input) {
@@ -212,10 +219,11 @@ llvm::Expected<std::vector<int32_t>> mlir::falcon::decodeQuantizedCheckpointInpu
     ++start[size_t(group) + 1];
   }
   for (int64_t group = 0; group < groups; ++group) {
-    if (start[size_t(group) + 1] != quantization.groupSize)
+    int64_t expected = std::min(quantization.groupSize, inputs - group * quantization.groupSize);
+    if (start[size_t(group) + 1] != expected)
       return llvm::createStringError(llvm::formatv(
-          "tensor '{0}.g_idx': group {1} holds {2} inputs, expected group_size {3}", stem, group,
-          start[size_t(group) + 1], quantization.groupSize));
+          "tensor '{0}.g_idx': group {1} holds {2} inputs, expected {3}", stem, group,
+          start[size_t(group) + 1], expected));
     start[size_t(group) + 1] += start[size_t(group)];
   }
   std::vector<int32_t> order(static_cast<size_t>(inputs));

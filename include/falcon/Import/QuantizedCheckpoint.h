@@ -54,8 +54,9 @@ decodeQuantizedCheckpointWeight(const TensorIndex &index,
 
 /// GPTQ act-order: the inputs of projection `weightName` sorted by their
 /// g_idx group (stably), the order in which the kernels' parts hold them so
-/// that each group is `groupSize` consecutive inputs. A group that does not
-/// hold exactly groupSize inputs is an error naming the tensor.
+/// that each group is `groupSize` consecutive inputs (the last group of
+/// inputs that groupSize does not divide: the rest). A group that does not
+/// hold exactly so many inputs is an error naming the tensor.
 llvm::Expected<std::vector<int32_t>>
 decodeQuantizedCheckpointInputOrder(const TensorIndex &index,
                                     const CheckpointQuantization &quantization,
