@@ -162,15 +162,12 @@ llvm::Expected<std::vector<uint32_t>> mlir::falcon::decodeQuantizedCheckpointWei
                                                    stem, input, group, groups));
     groupOf[size_t(input)] = group;
   }
-  // AWQ's nibble t holds output 8 j + order[t].
-  static constexpr int64_t awqOrder[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+  // AWQ's nibble t holds output 8 j + (0, 2, 4, 6, 1, 3, 5, 7)[t]: output
+  // 8 j + w is in nibble awqSlot[w].
+  static constexpr int64_t awqSlot[8] = {0, 4, 1, 5, 2, 6, 3, 7};
   auto unpackOutput = [&](llvm::ArrayRef<uint8_t> words, int64_t row, int64_t output) {
     int64_t column = output / perWord, within = output % perWord;
-    int64_t slot = within;
-    if (!gptq)
-      for (int64_t t = 0; t < perWord; ++t)
-        if (awqOrder[t] == within)
-          slot = t;
+    int64_t slot = gptq ? within : awqSlot[within];
     return (getWord(words, row * (outputs / perWord) + column) >> (bits * slot)) & mask;
   };
   std::vector<uint32_t> elements(static_cast<size_t>(outputs * inputs));
