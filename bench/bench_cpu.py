@@ -150,7 +150,9 @@ def gemm_shapes(config, m):
     else:
         qkv = 3 * h
     layer = [(m, h, qkv), (m, h, h), (m, h, f), (m, f, h)]
-    return layer, (m, h, config["vocab_size"])
+    # The prefill's LM head runs on the last position alone (falcon-run's
+    # default, logit_positions in docs/artifact-format.md).
+    return layer, (1, h, config["vocab_size"])
 
 
 def onednn_prefill_rate(config, prompt_len, threads, runs):

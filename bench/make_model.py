@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Creates a random-weight Falcon checkpoint of a given shape for benchmarks.
 
-usage: make_model.py CONFIG_JSON OUT_DIR [--dtype float32|bfloat16] [--numpy]
+usage: make_model.py CONFIG_JSON OUT_DIR [--dtype float32|bfloat16|float16] [--numpy]
 
 The weights are random (normal, std 0.02) -- the benchmark measures speed,
 not quality. With torch and transformers installed it is saved with
@@ -76,7 +76,8 @@ def numpy_model(config_path, out, dtype):
     header, offset = {"__metadata__": {"format": "pt"}}, 0
     for name, shape, _ in specs:
         nbytes = size * int(np.prod(shape))
-        header[name] = {"dtype": "F32" if size == 4 else "BF16", "shape": list(shape),
+        header[name] = {"dtype": {"float32": "F32", "bfloat16": "BF16", "float16": "F16"}[dtype],
+                        "shape": list(shape),
                         "data_offsets": [offset, offset + nbytes]}
         offset += nbytes
     text = json.dumps(header, separators=(",", ":")).encode()
@@ -90,7 +91,9 @@ def numpy_model(config_path, out, dtype):
                 x = rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
             else:
                 x = np.full(shape, 1.0 if init == "ones" else 0.0, dtype=np.float32)
-            if size == 2:  # round to nearest even bfloat16
+            if dtype == "float16":
+                x = x.astype(np.float16)
+            elif dtype == "bfloat16":  # round to nearest even bfloat16
                 bits = x.view(np.uint32)
                 x = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
             file.write(x.tobytes())
@@ -103,7 +106,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("config")
     parser.add_argument("out")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--numpy", action="store_true", help="write the checkpoint with numpy even if torch is installed")
     args = parser.parse_args()
     if os.path.exists(os.path.join(args.out, "config.json")):

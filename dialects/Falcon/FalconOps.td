@@ -75,6 +75,27 @@ def Falcon_EmbeddingOp : Falcon_Op<"embedding", [Pure, Falcon_PrecisionOpInterfa
   let hasVerifier = 1;
 }
 
+def Falcon_GatherPositionsOp : Falcon_Op<"gather_positions", [Pure]> {
+  let summary = "the hidden states of chosen positions of each row";
+  let description = [{
+    `result[b, r, :] = input[b, positions[b, r], :]`: the positions whose
+    logits a call asks for (the forward function's `logit_positions`), so the
+    final LayerNorm and the LM head run on those rows only: one per row for a
+    prefill that only needs the next token, every position for
+    `--logits-out`. A position outside `[0, S)` reads row `S - 1` (the
+    runtime never passes one).
+
+    ```mlir
+    %last = falcon.gather_positions %h, %positions
+        : (tensor<?x?x4544xf32>, tensor<?x?xi64>) -> tensor<?x?x4544xf32>
+    ```
+  }];
+  let arguments = (ins Falcon_Activation:$input, Falcon_TokenIds:$positions);
+  let results = (outs Falcon_Activation:$result);
+  let assemblyFormat = "$input `,` $positions attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def Falcon_LayerNormOp : Falcon_Op<"layer_norm",
     [Pure, AllTypesMatch<["input", "result"]>, Falcon_AccumulatesInF32]> {
   let summary = "LayerNorm over the last dimension (biased variance)";

@@ -342,11 +342,11 @@ private:
     auto allCachesType = RankedTensorType::get(
         {config.numLayers, dyn, config.kvHeads(), dyn, config.headDim()}, cacheType.getElementType());
     auto funcType = builder.getFunctionType(
-        {tokenType, tokenType, pastLensType, allCachesType, allCachesType},
+        {tokenType, tokenType, pastLensType, allCachesType, allCachesType, tokenType},
         {activationType(config.vocabSize), allCachesType, allCachesType});
     auto func = func::FuncOp::create(builder, loc, kForwardFunctionName, funcType);
     static constexpr StringRef argNames[] = {"input_ids", "position_ids", "past_lens",
-                                             "key_cache", "value_cache"};
+                                             "key_cache", "value_cache", "logit_positions"};
     for (auto [index, name] : llvm::enumerate(argNames))
       func.setArgAttr(index, FalconDialect::kArgNameAttrName, builder.getStringAttr(name));
     Block *body = func.addEntryBlock();
@@ -418,8 +418,12 @@ private:
 
     builder.setInsertionPointAfter(loop);
     int lnWeight = findSpec("ln_f.weight"), lnBias = findSpec("ln_f.bias");
+    // Only the positions whose logits the caller asked for reach the final
+    // LayerNorm and the LM head.
+    Value chosen = GatherPositionsOp::create(builder, loc, activationType(config.hiddenSize),
+                                             loop.getResult(0), body->getArgument(5));
     Value normed = LayerNormOp::create(
-        builder, loc, activationType(config.hiddenSize), loop.getResult(0),
+        builder, loc, activationType(config.hiddenSize), chosen,
         param(lnWeight), param(lnBias),
         builder.getF64FloatAttr(config.layerNormEpsilon));
     // Hugging Face ignores a stored lm_head.weight when the head is tied.

@@ -400,10 +400,14 @@ struct FalconShardPass : public mlir::falcon::impl::FalconShardBase<FalconShardP
       }
     } else {
       ret->setOperand(0, loop.getResult(0));
-      Operation *norm = head.getInput().getDefiningOp();
-      head.erase();
-      if (norm && norm->use_empty())
-        norm->erase();
+      // The head and what only it read (the final LayerNorm, the gather of
+      // the logit positions).
+      Operation *unused = head;
+      while (unused && unused->use_empty()) {
+        Operation *input = unused->getOperand(0).getDefiningOp();
+        unused->erase();
+        unused = input;
+      }
     }
     // Parameters nothing reads any more (the table of a later stage, the
     // final LayerNorm of an earlier one).

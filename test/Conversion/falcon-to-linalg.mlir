@@ -15,6 +15,27 @@ func.func @embedding(%ids: tensor<?x?xi64>, %table: tensor<32x8xbf16>) -> tensor
 
 // -----
 
+// Row b's hidden states at positions[b, r]; a position outside [0, S) reads
+// the last one.
+// CHECK-LABEL: func @gather_positions
+// CHECK-SAME: %[[H:.*]]: tensor<?x?x8xf32>, %[[P:.*]]: tensor<?x?xi64>
+// CHECK: %[[S:.*]] = tensor.dim %[[H]], %c1
+// CHECK: %[[LAST:.*]] = arith.subi %[[S]], %c1
+// CHECK: linalg.generic {{.*}} ins(%[[P]] : tensor<?x?xi64>)
+// CHECK:   %[[POS:.*]] = arith.index_cast
+// CHECK:   %[[IN:.*]] = arith.cmpi ult, %[[POS]], %[[S]]
+// CHECK:   %[[SAFE:.*]] = arith.select %[[IN]], %[[POS]], %[[LAST]]
+// CHECK:   %[[ROW:.*]] = linalg.index 0
+// CHECK:   %[[COL:.*]] = linalg.index 2
+// CHECK:   %[[V:.*]] = tensor.extract %[[H]][%[[ROW]], %[[SAFE]], %[[COL]]]
+// CHECK:   linalg.yield %[[V]]
+func.func @gather_positions(%h: tensor<?x?x8xf32>, %positions: tensor<?x?xi64>) -> tensor<?x?x8xf32> {
+  %0 = falcon.gather_positions %h, %positions : (tensor<?x?x8xf32>, tensor<?x?xi64>) -> tensor<?x?x8xf32>
+  return %0 : tensor<?x?x8xf32>
+}
+
+// -----
+
 // f16 and bf16 have the same width: the conversion goes through f32, which
 // holds both exactly.
 // CHECK-LABEL: func @embedding_f16_to_bf16

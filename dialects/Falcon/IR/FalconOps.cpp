@@ -140,6 +140,19 @@ LogicalResult EmbeddingOp::verify() {
                    dim(getTable(), 1), lastDim(getResult()));
 }
 
+LogicalResult GatherPositionsOp::verify() {
+  if (failed(expectSameBatchSeq(*this, getPositions(), getResult(), "positions")) ||
+      failed(expectDim(*this, "result dimension 0 (from input)", dim(getInput(), 0),
+                       dim(getResult(), 0))) ||
+      failed(expectDim(*this, "result features (from input)", lastDim(getInput()),
+                       lastDim(getResult()))))
+    return failure();
+  if (cast<ShapedType>(getInput().getType()).getElementType() !=
+      cast<ShapedType>(getResult().getType()).getElementType())
+    return emitOpError() << "expects the result's element type to be the input's";
+  return success();
+}
+
 LogicalResult AllReduceOp::verify() {
   if (int64_t groupSize = getGroupSizeAttr().getInt(); groupSize < 1)
     return emitOpError() << "expects a positive group_size, found " << groupSize;

@@ -17,8 +17,10 @@ namespace falcon {
 /// manifest.json's format_version: the only one the runtime reads. Version 3
 /// added the target (and the CPU features the code needs), the activation
 /// dtype and the parallel plan; version 4 gave every row of a batch its own
-/// length (the entry point's `past_lens` [B] replaced the scalar `past_len`).
-inline constexpr int64_t kArtifactFormatVersion = 4;
+/// length (the entry point's `past_lens` [B] replaced the scalar `past_len`);
+/// version 5 computes logits only for the positions the caller asks for
+/// (the entry point's `logit_positions` [B, R]; the logits are [B, R, V]).
+inline constexpr int64_t kArtifactFormatVersion = 5;
 
 /// manifest.json's keys that version 3 added, spelled once for the writer
 /// (lib/Target/Artifact.cpp) and the reader (runtime/src/core/Manifest.cpp).

@@ -136,6 +136,37 @@ struct EmbeddingLowering : OpRewritePattern<EmbeddingOp> {
   }
 };
 
+struct GatherPositionsLowering : OpRewritePattern<GatherPositionsOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(GatherPositionsOp op,
+                                PatternRewriter &rewriter) const override {
+    LinalgBuilder lb(rewriter, op.getLoc());
+    auto resultType = cast<RankedTensorType>(op.getType());
+    Value input = op.getInput();
+    SmallVector<OpFoldResult> shape =
+        tensor::getMixedSizes(rewriter, op.getLoc(), op.getPositions());
+    shape.push_back(rewriter.getIndexAttr(resultType.getShape().back()));
+    Value init = lb.empty(shape, resultType.getElementType());
+    Value length = tensor::DimOp::create(rewriter, op.getLoc(), input, 1);
+    Value last = arith::SubIOp::create(rewriter, op.getLoc(), length, lb.index(1));
+    Value result = lb.generic(
+        {op.getPositions()}, init,
+        {dimsMap(getContext(), 3, {0, 1}), dimsMap(getContext(), 3, {0, 1, 2})},
+        {kParallel, kParallel, kParallel},
+        [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+          Value position = arith::IndexCastOp::create(b, loc, b.getIndexType(), args[0]);
+          Value inRange =
+              arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, position, length);
+          Value safe = arith::SelectOp::create(b, loc, inRange, position, last);
+          Value row = linalg::IndexOp::create(b, loc, 0);
+          Value column = linalg::IndexOp::create(b, loc, 2);
+          return tensor::ExtractOp::create(b, loc, input, ValueRange{row, safe, column});
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 struct LayerNormLowering : OpRewritePattern<LayerNormOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(LayerNormOp op,
@@ -621,7 +652,7 @@ struct ConvertFalconToLinalgPass
 
 void mlir::falcon::populateFalconToLinalgPatterns(RewritePatternSet &patterns) {
   patterns.add<AddLowering, AlibiLowering, AllReduceLowering, EmbeddingLowering,
-               GeluLowering, LayerNormLowering, ProjectionLowering,
+               GatherPositionsLowering, GeluLowering, LayerNormLowering, ProjectionLowering,
                QKVSplitLowering, RotaryLowering>(patterns.getContext());
 }
 

@@ -63,6 +63,9 @@ struct falcon_session_t {
   falcon_hal_buffer_t *inputIds = nullptr;
   falcon_hal_buffer_t *positionIds = nullptr;
   falcon_hal_buffer_t *logits = nullptr;
+  /// Host-visible [batch, tokens] int64: the positions of each row whose
+  /// logits the last stage computes (the entry point's logit_positions).
+  falcon_hal_buffer_t *logitPositions = nullptr;
   /// A later pipeline stage's input: the previous stage's hidden states
   /// [batch, tokens, hidden] (host-visible: they arrive by recv).
   falcon_hal_buffer_t *hiddenIn = nullptr;
@@ -75,7 +78,8 @@ struct falcon_session_t {
   falcon_session_t(const falcon_session_t &) = delete;
   falcon_session_t &operator=(const falcon_session_t &) = delete;
   ~falcon_session_t() {
-    for (falcon_hal_buffer_t *buffer : {inputIds, positionIds, logits, hiddenIn, pastLens})
+    for (falcon_hal_buffer_t *buffer :
+         {inputIds, positionIds, logits, logitPositions, hiddenIn, pastLens})
       hal::freeBuffer(buffer);
     for (falcon_hal_buffer_t *buffer : keyCaches)
       hal::freeBuffer(buffer);
@@ -186,13 +190,14 @@ falcon_status_t ensureScratch(falcon_session_t *session,
   if (!rank.inputHidden)
     hiddenBytes = 0;
   falcon_hal_device_t *device = model.device;
-  falcon_hal_buffer_t *buffers[4] = {nullptr, nullptr, nullptr, nullptr};
-  const uint64_t sizes[4] = {tokenBytes, tokenBytes, outputBytes, hiddenBytes};
+  falcon_hal_buffer_t *buffers[5] = {nullptr, nullptr, nullptr, nullptr, nullptr};
+  const uint64_t sizes[5] = {tokenBytes, tokenBytes, outputBytes, hiddenBytes, tokenBytes};
   constexpr falcon_hal_memory_type_t kHostVisible =
       FALCON_HAL_MEMORY_TYPE_HOST_LOCAL | FALCON_HAL_MEMORY_TYPE_HOST_VISIBLE;
-  const falcon_hal_memory_type_t memoryTypes[4] = {
-      FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, kHostVisible, kHostVisible, kHostVisible};
-  for (int index = 0; index < 4; ++index) {
+  const falcon_hal_memory_type_t memoryTypes[5] = {
+      FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, kHostVisible, kHostVisible, kHostVisible,
+      kHostVisible};
+  for (int index = 0; index < 5; ++index) {
     if (sizes[index] == 0)
       continue;
     if (falcon_status_t status = device->vtable->allocateBuffer(
@@ -218,10 +223,12 @@ falcon_status_t ensureScratch(falcon_session_t *session,
   hal::freeBuffer(session->positionIds);
   hal::freeBuffer(session->logits);
   hal::freeBuffer(session->hiddenIn);
+  hal::freeBuffer(session->logitPositions);
   session->inputIds = buffers[0];
   session->positionIds = buffers[1];
   session->logits = buffers[2];
   session->hiddenIn = buffers[3];
+  session->logitPositions = buffers[4];
   session->scratchTokens = sequenceLength;
   return nullptr;
 }
@@ -265,14 +272,21 @@ falcon_status_t gatherLogits(falcon_session_t *session, int64_t count) {
   return nullptr;
 }
 
+/// Which positions of a forward call get logits: every one ([batch,
+/// sequenceLength, vocab]), or each row's last real token ([batch, 1,
+/// vocab]: all a prefill needs for the next token; the final LayerNorm and
+/// the LM head then run on one row per batch row).
+enum class LogitRows { All, Last };
+
 /// Runs the forward function on validated `tokenIds` [batch, sequenceLength]
 /// and advances the cache: row b by rowTokens[b] tokens (a row shorter than
 /// sequenceLength is padded; its padding lands in cache rows that its next
 /// tokens overwrite), or every row by sequenceLength when rowTokens is empty.
-/// Row b's tokens sit at positions rowLengths[b] + s. The logits are left in
-/// session->logits.
+/// Row b's tokens sit at positions rowLengths[b] + s. The logits of the
+/// positions `which` names are left in session->logits.
 falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
-                           int64_t sequenceLength, llvm::ArrayRef<int64_t> rowTokens = {},
+                           int64_t sequenceLength, LogitRows which,
+                           llvm::ArrayRef<int64_t> rowTokens = {},
                            bool gatherLogitsToRankZero = true) {
   const Manifest &manifest = session->model->manifest;
   falcon_hal_device_t *device = session->model->device;
@@ -295,6 +309,17 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
                                           FALCON_HAL_MEMORY_ACCESS_WRITE, &mapped));
   std::memcpy(mapped, session->rowLengths.data(), rowBytes);
   FALCON_RETURN_IF_ERROR(vtable.unmapBuffer(device, session->pastLens));
+  const int64_t logitsPerRow = which == LogitRows::All ? sequenceLength : 1;
+  FALCON_RETURN_IF_ERROR(vtable.mapBuffer(device, session->logitPositions, 0,
+                                          rowBytes * uint64_t(logitsPerRow),
+                                          FALCON_HAL_MEMORY_ACCESS_WRITE, &mapped));
+  auto *logitPositions = static_cast<int64_t *>(mapped);
+  for (int64_t row = 0; row < session->batchSize; ++row)
+    for (int64_t index = 0; index < logitsPerRow; ++index)
+      logitPositions[row * logitsPerRow + index] =
+          which == LogitRows::All ? index
+                                  : (rowTokens.empty() ? sequenceLength : rowTokens[row]) - 1;
+  FALCON_RETURN_IF_ERROR(vtable.unmapBuffer(device, session->logitPositions));
 
   // The scratch buffers may be larger than this call; the arguments carry
   // the exact shape, and the prefix of a buffer is a dense row-major array of
@@ -313,6 +338,9 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
   falcon_hal_buffer_t *weights = session->model->weightsBuffer;
   const int64_t outputFeatures = rank.outputFeatures(manifest.hiddenSize);
   const int64_t hidden = manifest.hiddenSize;
+  // The last stage returns the logits of the chosen positions, the others
+  // every position's hidden states.
+  const int64_t outputsPerRow = rank.isLastStage() ? logitsPerRow : sequenceLength;
   // Micro-batch by micro-batch: a stage hands one group of rows on and
   // starts the next while the following stage works on the first.
   for (size_t micro = 0; micro + 1 < session->rowBegin.size(); ++micro) {
@@ -324,12 +352,13 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
     const int64_t rowShape[] = {rows};
     const int64_t cacheShape[] = {rank.numLayers, rows, rank.numKVHeads, session->capacity,
                                   manifest.cacheHeadDim};
-    const int64_t outputShape[] = {rows, sequenceLength, outputFeatures};
+    const int64_t outputShape[] = {rows, outputsPerRow, outputFeatures};
+    const int64_t logitPositionShape[] = {rows, logitsPerRow};
     const int64_t hiddenShape[] = {rows, sequenceLength, hidden};
     const falcon_hal_buffer_ref_t hiddenIn = {session->hiddenIn,
                                               firstToken * hidden * sizeof(float)};
-    const falcon_hal_buffer_ref_t output = {session->logits,
-                                            firstToken * outputFeatures * sizeof(float)};
+    const falcon_hal_buffer_ref_t output = {
+        session->logits, uint64_t(firstRow * outputsPerRow * outputFeatures) * sizeof(float)};
     // A later stage starts from the previous stage's hidden states (the
     // same tensor slot of the stage before).
     if (rank.inputHidden) {
@@ -363,6 +392,10 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
                                 {session->keyCaches[micro], 0}, cacheElement, cacheShape),
         hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "value_cache",
                                 {session->valueCaches[micro], 0}, cacheElement, cacheShape),
+        hal::makeBufferArgument(
+            FALCON_HAL_ARGUMENT_BUFFER, "logit_positions",
+            {session->logitPositions, uint64_t(firstRow * logitsPerRow) * sizeof(int64_t)},
+            FALCON_HAL_ELEMENT_TYPE_I64, logitPositionShape),
         hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "weights", {weights, 0},
                                 FALCON_HAL_ELEMENT_TYPE_U8, {int64_t(weights->size)}),
     };
@@ -384,7 +417,7 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
   // The logits slices to rank 0.
   if (world && gatherLogitsToRankZero) {
     Clock::time_point start = Clock::now();
-    FALCON_RETURN_IF_ERROR(gatherLogits(session, count));
+    FALCON_RETURN_IF_ERROR(gatherLogits(session, session->batchSize * logitsPerRow));
     session->collectiveSeconds += secondsSince(start);
   }
   for (int64_t row = 0; row < session->batchSize; ++row)
@@ -696,8 +729,11 @@ falcon_status_t generate(falcon_session_t *session, const char *function,
   llvm::SmallVector<int64_t> advance;
   if (mixed)
     advance.assign(promptLengths.begin(), promptLengths.end());
-  FALCON_RETURN_IF_ERROR(
-      runForward(session, paddedPrompt.data(), maxPromptLength, advance, !sliced));
+  // The prefill's logits at every position only when the caller wants them;
+  // otherwise those of each row's last token alone.
+  const LogitRows prefillLogits = outputs.prompt_logits ? LogitRows::All : LogitRows::Last;
+  FALCON_RETURN_IF_ERROR(runForward(session, paddedPrompt.data(), maxPromptLength,
+                                    prefillLogits, advance, !sliced));
   stats.prefill_tokens = std::accumulate(promptLengths.begin(), promptLengths.end(), int64_t(0));
   stats.prefill_seconds = secondsSince(start);
   if (outputs.prompt_logits)
@@ -751,18 +787,21 @@ falcon_status_t generate(falcon_session_t *session, const char *function,
     }
     return nullptr;
   };
+  const llvm::SmallVector<int64_t> firstPosition(size_t(batchSize), 0);
   if (maxNewTokens > 0) {
-    FALCON_RETURN_IF_ERROR(chooseTokens(0, maxPromptLength, lastPositions));
+    if (prefillLogits == LogitRows::All)
+      FALCON_RETURN_IF_ERROR(chooseTokens(0, maxPromptLength, lastPositions));
+    else
+      FALCON_RETURN_IF_ERROR(chooseTokens(0, 1, firstPosition));
     // The prefill ends when its tokens are known everywhere (with several
     // ranks, rank 0's forward part ends before the last stage's).
     stats.prefill_seconds = secondsSince(start);
     start = Clock::now();
-    const llvm::SmallVector<int64_t> firstPosition(size_t(batchSize), 0);
     int64_t step = 1;
     for (; step < maxNewTokens && llvm::is_contained(finished, 0); ++step) {
       // A finished row decodes its last token again; its results are
       // dropped.
-      FALCON_RETURN_IF_ERROR(runForward(session, next, 1, {}, !sliced));
+      FALCON_RETURN_IF_ERROR(runForward(session, next, 1, LogitRows::Last, {}, !sliced));
       FALCON_RETURN_IF_ERROR(chooseTokens(step, 1, firstPosition));
     }
     stats.decode_tokens = batchSize * (step - 1);
@@ -962,7 +1001,8 @@ falcon_session_prefill(falcon_session_t *session, const int64_t *token_ids,
     FALCON_RETURN_IF_ERROR(checkOutputCapacity(function, "out_logits",
                                                logits_capacity, logitCount));
   FALCON_RETURN_IF_ERROR(ensureScratch(session, sequence_length));
-  FALCON_RETURN_IF_ERROR(runForward(session, token_ids, sequence_length));
+  FALCON_RETURN_IF_ERROR(runForward(session, token_ids, sequence_length,
+                                    out_logits ? LogitRows::All : LogitRows::Last));
   if (out_logits)
     return readLogits(session, logitCount, out_logits);
   return nullptr;
@@ -990,7 +1030,7 @@ falcon_status_t falcon_session_decode(falcon_session_t *session,
     FALCON_RETURN_IF_ERROR(checkOutputCapacity(function, "out_logits",
                                                logits_capacity, logitCount));
   FALCON_RETURN_IF_ERROR(ensureScratch(session, 1));
-  FALCON_RETURN_IF_ERROR(runForward(session, token_ids, 1));
+  FALCON_RETURN_IF_ERROR(runForward(session, token_ids, 1, LogitRows::Last));
   if (out_logits)
     return readLogits(session, logitCount, out_logits);
   return nullptr;

@@ -120,6 +120,22 @@ func.func @lm_head_hidden(%x: tensor<?x?x8xf32>, %w: tensor<32x4xf32>) {
 
 // -----
 
+func.func @gather_positions_rows(%h: tensor<2x?x8xf32>, %p: tensor<2x1xi64>) {
+  // expected-error @+1 {{expects result dimension 1 (from positions) to be 1, found 3}}
+  %0 = falcon.gather_positions %h, %p : (tensor<2x?x8xf32>, tensor<2x1xi64>) -> tensor<2x3x8xf32>
+  return
+}
+
+// -----
+
+func.func @gather_positions_features(%h: tensor<?x?x8xf32>, %p: tensor<?x?xi64>) {
+  // expected-error @+1 {{expects result features (from input) to be 8, found 4}}
+  %0 = falcon.gather_positions %h, %p : (tensor<?x?x8xf32>, tensor<?x?xi64>) -> tensor<?x?x4xf32>
+  return
+}
+
+// -----
+
 func.func @gelu_type(%x: tensor<?x?x8xf32>) {
   // expected-error @+1 {{requires the same type for all operands and results}}
   %0 = "falcon.gelu"(%x) : (tensor<?x?x8xf32>) -> tensor<?x?x8xf16>

@@ -32,6 +32,13 @@ func.func @dense(%ids: tensor<?x?xi64>, %table: tensor<32x8xbf16>, %g: tensor<8x
   return %logits : tensor<?x?x32xf32>
 }
 
+// CHECK-LABEL: func @gather_positions
+func.func @gather_positions(%h: tensor<?x?x8xf32>, %positions: tensor<?x?xi64>) -> tensor<?x?x8xf32> {
+  // CHECK: falcon.gather_positions %{{.*}}, %{{.*}} : (tensor<?x?x8xf32>, tensor<?x?xi64>) -> tensor<?x?x8xf32>
+  %0 = falcon.gather_positions %h, %positions : (tensor<?x?x8xf32>, tensor<?x?xi64>) -> tensor<?x?x8xf32>
+  return %0 : tensor<?x?x8xf32>
+}
+
 // CHECK-LABEL: func @attention_rope
 func.func @attention_rope(%fused: tensor<?x?x112xf32>, %pos: tensor<?x?xi64>,
                           %kc: tensor<?x1x?x16xf32>, %vc: tensor<?x1x?x16xf32>, %past: tensor<?xi64>)

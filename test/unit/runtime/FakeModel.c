@@ -58,6 +58,7 @@ static int64_t callCount;
 static int64_t abiErrorCount;
 static int64_t lastPastLength = -1;
 static int64_t lastSequenceLength = -1;
+static int64_t lastLogitsPerRow = -1;
 static int64_t lastCacheCapacity = -1;
 
 /* The geometry falcon-compile exports (docs/artifact-format.md): vocab,
@@ -110,6 +111,9 @@ EXPORT int64_t fake_model_last_past_len(void) { return lastPastLength; }
 EXPORT int64_t fake_model_last_sequence_length(void) {
   return lastSequenceLength;
 }
+EXPORT int64_t fake_model_last_logits_per_row(void) {
+  return lastLogitsPerRow;
+}
 EXPORT int64_t fake_model_last_cache_capacity(void) {
   return lastCacheCapacity;
 }
@@ -140,14 +144,22 @@ static float *cacheAt(MemRef5 *cache, int64_t layer, int64_t row, int64_t head,
 }
 
 static int checkArguments(MemRef2 *ids, MemRef2 *positions, MemRef1 *pastLens,
-                          MemRef5 *keys, MemRef5 *values, MemRef1 *weights) {
+                          MemRef5 *keys, MemRef5 *values,
+                          MemRef2 *logitPositions, MemRef1 *weights) {
   int64_t batch = ids->sizes[0], seq = ids->sizes[1];
   if (!IS_DENSE(ids, 2) || !IS_DENSE(positions, 2) || !IS_DENSE(pastLens, 1) ||
-      !IS_DENSE(keys, 5) || !IS_DENSE(values, 5) || !IS_DENSE(weights, 1))
+      !IS_DENSE(keys, 5) || !IS_DENSE(values, 5) ||
+      !IS_DENSE(logitPositions, 2) || !IS_DENSE(weights, 1))
     return 0;
   if (batch < 1 || seq < 1 || positions->sizes[0] != batch ||
-      positions->sizes[1] != seq || pastLens->sizes[0] != batch)
+      positions->sizes[1] != seq || pastLens->sizes[0] != batch ||
+      logitPositions->sizes[0] != batch || logitPositions->sizes[1] < 1)
     return 0;
+  for (int64_t i = 0; i < batch * logitPositions->sizes[1]; ++i) {
+    int64_t position = ((int64_t *)logitPositions->aligned)[i];
+    if (position < 0 || position >= seq)
+      return 0;
+  }
   for (int dim = 0; dim < 5; ++dim)
     if (keys->sizes[dim] != values->sizes[dim])
       return 0;
@@ -207,21 +219,25 @@ static int allocateLogits(MemRef3 *logits, int64_t batch, int64_t seq) {
 EXPORT void _mlir_ciface_forward(MemRef3 *logits, MemRef2 *ids,
                                  MemRef2 *positions, MemRef1 *pastLens,
                                  MemRef5 *keys, MemRef5 *values,
-                                 MemRef1 *weights) {
+                                 MemRef2 *logitPositions, MemRef1 *weights) {
   int64_t batch = ids->sizes[0], seq = ids->sizes[1];
+  /* The positions whose logits are asked for, per row. */
+  int64_t chosen = logitPositions->sizes[1];
   ++callCount;
   lastPastLength = pastLens->sizes[0] > 0 ? ((int64_t *)pastLens->aligned)[0] : -1;
   lastSequenceLength = seq;
+  lastLogitsPerRow = chosen;
   lastCacheCapacity = keys->sizes[3];
-  if (!checkArguments(ids, positions, pastLens, keys, values, weights)) {
+  if (!checkArguments(ids, positions, pastLens, keys, values, logitPositions,
+                      weights)) {
     ++abiErrorCount;
     /* Poison the logits so that tests fail loudly too. */
-    if (batch >= 0 && seq >= 0 && allocateLogits(logits, batch, seq))
-      for (int64_t i = 0; i < batch * seq * FAKE_VOCAB_SIZE; ++i)
+    if (batch >= 0 && chosen >= 0 && allocateLogits(logits, batch, chosen))
+      for (int64_t i = 0; i < batch * chosen * FAKE_VOCAB_SIZE; ++i)
         ((float *)logits->aligned)[logits->offset + i] = NAN;
     return;
   }
-  if (!allocateLogits(logits, batch, seq))
+  if (!allocateLogits(logits, batch, chosen))
     return;
   if (falcon_runtime_imports.version) {
     /* A workspace block held across the call, as a compiled forward holds
@@ -271,10 +287,14 @@ EXPORT void _mlir_ciface_forward(MemRef3 *logits, MemRef2 *ids,
       idSum +=
           (int64_t)(*cacheAt(keys, 0, b, 0, position, 0) - fakeKey(0, 0, 0, 0));
       int64_t target = fakeTarget(idSum, position, salt);
-      float *row = (float *)logits->aligned + logits->offset +
-                   b * logits->strides[0] + s * logits->strides[1];
-      for (int64_t v = 0; v < FAKE_VOCAB_SIZE; ++v)
-        row[v * logits->strides[2]] = ties ? 0.0f : fakeLogit(v, target);
+      for (int64_t r = 0; r < chosen; ++r) {
+        if (((int64_t *)logitPositions->aligned)[b * chosen + r] != s)
+          continue;
+        float *row = (float *)logits->aligned + logits->offset +
+                     b * logits->strides[0] + r * logits->strides[1];
+        for (int64_t v = 0; v < FAKE_VOCAB_SIZE; ++v)
+          row[v * logits->strides[2]] = ties ? 0.0f : fakeLogit(v, target);
+      }
     }
   }
 }

@@ -572,7 +572,7 @@ struct ForwardCall {
   std::vector<uint8_t> weightBytes = std::vector<uint8_t>(16, 3);
   falcon_hal_buffer_t *weights = nullptr, *ids = nullptr, *positions = nullptr,
                       *pastLens = nullptr, *keys = nullptr, *values = nullptr,
-                      *logits = nullptr;
+                      *logits = nullptr, *logitPositions = nullptr;
   int64_t sequenceLength = 3;
   int64_t capacity = 8;
 };
@@ -591,6 +591,7 @@ protected:
                           FAKE_HEAD_DIM * sizeof(float);
     call.ids = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 3 * 8);
     call.positions = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 3 * 8);
+    call.logitPositions = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 3 * 8);
     call.pastLens = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, 8);
     call.keys = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, cacheBytes);
     call.values = allocate(FALCON_HAL_MEMORY_TYPE_DEVICE_LOCAL, cacheBytes);
@@ -598,6 +599,9 @@ protected:
     const int64_t ids[3] = {5, 6, 7}, positions[3] = {0, 1, 2};
     ASSERT_OK(hal().copyHostToBuffer(queue, ids, {call.ids, 0}, sizeof(ids)));
     ASSERT_OK(hal().copyHostToBuffer(queue, positions, {call.positions, 0},
+                                     sizeof(positions)));
+    // Every position's logits.
+    ASSERT_OK(hal().copyHostToBuffer(queue, positions, {call.logitPositions, 0},
                                      sizeof(positions)));
     const int64_t pastLen = 0;
     ASSERT_OK(hal().copyHostToBuffer(queue, &pastLen, {call.pastLens, 0}, sizeof(pastLen)));
@@ -628,6 +632,9 @@ protected:
         hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "value_cache",
                                 {call.values, 0}, FALCON_HAL_ELEMENT_TYPE_F32,
                                 cacheShape),
+        hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "logit_positions",
+                                {call.logitPositions, 0}, FALCON_HAL_ELEMENT_TYPE_I64,
+                                tokenShape),
         hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "weights",
                                 {call.weights, 0}, FALCON_HAL_ELEMENT_TYPE_U8,
                                 {int64_t(call.weightBytes.size())})};

@@ -190,6 +190,8 @@ TEST_F(RuntimeSession, PrefillLogits) {
   EXPECT_EQ(calls(), 1);
   EXPECT_EQ(artifact.counter("fake_model_last_past_len"), 0);
   EXPECT_EQ(artifact.counter("fake_model_last_sequence_length"), 7);
+  // Logits asked for: every position's.
+  EXPECT_EQ(artifact.counter("fake_model_last_logits_per_row"), 7);
   EXPECT_EQ(artifact.counter("fake_model_last_cache_capacity"), 16);
   // Row s of the logits predicts from tokens 0..s.
   for (size_t position = 0; position < kPrompt.size(); ++position) {
@@ -214,6 +216,7 @@ TEST_F(RuntimeSession, DecodeAfterPrefillSeesEarlierRows) {
   ASSERT_TRUE(result.ok()) << result.message;
   EXPECT_EQ(artifact.counter("fake_model_last_past_len"), 7);
   EXPECT_EQ(artifact.counter("fake_model_last_sequence_length"), 1);
+  EXPECT_EQ(artifact.counter("fake_model_last_logits_per_row"), 1);
   EXPECT_EQ(lengthOf(session.get()), 8);
   std::vector<int64_t> seen = kPrompt;
   seen.push_back(token);
@@ -362,8 +365,9 @@ TEST_F(RuntimeSession, MisshapenLogitsFromTheHostLibrary) {
   StatusResult result = consume(
       falcon_session_prefill(session.get(), kPrompt.data(), 1, 7, 0, nullptr));
   EXPECT_EQ(result.code, FALCON_STATUS_INTERNAL);
+  // No logits asked for: the last position's alone.
   EXPECT_EQ(result.message, "the host library returned logits of shape [1, "
-                            "7, 255], expected [1, 7, 256]");
+                            "1, 255], expected [1, 1, 256]");
   EXPECT_EQ(lengthOf(session.get()), 0);
   EXPECT_EQ(calls(), 1);
 }
@@ -683,6 +687,41 @@ TEST_F(RuntimeSession, MixedLengthRowsEqualEachPromptAlone) {
   ASSERT_TRUE(consume(falcon_session_query_row_lengths(session.get(), 3, rowLengths.data()))
                   .ok());
   EXPECT_THAT(rowLengths, ElementsAreArray({7 + kNew, 3 + kNew, 5 + kNew}));
+}
+
+TEST_F(RuntimeSession, PrefillComputesTheLastLogitsUnlessAskedForAll) {
+  // Rows of different lengths: each row's last real token, not the padded
+  // end, gives its first new token.
+  const std::vector<std::vector<int64_t>> prompts = {{1, 17, 42, 99, 3}, {5, 6}};
+  Batch batch(prompts, 0);
+  SessionPtr session = createSession(2, 16);
+  std::vector<int64_t> ids(2), counts(2);
+  std::vector<float> stepLogits(2 * FAKE_VOCAB_SIZE);
+  falcon_generate_options_t options;
+  falcon_generate_options_initialize(&options);
+  options.max_new_tokens = 1;
+  falcon_generate_outputs_t outputs = {ids.data(),     ids.size(), counts.data(), nullptr, 0,
+                                       stepLogits.data(), stepLogits.size(), nullptr};
+  StatusResult result = consume(falcon_session_generate(
+      session.get(), batch.ids.data(), batch.lengths.data(), 2, batch.longest, &options,
+      &outputs));
+  ASSERT_TRUE(result.ok()) << result.message;
+  EXPECT_EQ(calls(), 1);
+  EXPECT_EQ(artifact.counter("fake_model_last_sequence_length"), 5);
+  EXPECT_EQ(artifact.counter("fake_model_last_logits_per_row"), 1);
+  for (int64_t row = 0; row < 2; ++row) {
+    std::vector<float> rowLogits(stepLogits.begin() + row * FAKE_VOCAB_SIZE,
+                                 stepLogits.begin() + (row + 1) * FAKE_VOCAB_SIZE);
+    EXPECT_THAT(rowLogits, ElementsAreArray(fakeLogits(prompts[size_t(row)], artifact.salt())))
+        << "row " << row;
+    EXPECT_EQ(ids[size_t(row)], fakeGreedy(prompts[size_t(row)], 1, artifact.salt())[0]);
+  }
+  // A prefill without an output buffer computes one position per row too.
+  SessionPtr alone = createSession(1, 16);
+  ASSERT_TRUE(consume(falcon_session_prefill(alone.get(), kPrompt.data(), 1,
+                                             int64_t(kPrompt.size()), 0, nullptr))
+                  .ok());
+  EXPECT_EQ(artifact.counter("fake_model_last_logits_per_row"), 1);
 }
 
 TEST_F(RuntimeSession, GenerationStopsAtStopTokensAndWhenTheCallbackSaysSo) {
