@@ -28,6 +28,8 @@ untimed warm-up first; the table gives medians of --runs runs. The limit of a
 decode is the bytes of weights it streams per token (falcon-mlir: weights.bin,
 the tied head reads the whole table; llama.cpp: the GGUF's tensors) divided by
 the read bandwidth measured in the same script (torch sum over 1 GiB).
+falcon-mlir's weights.bin holds the embedding table besides the tied head's
+transposed copy of it: the table is not counted (decode reads one row).
 """
 import argparse
 import ctypes
@@ -135,7 +137,7 @@ class LlamaCpp:
         self.lib = llama_cpp
         llama_cpp.llama_backend_init()
         # Quiet: llama.cpp logs every load to stderr.
-        self._log = llama_cpp.ggml_log_callback(lambda level, text, data: None)
+        self._log = llama_cpp.llama_log_callback(lambda level, text, data: None)
         llama_cpp.llama_log_set(self._log, ctypes.c_void_p())
         params = llama_cpp.llama_model_default_params()
         self.model = llama_cpp.llama_model_load_from_file(path.encode(), params)
@@ -281,7 +283,10 @@ def main():
                     prefill, decode, _ = llama.generate(prompt, args.decode_tokens)
                     theirs.append((prefill, decode))
         llama.close()
-        our_bytes = os.path.getsize(os.path.join(artifact, "weights.bin"))
+        # weights.bin holds the embedding table and the tied head's own
+        # transposed copy of it; decode reads one row of the table.
+        table = config["vocab_size"] * config["hidden_size"] * (4 if dtype == "float32" else 2)
+        our_bytes = os.path.getsize(os.path.join(artifact, "weights.bin")) - table
         llama_bytes = gguf_tensor_bytes(model_gguf)
         row = {"precision": p,
                "ours_prefill": statistics.median(x[0] for x in ours),

@@ -238,12 +238,40 @@ static LogicalResult tilePrefill(RewriterBase &rewriter, linalg::GenericOp gener
   return success();
 }
 
+/// Streams `rows` weight rows at once in decode projection `op`: its K loop
+/// `kLoop` in steps of `rows`, moved inside the column loop, so that a
+/// column's partial sum is read and written once per `rows` weight rows
+/// instead of once per row (LLVM unrolls the constant inner loop and
+/// vectorizes the columns across it). Leaves `op` as it is when `rows` does
+/// not divide its K range or covers all of it.
+static LogicalResult streamWeightRows(RewriterBase &rewriter, linalg::GenericOp op,
+                                      unsigned kLoop, int64_t rows) {
+  SmallVector<int64_t> ranges = cast<linalg::LinalgOp>(op.getOperation()).getStaticLoopRanges();
+  if (rows < 2 || ShapedType::isDynamic(ranges[kLoop]) || ranges[kLoop] <= rows ||
+      ranges[kLoop] % rows != 0)
+    return success();
+  SmallVector<int64_t> sizes(ranges.size(), 0);
+  sizes[kLoop] = rows;
+  FailureOr<linalg::LinalgOp> tiled =
+      tile(rewriter, op, sizes, scf::SCFTilingOptions::LoopType::ForOp);
+  if (failed(tiled))
+    return failure();
+  SmallVector<unsigned> order;
+  for (unsigned loop = 0; loop < ranges.size(); ++loop)
+    if (loop != kLoop)
+      order.push_back(loop);
+  order.push_back(kLoop);
+  rewriter.setInsertionPoint(*tiled);
+  return linalg::interchangeGenericOp(rewriter, cast<linalg::GenericOp>(tiled->getOperation()),
+                                      order);
+}
+
 /// Decode (few rows): split-K over `chunks` threads. Each thread streams a
 /// contiguous block of weight rows; column blocks would leave each thread
 /// half-row strides, which costs more bandwidth than the second core brings
 /// (docs/benchmarks.md).
 static LogicalResult tileDecode(RewriterBase &rewriter, linalg::GenericOp op,
-                                int64_t chunks) {
+                                int64_t chunks, int64_t streamedRows) {
   int64_t rows = cast<linalg::LinalgOp>(op.getOperation()).getStaticLoopRanges()[1];
   if (ShapedType::isDynamic(rows))
     return success();
@@ -254,12 +282,23 @@ static LogicalResult tileDecode(RewriterBase &rewriter, linalg::GenericOp op,
   while (chunks > 1 && (rows % chunks != 0 || (rows / chunks) % granularity != 0))
     --chunks;
   if (chunks < 2)
-    return success();
+    return streamWeightRows(rewriter, op, /*kLoop=*/1, streamedRows);
   linalg::LinalgOp partial = splitK(rewriter, op, chunks);
   SmallVector<int64_t> chunkTiles(partial.getNumLoops(), 0);
   chunkTiles[outputLoop(partial, 0)] = 1;
-  return tile(rewriter, partial, chunkTiles, scf::SCFTilingOptions::LoopType::ForallOp);
+  FailureOr<linalg::LinalgOp> chunk =
+      tile(rewriter, partial, chunkTiles, scf::SCFTilingOptions::LoopType::ForallOp);
+  if (failed(chunk))
+    return failure();
+  // Loops (c, b, k', s, n).
+  return streamWeightRows(rewriter, cast<linalg::GenericOp>(chunk->getOperation()),
+                          /*kLoop=*/2, streamedRows);
 }
+
+/// Weight rows a decode projection streams at once (streamWeightRows).
+static llvm::cl::opt<int64_t> kDecodeStreamedRows(
+    "falcon-decode-streamed-rows", llvm::cl::init(8), llvm::cl::Hidden,
+    llvm::cl::desc("Weight rows a decode projection streams at once (1: one at a time)"));
 
 namespace {
 struct FalconCPUTileProjectionsPass
@@ -306,7 +345,7 @@ struct FalconCPUTileProjectionsPass
       rewriter.replaceOp(op, ifOp.getResults());
       if (failed(tilePrefill(rewriter, prefillOp, parallelChunks, tileRows, tileCols,
                              tileDepth)) ||
-          failed(tileDecode(rewriter, decodeOp, parallelChunks))) {
+          failed(tileDecode(rewriter, decodeOp, parallelChunks, kDecodeStreamedRows))) {
         ifOp.emitOpError("projection could not be tiled");
         return signalPassFailure();
       }

@@ -1,6 +1,7 @@
 // RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections,canonicalize))' | FileCheck %s
 // RUN: sed 's/threads = 2/threads = 1/' %s | falcon-opt --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections))' | FileCheck %s --check-prefix=SERIAL
 // RUN: sed 's/threads = 2/threads = 3/' %s | falcon-opt --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections))' | FileCheck %s --check-prefix=THREE
+// RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections,canonicalize))' --falcon-decode-streamed-rows=2 | FileCheck %s --check-prefix=STREAM
 // RUN: sed 's/register_tile = \[4,/register_tile = [0,/' %s | not falcon-opt --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections))' 2>&1 | FileCheck %s --check-prefix=BAD
 
 #x = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1)>
@@ -46,6 +47,14 @@
 // CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[PARTIAL]] : tensor<2x?x?x80xf32>)
 // CHECK:   arith.addf
 
+// Decode streams weight rows 2 at a time (8 by default; 8 does not divide
+// these chunks of 4): each chunk's K loop steps by 2 and the generic's
+// reduction over those 2 rows is its innermost loop, inside the columns.
+// STREAM: } else {
+// STREAM: scf.forall (%{{.*}}) in (2)
+// STREAM:   scf.for %{{.*}} = %c0 to %c4 step %c2
+// STREAM:     linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%{{.*}}, %{{.*}} : tensor<?x?x1x2xf32>, tensor<2x80xf32>) outs(%{{.*}} : tensor<1x?x?x80xf32>)
+
 // Without threads: no scf.forall on either path.
 // SERIAL-LABEL: func.func @projection
 // SERIAL-NOT: scf.forall
@@ -87,7 +96,9 @@ func.func @projection(%x: tensor<?x?x8xf32>, %w: tensor<8x80xf32>, %init: tensor
 // CHECK-SAME:            falcon.lowering_config
 // CHECK: } else {
 // CHECK:   scf.forall (%{{.*}}) in (2) {{.*}} -> (tensor<2x?x?x80xf32>)
-// CHECK:     linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x?x1x32xf32>, tensor<32x80xi8>, tensor<2x80xf16>)
+// Each chunk streams its codes 8 rows at a time (one group's scale row).
+// CHECK:     scf.for %{{.*}} = %c0 to %c32 step %c8
+// CHECK:       linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x?x1x8xf32>, tensor<8x80xi8>, tensor<1x80xf16>)
 #codes = affine_map<(d0, d1) -> (d0, d1)>
 #scales = affine_map<(d0, d1) -> (d0 floordiv 16, d1)>
 func.func @quantized(%x: tensor<?x?x64xf32>, %codes: tensor<64x80xi8>, %scales: tensor<4x80xf16>, %init: tensor<?x?x80xf32>) -> tensor<?x?x80xf32> {
