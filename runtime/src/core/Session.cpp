@@ -721,9 +721,13 @@ falcon_status_t generate(falcon_session_t *session, const char *function,
   // for them, or the sampler reads the whole row: the other ranks pass no
   // output buffers and sample nothing); otherwise, for plain greedy
   // decoding, the last stage's ranks pick among their own slices.
-  int64_t gather = outputs.prompt_logits || outputs.step_logits || !params.greedy() ||
-                   params.repetitionPenalty != 1.0;
-  FALCON_RETURN_IF_ERROR(broadcastFromRankZero(session, &gather, sizeof(gather)));
+  // Rank 0 also decides whether the prefill returns every position's logits
+  // (only it has the caller's buffers; every stage must compute the same).
+  int64_t decisions[2] = {outputs.prompt_logits || outputs.step_logits || !params.greedy() ||
+                              params.repetitionPenalty != 1.0,
+                          outputs.prompt_logits != nullptr};
+  FALCON_RETURN_IF_ERROR(broadcastFromRankZero(session, decisions, sizeof(decisions)));
+  const int64_t gather = decisions[0];
   const bool multiRank = model.worldSize() > 1;
   const bool sliced = multiRank && !gather;
   llvm::SmallVector<int64_t> advance;
@@ -731,7 +735,7 @@ falcon_status_t generate(falcon_session_t *session, const char *function,
     advance.assign(promptLengths.begin(), promptLengths.end());
   // The prefill's logits at every position only when the caller wants them;
   // otherwise those of each row's last token alone.
-  const LogitRows prefillLogits = outputs.prompt_logits ? LogitRows::All : LogitRows::Last;
+  const LogitRows prefillLogits = decisions[1] ? LogitRows::All : LogitRows::Last;
   FALCON_RETURN_IF_ERROR(runForward(session, paddedPrompt.data(), maxPromptLength,
                                     prefillLogits, advance, !sliced));
   stats.prefill_tokens = std::accumulate(promptLengths.begin(), promptLengths.end(), int64_t(0));
@@ -1001,8 +1005,11 @@ falcon_session_prefill(falcon_session_t *session, const int64_t *token_ids,
     FALCON_RETURN_IF_ERROR(checkOutputCapacity(function, "out_logits",
                                                logits_capacity, logitCount));
   FALCON_RETURN_IF_ERROR(ensureScratch(session, sequence_length));
+  // Every stage computes what rank 0's caller asked for.
+  int64_t all = out_logits != nullptr;
+  FALCON_RETURN_IF_ERROR(broadcastFromRankZero(session, &all, sizeof(all)));
   FALCON_RETURN_IF_ERROR(runForward(session, token_ids, sequence_length,
-                                    out_logits ? LogitRows::All : LogitRows::Last));
+                                    all ? LogitRows::All : LogitRows::Last));
   if (out_logits)
     return readLogits(session, logitCount, out_logits);
   return nullptr;
