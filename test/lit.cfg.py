@@ -33,10 +33,17 @@ config.available_features.add("kv-cache-" + kv_cache_dtype)
 # What this machine can run: artifacts for CPUs with AVX-512 only where it has it.
 try:
     with open("/proc/cpuinfo") as cpuinfo:
-        if " avx512f" in cpuinfo.read():
+        flags = cpuinfo.read()
+        if " avx512f" in flags:
             config.available_features.add("avx512")
+        # AVX512-VNNI: int8 activations at decode (falcon-compile --int8-activations).
+        if " avx512_vnni" in flags:
+            config.available_features.add("avx512vnni")
 except OSError:
     pass
+# Artifacts for this machine's own CPU (no --param mcpu).
+if not mcpu:
+    config.available_features.add("native-cpu")
 
 # A build with sanitizers (scripts/test-sanitized.sh): feature `asan` where
 # AddressSanitizer is in, which reserves terabytes of address space for its

@@ -13,11 +13,16 @@ as a logit error far above 1e-4 on these fixtures.
 
 Usage (numpy only):
   python3 tools/gen_quantized_golden.py FIXTURE OUT.npy BITS GROUP symmetric|asymmetric IDS
-      [--split PROJECTION=I1,I2,...]...
-writes the reference logits [len(IDS), vocab] (float32) for the comma-separated token IDS.
+      [--split PROJECTION=I1,I2,...]... [--int8-activations] [--append-ids FILE]
+writes the reference logits [len(IDS), vocab] (float32) for the comma-separated token IDS
+(followed by the whitespace-separated ids of FILE, e.g. falcon-run --output-ids').
 --split quantizes the named projection (e.g. self_attention.dense) as a tensor-parallel plan
 does: its inputs cut at I1, I2, ... (the row-parallel shards), each piece on its own (its own
 effective group size).
+--int8-activations also quantizes each decoder projection's input row as the integer decode
+does (falcon-compile --int8-activations, docs/precision.md): in blocks of min(32, group)
+inputs, code = round_even(x * (127 / max|x|)) in f32, value = code * (max|x| / 127). Every row
+on its own, so one full-sequence forward gives the logits of each decode step.
 """
 import os
 import sys
@@ -67,10 +72,44 @@ def quantize_dequantize(weight: np.ndarray, bits: int, group: int, symmetric: bo
     return values.astype(np.float32).reshape(inputs, outputs).T
 
 
+def quantize_activations(x: np.ndarray, block: int) -> np.ndarray:
+    """x: [..., inputs] -> the values its int8 codes stand for (blocks of `block` inputs)."""
+    x32 = np.asarray(x, np.float32)
+    blocks = x32.reshape(*x32.shape[:-1], x32.shape[-1] // block, block)
+    amax = np.abs(blocks).max(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        inverse = np.where(amax > 0, np.float32(127) / amax, np.float32(0)).astype(np.float32)
+    codes = np.rint((blocks * inverse).astype(np.float32))
+    scale = (amax / np.float32(127)).astype(np.float32)
+    return (codes.astype(np.float64) * scale.astype(np.float64)).reshape(x.shape)
+
+
+class Int8ActivationsReference(FalconReference):
+    """The reference with every decoder projection's input quantized per row (int8 decode)."""
+
+    def __init__(self, *args, group: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.group = group
+
+    def _lin(self, x, name, has_bias):
+        if ".h." in name and name.endswith(PROJECTIONS):
+            block = min(32, effective_group(x.shape[-1], self.group))
+            x = quantize_activations(x, block).astype(self.dtype)
+        return super()._lin(x, name, has_bias)
+
+
 def main() -> None:
     fixture, out, bits, group, kind, ids = sys.argv[1:7]
     splits = {}
     rest = sys.argv[7:]
+    int8_activations = "--int8-activations" in rest
+    rest = [a for a in rest if a != "--int8-activations"]
+    token_ids = [int(i) for i in ids.split(",")]
+    if "--append-ids" in rest:
+        at = rest.index("--append-ids")
+        with open(rest[at + 1]) as f:
+            token_ids += [int(i) for i in f.read().split()]
+        rest = rest[:at] + rest[at + 2:]
     while rest:
         if rest[0] != "--split" or len(rest) < 2:
             sys.exit(f"unexpected arguments {rest}")
@@ -89,8 +128,13 @@ def main() -> None:
             weights[name] = np.concatenate(
                 [quantize_dequantize(weight[:, a:b], int(bits), int(group), kind == "symmetric")
                  for a, b in zip(bounds, bounds[1:])], axis=1)
-    ref = FalconReference(config=config, weights=weights)
-    logits = ref.forward_full([int(i) for i in ids.split(",")])
+    if int8_activations and splits:
+        sys.exit("--int8-activations with --split is not supported")
+    if int8_activations:
+        ref = Int8ActivationsReference(config=config, weights=weights, group=int(group))
+    else:
+        ref = FalconReference(config=config, weights=weights)
+    logits = ref.forward_full(token_ids)
     np.save(out, np.asarray(logits, np.float32))
 
 

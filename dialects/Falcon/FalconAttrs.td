@@ -119,7 +119,11 @@ def Falcon_LoweringConfigAttr : Falcon_Attr<"LoweringConfig", "lowering_config">
       other operations;
     * `attention_block`: `[rows, keys]` of one block of `falcon.attention`'s
       tiled online softmax (query rows, keys whose scores exist at once);
-      empty: the decomposition's defaults (64 x 512 on the CPU).
+      empty: the decomposition's defaults (64 x 512 on the CPU);
+    * `decode_activation_bits`: 8 when a projection whose weight is
+      quantized quantizes its activation rows at decode to int8 (blocks of
+      32 inputs, one f32 scale each) and sums integer dot products
+      (`vpdpbusd`); 0 (the default): its weight is dequantized to f32.
 
     ```mlir
     linalg.generic {..., falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [8, 32, 256]>}
@@ -130,7 +134,8 @@ def Falcon_LoweringConfigAttr : Falcon_Attr<"LoweringConfig", "lowering_config">
   let parameters = (ins "int64_t":$threads,
                         DefaultValuedParameter<"int64_t", "-1">:$thread_dim,
                         Falcon_BracketedI64List:$register_tile,
-                        Falcon_BracketedI64List:$attention_block);
+                        Falcon_BracketedI64List:$attention_block,
+                        DefaultValuedParameter<"int64_t", "0">:$decode_activation_bits);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
 }

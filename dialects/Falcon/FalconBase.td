@@ -42,6 +42,9 @@ def Falcon_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kTargetAttrName = "falcon.target";
     /// A target strategy's decision for one operation (#falcon.lowering_config).
     static constexpr ::llvm::StringLiteral kLoweringConfigAttrName = "falcon.lowering_config";
+    /// The quantization a weight-dequantizing generic decodes
+    /// (#falcon.weight_encoding of its codes; falcon-quantize-weights).
+    static constexpr ::llvm::StringLiteral kDequantizeAttrName = "falcon.dequantize";
     /// The most query rows or keys in one block of the tiled attention
     /// (#falcon.lowering_config's attention_block).
     static constexpr int64_t kMaxAttentionBlock = 4096;

@@ -96,6 +96,28 @@ def Falcon_GatherPositionsOp : Falcon_Op<"gather_positions", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Falcon_DotBytesOp : Falcon_Op<"dot_bytes",
+    [Pure, AllTypesMatch<["acc", "lhs", "rhs", "result"]>]> {
+  let summary = "lane-wise sums of four unsigned-by-signed byte products (a CPU kernel's)";
+  let description = [{
+    `result[i] = acc[i] + sum_{j < 4} zext(lhs byte 4i+j) * sext(rhs byte 4i+j)`
+    on vectors of 16 i32 lanes, each holding four bytes: AVX512-VNNI's
+    `vpdpbusd`, in the form the passes before bufferization can treat as
+    pure. falcon-cpu-tile-projections' integer decode creates it;
+    falcon-cpu-lower-dot-bytes turns it into the LLVM intrinsic
+    (`llvm.x86.avx512.vpdpbusd.512`) once the code is on memrefs.
+
+    ```mlir
+    %sum = falcon.dot_bytes %acc, %codes, %activations : vector<16xi32>
+    ```
+  }];
+  let arguments = (ins VectorOfLengthAndType<[16], [I32]>:$acc,
+                       VectorOfLengthAndType<[16], [I32]>:$lhs,
+                       VectorOfLengthAndType<[16], [I32]>:$rhs);
+  let results = (outs VectorOfLengthAndType<[16], [I32]>:$result);
+  let assemblyFormat = "$acc `,` $lhs `,` $rhs attr-dict `:` type($result)";
+}
+
 def Falcon_LayerNormOp : Falcon_Op<"layer_norm",
     [Pure, AllTypesMatch<["input", "result"]>, Falcon_AccumulatesInF32]> {
   let summary = "LayerNorm over the last dimension (biased variance)";

@@ -69,6 +69,8 @@ void mlir::falcon::buildFalconCPUCodegenPipeline(
   // bf16 conversions as integer arithmetic: without AVX512-BF16 LLVM would
   // call compiler-rt's __truncsfbf2, which the host library does not link.
   loops.addPass(createFalconCPUExpandBF16());
+  // The integer decode's byte dot products, once on memrefs.
+  loops.addPass(createFalconCPULowerDotBytes());
   // Register tiles: transfers to plain vector loads/stores.
   loops.addPass(createConvertVectorToSCFPass());
   // Projection column blocks and attention heads run on OpenMP threads.

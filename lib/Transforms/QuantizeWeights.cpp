@@ -153,6 +153,9 @@ struct FalconQuantizeWeightsPass
           Value scale = arith::ExtFOp::create(b, l, f32, args[1]);
           linalg::YieldOp::create(b, l, ValueRange{arith::MulFOp::create(b, l, value, scale)});
         });
+    // What it decodes, for a target's integer kernels.
+    dequantize->setAttr(FalconDialect::kDequantizeAttrName,
+                        parts[0].getDefiningOp<ParamOp>().getEncodingAttr());
 
     // The projection, reading W' (f32: the body needs no extension), and
     // with act-order its activations in the parts' input order.

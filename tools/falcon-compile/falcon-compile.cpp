@@ -152,6 +152,13 @@ llvm::cl::opt<bool> symmetricQuantization(
     llvm::cl::desc("Symmetric codes: no zero points (default: asymmetric, an f16 zero point "
                    "per group)"),
     llvm::cl::cat(category));
+llvm::cl::opt<std::string> int8Activations(
+    "int8-activations",
+    llvm::cl::desc("Decode with a quantized weight: quantize the activation row to int8 "
+                   "(blocks of 32, f32 scales) and sum integer dot products (vpdpbusd): "
+                   "auto (default: where the CPU has AVX512-VNNI), on, or off (dequantize "
+                   "the weight to f32)"),
+    llvm::cl::init("auto"), llvm::cl::cat(category));
 llvm::cl::list<std::string> sanitize(
     "sanitize", llvm::cl::CommaSeparated,
     llvm::cl::desc("Instrument the host library: address (AddressSanitizer), undefined "
@@ -301,6 +308,8 @@ int main(int argc, char **argv) {
   } else if (groupSize.getNumOccurrences() > 0 || symmetricQuantization.getNumOccurrences() > 0) {
     return fail("--group-size and --symmetric need --quantize int8 or int4");
   }
+  if (int8Activations != "auto" && int8Activations != "on" && int8Activations != "off")
+    return fail("--int8-activations must be auto, on or off, found '" + int8Activations + "'");
   if (llvm::Error error = checkHostLibraryOptions(hostOptions))
     return fail(llvm::toString(std::move(error)));
   if (emit == EmitKind::Object && outputPath == "-")
@@ -333,6 +342,9 @@ int main(int argc, char **argv) {
       parallelChunks.getNumOccurrences() ? int64_t(parallelChunks) : 0);
   if (!cpuTarget)
     return fail(llvm::toString(cpuTarget.takeError()));
+  if (int8Activations == "on" && !cpuTarget->hasFeature("avx512vnni"))
+    return fail("--int8-activations=on needs a CPU with AVX512-VNNI (avx512vnni), which " +
+                cpuTarget->getCpu().str() + " has not (auto: only where it has)");
   // An artifact is a library linked here: for this machine's architecture.
   if (buildArtifact)
     if (llvm::Error error = checkHostLinkable(*cpuTarget))
@@ -480,6 +492,7 @@ int main(int argc, char **argv) {
   strategy.tileDepth = tileDepth;
   strategy.attentionRows = attentionRows;
   strategy.attentionKeys = attentionKeys;
+  strategy.int8Activations = int8Activations;
   auto lower = [&](ModuleOp rankModule, int64_t rank) -> LogicalResult {
     PassManager pm(&context);
     if (worldSize > 1)

@@ -65,6 +65,10 @@ LogicalResult FalconDialect::verifyOperationAttribute(Operation *op,
                   "a #falcon.cpu_target on a module");
   if (name == kLoweringConfigAttrName)
     return expect(isa<LoweringConfigAttr>(value), "a #falcon.lowering_config");
+  if (name == kDequantizeAttrName)
+    return expect(isa<WeightEncodingAttr>(value) &&
+                      cast<WeightEncodingAttr>(value).getQuantization() != Quantization::None,
+                  "a quantized #falcon.weight_encoding");
   if (name == kModelConfigAttrName)
     return expect(isa<ModelConfigAttr>(value) && isa<ModuleOp>(op),
                   "a #falcon.model_config on a module");
@@ -138,7 +142,10 @@ LogicalResult CPUTargetAttr::verify(function_ref<InFlightDiagnostic()> emitError
 LogicalResult
 LoweringConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t threads,
                            int64_t threadDim, ArrayRef<int64_t> registerTile,
-                           ArrayRef<int64_t> attentionBlock) {
+                           ArrayRef<int64_t> attentionBlock, int64_t decodeActivationBits) {
+  if (decodeActivationBits != 0 && decodeActivationBits != 8)
+    return emitError() << "expects decode_activation_bits 0 or 8, found "
+                       << decodeActivationBits;
   if (threads < 1 || threads > 1024)
     return emitError() << "expects threads in [1, 1024], found " << threads;
   if (threadDim < -1)

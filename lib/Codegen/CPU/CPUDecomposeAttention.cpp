@@ -154,7 +154,8 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
     LoweringConfigAttr config;
     if (lowering)
       config = LoweringConfigAttr::get(context, lowering.getThreads(), lowering.getThreadDim(),
-                                       /*registerTile=*/{}, /*attentionBlock=*/{});
+                                       /*registerTile=*/{}, /*attentionBlock=*/{},
+                                       /*decodeActivationBits=*/0);
     auto configure = [&](Value generic) {
       if (config)
         generic.getDefiningOp()->setAttr(FalconDialect::kLoweringConfigAttrName, config);

@@ -59,6 +59,22 @@ struct FalconCPUSelectLoweringStrategyPass
                            << " must be in [0, " << limit << "], found " << value;
         return signalPassFailure();
       }
+    // Integer dot products at decode need AVX512-VNNI's vpdpbusd (and
+    // AVX-512's 16 i32 lanes).
+    bool vnni = target->hasFeature("avx512vnni") && target->hasFeature("avx512bw");
+    if (int8Activations != "auto" && int8Activations != "on" && int8Activations != "off") {
+      module.emitError() << "falcon-cpu-select-lowering-strategy: int8-activations must be "
+                            "auto, on or off, found '"
+                         << int8Activations << "'";
+      return signalPassFailure();
+    }
+    if (int8Activations == "on" && !vnni) {
+      module.emitError() << "falcon-cpu-select-lowering-strategy: int8 activations need a "
+                            "CPU with AVX512-VNNI (avx512vnni), which "
+                         << target->getCpu() << " has not";
+      return signalPassFailure();
+    }
+    int64_t decodeActivationBits = int8Activations != "off" && vnni ? 8 : 0;
     RegisterTile tile = chooseRegisterTile(*target);
     if (tileRows)
       tile.rows = tileRows;
@@ -70,7 +86,7 @@ struct FalconCPUSelectLoweringStrategyPass
     MLIRContext *context = &getContext();
     auto projectionConfig = LoweringConfigAttr::get(
         context, threads, /*threadDim=*/-1, {tile.rows, tile.cols, tile.depth},
-        /*attentionBlock=*/{});
+        /*attentionBlock=*/{}, decodeActivationBits);
     SmallVector<int64_t, 2> attentionBlock = {attentionRows ? attentionRows : kCPUAttentionBlockRows,
                                               attentionKeys ? attentionKeys : kCPUAttentionBlockKeys};
     module.walk([&](Operation *op) {
@@ -86,7 +102,7 @@ struct FalconCPUSelectLoweringStrategyPass
         int64_t numKV = cast<RankedTensorType>(attention.getKey().getType()).getShape()[2];
         op->setAttr(FalconDialect::kLoweringConfigAttrName,
                     LoweringConfigAttr::get(context, threads, numKV > 1 ? 1 : 2, {},
-                                            attentionBlock));
+                                            attentionBlock, /*decodeActivationBits=*/0));
       }
     });
   }

@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "falcon/Codegen/CPU/Passes.h"
+#include "CPUKernels.h"
 
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
@@ -28,6 +28,7 @@ namespace mlir::falcon {
 using namespace mlir;
 using mlir::falcon::FalconDialect;
 using mlir::falcon::LoweringConfigAttr;
+using mlir::falcon::WeightEncodingAttr;
 
 /// The strategy's decision for `op`, if any.
 static LoweringConfigAttr getLoweringConfig(Operation *op) {
@@ -137,21 +138,7 @@ static linalg::GenericOp splitK(RewriterBase &rewriter, linalg::GenericOp op,
     rewriter.replaceOp(index, replacement);
   }
   rewriter.setInsertionPoint(op);
-  auto map = [&](unsigned numDims, ArrayRef<unsigned> dims) {
-    return AffineMap::getMultiDimMapWithTargets(numDims, dims, context);
-  };
-  // y = init + sum over chunks; loops (b, s, n, c).
-  auto combine = linalg::GenericOp::create(
-      rewriter, loc, TypeRange{initType}, ValueRange{partial.getResult(0)},
-      ValueRange{init},
-      ArrayRef<AffineMap>{map(4, {3, 0, 1, 2}), map(4, {0, 1, 2})},
-      ArrayRef<IteratorType>{IteratorType::parallel, IteratorType::parallel,
-                             IteratorType::parallel, IteratorType::reduction},
-      [&](OpBuilder &b, Location l, ValueRange args) {
-        linalg::YieldOp::create(b, l,
-                                ValueRange{arith::AddFOp::create(b, l, args[1], args[0])});
-      });
-  rewriter.replaceOp(op, combine.getResults());
+  rewriter.replaceOp(op, mlir::falcon::combinePartialSums(rewriter, loc, partial.getResult(0), init));
   return partial;
 }
 
@@ -271,7 +258,15 @@ static LogicalResult streamWeightRows(RewriterBase &rewriter, linalg::GenericOp 
 /// half-row strides, which costs more bandwidth than the second core brings
 /// (docs/benchmarks.md).
 static LogicalResult tileDecode(RewriterBase &rewriter, linalg::GenericOp op,
-                                int64_t chunks, int64_t streamedRows) {
+                                int64_t chunks, int64_t streamedRows,
+                                WeightEncodingAttr int8Dot) {
+  if (int8Dot) {
+    FailureOr<Value> result = mlir::falcon::emitInt8Decode(rewriter, op, int8Dot, chunks);
+    if (succeeded(result)) {
+      rewriter.replaceOp(op, *result);
+      return success();
+    }
+  }
   int64_t rows = cast<linalg::LinalgOp>(op.getOperation()).getStaticLoopRanges()[1];
   if (ShapedType::isDynamic(rows))
     return success();
@@ -323,6 +318,12 @@ struct FalconCPUTileProjectionsPass
       // (decode) the split-K path.
       // A quantized weight is dequantized in the projection's body, as its
       // loops read it (never whole).
+      // With int8 activations at decode, what the weight's codes encode.
+      WeightEncodingAttr int8Dot;
+      if (auto producer = op.getDpsInputs()[1].getDefiningOp<linalg::GenericOp>();
+          producer && config.getDecodeActivationBits() == 8)
+        int8Dot = producer->getAttrOfType<WeightEncodingAttr>(
+            FalconDialect::kDequantizeAttrName);
       op = fuseWeightProducer(rewriter, op);
       op->setAttr(FalconDialect::kLoweringConfigAttrName, config);
       Location loc = op.getLoc();
@@ -345,7 +346,7 @@ struct FalconCPUTileProjectionsPass
       rewriter.replaceOp(op, ifOp.getResults());
       if (failed(tilePrefill(rewriter, prefillOp, parallelChunks, tileRows, tileCols,
                              tileDepth)) ||
-          failed(tileDecode(rewriter, decodeOp, parallelChunks, kDecodeStreamedRows))) {
+          failed(tileDecode(rewriter, decodeOp, parallelChunks, kDecodeStreamedRows, int8Dot))) {
         ifOp.emitOpError("projection could not be tiled");
         return signalPassFailure();
       }

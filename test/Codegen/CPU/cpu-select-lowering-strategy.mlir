@@ -7,6 +7,10 @@
 // RUN: falcon-opt %s --falcon-cpu-attach-target="triple=aarch64-linux-gnu cpu=neoverse-n1 threads=8" --falcon-cpu-select-lowering-strategy | FileCheck %s --check-prefix=ARM
 // RUN: falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v3 threads=4" --falcon-cpu-select-lowering-strategy="tile-rows=4 tile-depth=64" | FileCheck %s --check-prefix=OVERRIDE
 // RUN: falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v3 threads=4" --falcon-cpu-select-lowering-strategy="attention-rows=2 attention-keys=3" | FileCheck %s --check-prefix=BLOCK
+// RUN: falcon-opt %s --falcon-cpu-attach-target="cpu=znver4 threads=2" --falcon-cpu-select-lowering-strategy="int8-activations=off" | FileCheck %s --check-prefix=NOINT8
+// RUN: falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v4 threads=2" --falcon-cpu-select-lowering-strategy | FileCheck %s --check-prefix=NOINT8
+// RUN: not falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v4 threads=2" --falcon-cpu-select-lowering-strategy="int8-activations=on" 2>&1 | FileCheck %s --check-prefix=NOVNNI
+// RUN: not falcon-opt %s --falcon-cpu-attach-target="cpu=znver4 threads=2" --falcon-cpu-select-lowering-strategy="int8-activations=yes" 2>&1 | FileCheck %s --check-prefix=BADINT8
 // RUN: not falcon-opt %s --falcon-cpu-select-lowering-strategy 2>&1 | FileCheck %s --check-prefix=NOTARGET
 // RUN: not falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v3" --falcon-cpu-select-lowering-strategy="tile-rows=100" 2>&1 | FileCheck %s --check-prefix=BIG
 
@@ -17,7 +21,13 @@
 // AVX2-LABEL: func.func @projection
 // AVX2: linalg.generic {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 4, register_tile = [6, 16, 256]>}
 // AVX512-LABEL: func.func @projection
-// AVX512: linalg.generic {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [8, 32, 256]>}
+// Zen 4 has AVX512-VNNI: the decode of a quantized weight uses int8
+// activations (x86-64-v4 has no VNNI, and `off` turns them off).
+// AVX512: linalg.generic {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [8, 32, 256], decode_activation_bits = 8>}
+// NOINT8-LABEL: func.func @projection
+// NOINT8: linalg.generic {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [8, 32, 256]>}
+// NOVNNI: error: falcon-cpu-select-lowering-strategy: int8 activations need a CPU with AVX512-VNNI (avx512vnni), which x86-64-v4 has not
+// BADINT8: error: falcon-cpu-select-lowering-strategy: int8-activations must be auto, on or off, found 'yes'
 // ARM-LABEL: func.func @projection
 // ARM: linalg.generic {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 8, register_tile = [8, 8, 256]>}
 // OVERRIDE: linalg.generic {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 4, register_tile = [4, 16, 64]>}

@@ -47,7 +47,9 @@ def FalconCPUSelectLoweringStrategy
       sized for the target's vector registers — `cols` is two vectors of f32
       lanes, `rows` the accumulator rows that fit beside two weight vectors
       and a broadcast (8 x 32 on AVX-512, 6 x 16 on AVX2, 8 x 8 on NEON),
-      `depth` 256 input features — and the thread split;
+      `depth` 256 input features — the thread split, and
+      `decode_activation_bits = 8` where the CPU has AVX512-VNNI (integer
+      dot products for the decode of quantized weights; `int8-activations`);
     * `falcon.attention`: the thread split along the KV groups, or along the
       query heads of a single group (multi-query), and the `attention_block`
       `[rows, keys]` of its tiled online softmax (64 x 512).
@@ -65,7 +67,11 @@ def FalconCPUSelectLoweringStrategy
     Option<"attentionRows", "attention-rows", "int64_t", /*default=*/"0",
            "Query rows per block of the tiled attention (0: 64)">,
     Option<"attentionKeys", "attention-keys", "int64_t", /*default=*/"0",
-           "Keys per block of the tiled attention (0: 512)">
+           "Keys per block of the tiled attention (0: 512)">,
+    Option<"int8Activations", "int8-activations", "std::string", /*default=*/"\"auto\"",
+           "Decode projections with quantized weights quantize their activation rows to "
+           "int8 and sum integer dot products: auto (where the CPU has AVX512-VNNI), on "
+           "(an error elsewhere) or off">
   ];
   let dependentDialects = ["::mlir::falcon::FalconDialect"];
 }
@@ -133,10 +139,16 @@ def FalconCPUTileProjections : Pass<"falcon-cpu-tile-projections", "func::FuncOp
       reduction) are split into `threads` contiguous blocks of weight rows,
       computed in parallel (`scf.forall`) into partial sums that are added
       afterwards (split-K), so each thread streams its own part of the
-      weight.
+      weight. With `decode_activation_bits = 8` and a quantized weight
+      (`falcon.dequantize` on its producer), each activation row is first
+      quantized to int8 in blocks of 32 inputs (fewer when the weight's
+      groups are smaller), and each thread's loops sum integer dot products
+      of the codes with it (`vpdpbusd`, 64 products per instruction), one f32
+      scale per block and group (CPUInt8Decode.cpp).
   }];
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::affine::AffineDialect",
-                           "::mlir::tensor::TensorDialect"];
+                           "::mlir::tensor::TensorDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::math::MathDialect", "::mlir::LLVM::LLVMDialect"];
 }
 
 def FalconCPUParallelHeads : Pass<"falcon-cpu-parallel-heads", "func::FuncOp"> {
@@ -188,6 +200,17 @@ def FalconCPUExpandBF16 : Pass<"falcon-cpu-expand-bf16", "func::FuncOp"> {
     the expanded form, and it rounds exactly as the instruction does.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def FalconCPULowerDotBytes : Pass<"falcon-cpu-lower-dot-bytes", "func::FuncOp"> {
+  let summary = "Lower falcon.dot_bytes to AVX512-VNNI's vpdpbusd intrinsic";
+  let description = [{
+    Rewrites every `falcon.dot_bytes` into `llvm.call_intrinsic
+    "llvm.x86.avx512.vpdpbusd.512"`. It runs after bufferization, whose
+    buffer deallocation refuses operations of unknown memory effects (as an
+    intrinsic call is).
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect", "::mlir::vector::VectorDialect"];
 }
 
 def FalconCPURuntimeImports : Pass<"falcon-cpu-runtime-imports", "ModuleOp"> {
