@@ -20,8 +20,8 @@ writes the reference logits [len(IDS), vocab] (float32) for the comma-separated 
 does: its inputs cut at I1, I2, ... (the row-parallel shards), each piece on its own (its own
 effective group size).
 --int8-activations also quantizes each decoder projection's input row as the integer decode
-does (falcon-compile --int8-activations, docs/precision.md): in blocks of min(32, group)
-inputs, code = round_even(x * (127 / max|x|)) in f32, value = code * (max|x| / 127). Every row
+does (falcon-compile --int8-activations, docs/precision.md): in blocks of min(16, group)
+inputs for int8 weights and min(32, group) for int4 ones (16 rows of code bytes), code = round_even(x * (127 / max|x|)) in f32, value = code * (max|x| / 127). Every row
 on its own, so one full-sequence forward gives the logits of each decode step.
 """
 import os
@@ -87,13 +87,14 @@ def quantize_activations(x: np.ndarray, block: int) -> np.ndarray:
 class Int8ActivationsReference(FalconReference):
     """The reference with every decoder projection's input quantized per row (int8 decode)."""
 
-    def __init__(self, *args, group: int, **kwargs):
+    def __init__(self, *args, group: int, bits: int, **kwargs):
         super().__init__(*args, **kwargs)
         self.group = group
+        self.block = 16 * 8 // bits
 
     def _lin(self, x, name, has_bias):
         if ".h." in name and name.endswith(PROJECTIONS):
-            block = min(32, effective_group(x.shape[-1], self.group))
+            block = min(self.block, effective_group(x.shape[-1], self.group))
             x = quantize_activations(x, block).astype(self.dtype)
         return super()._lin(x, name, has_bias)
 
@@ -131,7 +132,8 @@ def main() -> None:
     if int8_activations and splits:
         sys.exit("--int8-activations with --split is not supported")
     if int8_activations:
-        ref = Int8ActivationsReference(config=config, weights=weights, group=int(group))
+        ref = Int8ActivationsReference(config=config, weights=weights, group=int(group),
+                                       bits=int(bits))
     else:
         ref = FalconReference(config=config, weights=weights)
     logits = ref.forward_full(token_ids)

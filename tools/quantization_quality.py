@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What weight-only quantization costs in quality, on a trained model (standard library only).
 
-usage: quantization_quality.py MODEL WORKDIR [--windows N] [--check]
+usage: quantization_quality.py MODEL WORKDIR [--windows N] [--check] [--decode-path]
        [--scheme "FALCON-COMPILE ARGS"]...
 
 Compiles MODEL (a checkpoint directory with tokenizer.json, by default
@@ -18,6 +18,13 @@ Prints a markdown table. With --check, exits non-zero unless every int8
 scheme keeps perplexity within 1% and top-1 agreement at least 97%, and every
 int4 scheme within 10% and 85% (the bounds test/Parity/quantized-quality.test
 asserts; docs/precision.md gives the measured figures).
+
+--decode-path measures the decode path instead (where --int8-activations applies): every
+artifact, f32 included, is compiled with --tile-rows 64, so that windows of 63 tokens run the
+decode projections on all their rows; perplexity is then computed here from those windows'
+logits (each window a fresh context of 63 tokens, so it is higher than over 256), over the
+first N windows (default 16). The default schemes are int8 and int4 (groups of 128 and 32),
+each with --int8-activations=off and on.
 """
 import argparse
 import os
@@ -32,6 +39,9 @@ from check_parity import load_npy  # noqa: E402
 DEFAULT_SCHEMES = ["--quantize int8", "--quantize int8 --symmetric",
                    "--quantize int4", "--quantize int4 --symmetric",
                    "--quantize int4 --group-size 32", "--quantize int4 --group-size 32 --symmetric"]
+DECODE_SCHEMES = [f"{s} --int8-activations={a}"
+                  for s in ("--quantize int8", "--quantize int4", "--quantize int4 --group-size 32")
+                  for a in ("off", "on")]
 BOUNDS = {"int8": (0.01, 0.97), "int4": (0.10, 0.85)}
 
 
@@ -65,16 +75,36 @@ def argmax(row):
     return max(range(len(row)), key=row.__getitem__)
 
 
+def window_perplexity(logits, windows):
+    """exp(mean -log p(next token)) over the windows' positions but each window's last."""
+    import math
+    total, count, row = 0.0, 0, 0
+    for ids in windows:
+        for j in range(len(ids)):
+            if j + 1 < len(ids):
+                values = logits[row]
+                top = max(values)
+                log_sum = top + math.log(sum(math.exp(v - top) for v in values))
+                total += log_sum - values[ids[j + 1]]
+                count += 1
+            row += 1
+    return math.exp(total / count)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("model", nargs="?", default=os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "examples", "falcon-mini"))
     parser.add_argument("workdir")
-    parser.add_argument("--windows", type=int, default=4)
+    parser.add_argument("--windows", type=int)
     parser.add_argument("--scheme", action="append", default=[])
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--decode-path", action="store_true")
     args = parser.parse_args()
-    schemes = args.scheme or DEFAULT_SCHEMES
+    schemes = args.scheme or (DECODE_SCHEMES if args.decode_path else DEFAULT_SCHEMES)
+    if args.windows is None:
+        args.windows = 16 if args.decode_path else 4
+    extra = ["--tile-rows", "64"] if args.decode_path else []
     os.makedirs(args.workdir, exist_ok=True)
     text = os.path.join(args.model, "heldout.txt")
     import json
@@ -83,7 +113,7 @@ def main():
     with open(text, "rb") as f:
         ids = [int(i) for i in subprocess.run(["falcon-tokenize", args.model], input=f.read(),
                                               capture_output=True, check=True).stdout.split()]
-    width = positions - 1
+    width = 63 if args.decode_path else positions - 1
     windows = [ids[i * width:(i + 1) * width] for i in range(args.windows)
                if (i + 1) * width <= len(ids)]
 
@@ -92,10 +122,10 @@ def main():
     for tag, scheme in [("f32", "")] + [(f"s{i}", s) for i, s in enumerate(schemes)]:
         artifact = os.path.join(args.workdir, tag + ".artifact")
         run(["rm", "-rf", artifact])
-        run(["falcon-compile", args.model, "-o", artifact, "--quiet"] + scheme.split())
+        run(["falcon-compile", args.model, "-o", artifact, "--quiet"] + extra + scheme.split())
         size = os.path.getsize(os.path.join(artifact, "weights.bin"))
-        ppl = perplexity(artifact, text)
         logits = window_logits(artifact, windows, args.workdir, tag)
+        ppl = window_perplexity(logits, windows) if args.decode_path else perplexity(artifact, text)
         if reference is None:
             reference = logits
             top1, worst = 1.0, 0.0
@@ -107,7 +137,8 @@ def main():
         print(f"{scheme or 'f32'}: perplexity {ppl:.3f}, top-1 {top1:.4f}", file=sys.stderr)
 
     f32_ppl = results[0][2]
-    print(f"| falcon-compile | weights.bin | held-out perplexity | vs f32 | top-1 agreement with f32 "
+    kind = "perplexity over windows of 63 (decode path)" if args.decode_path else "perplexity"
+    print(f"| falcon-compile | weights.bin | held-out {kind} | vs f32 | top-1 agreement with f32 "
           f"({len(reference)} positions) | max abs logit error |")
     print("|---|---:|---:|---:|---:|---:|")
     failed = []
@@ -115,7 +146,8 @@ def main():
         change = ppl / f32_ppl - 1
         print(f"| `{scheme}` | {size / 2**20:.2f} MiB | {ppl:.3f} | {change:+.2%} | {top1:.2%} "
               f"| {worst:.3g} |")
-        bits = "int8" if "int8" in scheme else "int4" if "int4" in scheme else None
+        quantize = re.search(r"--quantize[ =](int8|int4)", scheme)
+        bits = quantize.group(1) if quantize else None
         if bits and (abs(change) > BOUNDS[bits][0] or top1 < BOUNDS[bits][1]):
             failed.append(f"{scheme}: perplexity {change:+.2%}, top-1 {top1:.2%} outside "
                           f"{BOUNDS[bits][0]:.0%} / {BOUNDS[bits][1]:.0%}")

@@ -122,7 +122,7 @@ def Falcon_LoweringConfigAttr : Falcon_Attr<"LoweringConfig", "lowering_config">
       empty: the decomposition's defaults (64 x 512 on the CPU);
     * `decode_activation_bits`: 8 when a projection whose weight is
       quantized quantizes its activation rows at decode to int8 (blocks of
-      32 inputs, one f32 scale each) and sums integer dot products
+      16 or 32 inputs, one f32 scale each) and sums integer dot products
       (`vpdpbusd`); 0 (the default): its weight is dequantized to f32.
 
     ```mlir

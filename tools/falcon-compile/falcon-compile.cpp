@@ -155,7 +155,7 @@ llvm::cl::opt<bool> symmetricQuantization(
 llvm::cl::opt<std::string> int8Activations(
     "int8-activations",
     llvm::cl::desc("Decode with a quantized weight: quantize the activation row to int8 "
-                   "(blocks of 32, f32 scales) and sum integer dot products (vpdpbusd): "
+                   "(blocks of 16 or 32, f32 scales) and sum integer dot products (vpdpbusd): "
                    "auto (default: where the CPU has AVX512-VNNI), on, or off (dequantize "
                    "the weight to f32)"),
     llvm::cl::init("auto"), llvm::cl::cat(category));

@@ -4,8 +4,8 @@
 // int4 weight (codes c[k,n], an f16 scale and zero point per group of G
 // inputs) reads one byte (or half of one) per weight, so its f32 split-K
 // loops are bound by the f32 work of dequantizing, not by the memory. Here
-// the activation row is quantized instead, to int8 in blocks of Q = min(32, G)
-// inputs, a[k] = round(x[k] / sx), sx = max|x| / 127 over the block, and
+// the activation row is quantized instead, to int8 in blocks of Q = min(16 pack, G)
+// inputs (16 rows of code bytes), a[k] = round(x[k] / sx), sx = max|x| / 127 over the block, and
 //
 //   y[n] += sum over blocks: sx * scale[g,n] * (sum_k u[k,n] a[k] - z[g,n] sum_k a[k])
 //
@@ -45,8 +45,11 @@ using namespace mlir::falcon;
 namespace {
 /// Lanes of a vpdpbusd: 16 i32 of 512 bits.
 constexpr int64_t kLanes = 16;
-/// Inputs per activation scale, at most.
-constexpr int64_t kMaxBlock = 32;
+/// Rows of codes per activation block, at most: 16 (16 int8 inputs, 32 int4
+/// ones). A block's rows are streamed side by side, and more than 16 streams
+/// a row apart read slower (int8 decode at 32 rows: 15.5 tokens/s on the
+/// falcon-7b shape, 16 rows: docs/benchmarks.md).
+constexpr int64_t kBlockCodeRows = 16;
 
 /// What a quantized projection reads, and how.
 struct QuantizedProjection {
@@ -277,7 +280,7 @@ FailureOr<Value> mlir::falcon::emitInt8Decode(RewriterBase &rewriter, linalg::Ge
   auto yType = cast<RankedTensorType>(op.getDpsInits()[0].getType());
   p.inputs = xType.getDimSize(2);
   p.outputs = yType.getDimSize(2);
-  p.block = std::min(kMaxBlock, p.group);
+  p.block = std::min(kBlockCodeRows * p.pack, p.group);
   if (p.pack != 8 / p.bits || !codesType.getElementType().isInteger(8) ||
       !xType.getElementType().isF32() || ShapedType::isDynamic(p.inputs) ||
       ShapedType::isDynamic(p.outputs) || p.outputs % kLanes != 0 || p.group % p.block != 0 ||

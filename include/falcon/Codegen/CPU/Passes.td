@@ -141,7 +141,7 @@ def FalconCPUTileProjections : Pass<"falcon-cpu-tile-projections", "func::FuncOp
       afterwards (split-K), so each thread streams its own part of the
       weight. With `decode_activation_bits = 8` and a quantized weight
       (`falcon.dequantize` on its producer), each activation row is first
-      quantized to int8 in blocks of 32 inputs (fewer when the weight's
+      quantized to int8 in blocks of 16 rows of codes (16 inputs, 32 for int4; fewer when the weight's
       groups are smaller), and each thread's loops sum integer dot products
       of the codes with it (`vpdpbusd`, 64 products per instruction), one f32
       scale per block and group (CPUInt8Decode.cpp).
