@@ -342,7 +342,7 @@ int main(int argc, char **argv) {
       parallelChunks.getNumOccurrences() ? int64_t(parallelChunks) : 0);
   if (!cpuTarget)
     return fail(llvm::toString(cpuTarget.takeError()));
-  if (int8Activations == "on" && !cpuTarget->hasFeature("avx512vnni"))
+  if (int8Activations == "on" && !hasInt8DotProducts(*cpuTarget))
     return fail("--int8-activations=on needs a CPU with AVX512-VNNI (avx512vnni), which " +
                 cpuTarget->getCpu().str() + " has not (auto: only where it has)");
   // An artifact is a library linked here: for this machine's architecture.

@@ -109,11 +109,10 @@ QuantizedActivations quantizeActivations(OpBuilder &b, Location loc,
   SmallVector<IteratorType> reduction = {IteratorType::parallel, IteratorType::parallel,
                                          IteratorType::parallel, IteratorType::reduction};
   Type f32 = b.getF32Type();
-  auto blockType = RankedTensorType::get(
-      {xType.getDimSize(0), xType.getDimSize(1), p.inputs / p.block}, f32);
+  // The initial value of both per-block reductions.
+  Value blockZeros = filled(b, loc, blockShape, b.getF32FloatAttr(0));
   auto amax = linalg::GenericOp::create(
-      b, loc, TypeRange{blockType},
-      ValueRange{blocked}, ValueRange{filled(b, loc, blockShape, b.getF32FloatAttr(0))},
+      b, loc, TypeRange{blockZeros.getType()}, ValueRange{blocked}, ValueRange{blockZeros},
       ArrayRef<AffineMap>{xByBlock, perBlock}, reduction,
       [&](OpBuilder &nb, Location l, ValueRange args) {
         Value magnitude = math::AbsFOp::create(nb, l, args[0]);
@@ -122,8 +121,8 @@ QuantizedActivations quantizeActivations(OpBuilder &b, Location loc,
       });
   Value amaxValue = amax.getResult(0);
   auto sums = linalg::GenericOp::create(
-      b, loc, TypeRange{amaxValue.getType()}, ValueRange{blocked, amaxValue},
-      ValueRange{filled(b, loc, blockShape, b.getF32FloatAttr(0))},
+      b, loc, TypeRange{blockZeros.getType()}, ValueRange{blocked, amaxValue},
+      ValueRange{blockZeros},
       ArrayRef<AffineMap>{xByBlock, perBlock, perBlock}, reduction,
       [&](OpBuilder &nb, Location l, ValueRange args) {
         Value code = quantizeActivation(nb, l, args[0], args[1]);

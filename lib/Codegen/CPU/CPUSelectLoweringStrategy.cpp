@@ -59,9 +59,7 @@ struct FalconCPUSelectLoweringStrategyPass
                            << " must be in [0, " << limit << "], found " << value;
         return signalPassFailure();
       }
-    // Integer dot products at decode need AVX512-VNNI's vpdpbusd (and
-    // AVX-512's 16 i32 lanes).
-    bool vnni = target->hasFeature("avx512vnni") && target->hasFeature("avx512bw");
+    bool vnni = hasInt8DotProducts(*target);
     if (int8Activations != "auto" && int8Activations != "on" && int8Activations != "off") {
       module.emitError() << "falcon-cpu-select-lowering-strategy: int8-activations must be "
                             "auto, on or off, found '"

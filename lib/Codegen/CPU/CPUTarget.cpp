@@ -129,6 +129,10 @@ FailureOr<CPUTargetAttr> mlir::falcon::getCPUTarget(ModuleOp module) {
   return target;
 }
 
+bool mlir::falcon::hasInt8DotProducts(CPUTargetAttr target) {
+  return target.hasFeature("avx512vnni") && target.hasFeature("avx512bw");
+}
+
 namespace {
 struct FalconCPUAttachTargetPass
     : public mlir::falcon::impl::FalconCPUAttachTargetBase<FalconCPUAttachTargetPass> {

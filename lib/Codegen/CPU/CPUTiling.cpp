@@ -138,7 +138,8 @@ static linalg::GenericOp splitK(RewriterBase &rewriter, linalg::GenericOp op,
     rewriter.replaceOp(index, replacement);
   }
   rewriter.setInsertionPoint(op);
-  rewriter.replaceOp(op, mlir::falcon::combinePartialSums(rewriter, loc, partial.getResult(0), init));
+  rewriter.replaceOp(op,
+                     mlir::falcon::combinePartialSums(rewriter, loc, partial.getResult(0), init));
   return partial;
 }
 
@@ -316,14 +317,14 @@ struct FalconCPUTileProjectionsPass
       // One compiled function serves every sequence length: a sequence of at
       // least `rows` rows takes the register-tiled path, a shorter one
       // (decode) the split-K path.
-      // A quantized weight is dequantized in the projection's body, as its
-      // loops read it (never whole).
       // With int8 activations at decode, what the weight's codes encode.
       WeightEncodingAttr int8Dot;
       if (auto producer = op.getDpsInputs()[1].getDefiningOp<linalg::GenericOp>();
           producer && config.getDecodeActivationBits() == 8)
         int8Dot = producer->getAttrOfType<WeightEncodingAttr>(
             FalconDialect::kDequantizeAttrName);
+      // A quantized weight is dequantized in the projection's body, as its
+      // loops read it (never whole).
       op = fuseWeightProducer(rewriter, op);
       op->setAttr(FalconDialect::kLoweringConfigAttrName, config);
       Location loc = op.getLoc();

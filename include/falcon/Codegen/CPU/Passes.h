@@ -46,6 +46,12 @@ llvm::Expected<CPUTargetAttr> resolveCPUTarget(MLIRContext *context,
 /// that should have attached it.
 FailureOr<CPUTargetAttr> getCPUTarget(ModuleOp module);
 
+/// Whether `target` runs the integer decode of quantized weights (int8
+/// activations): AVX512-VNNI's vpdpbusd on AVX-512's 16 i32 lanes. The one
+/// definition falcon-cpu-select-lowering-strategy and falcon-compile's
+/// up-front check of --int8-activations=on share.
+bool hasInt8DotProducts(CPUTargetAttr target);
+
 #define GEN_PASS_REGISTRATION
 #include "falcon/Codegen/CPU/Passes.h.inc"
 
