@@ -295,7 +295,7 @@ private:
         key = rotate(key);
       }
       auto attn = AttentionOp::create(
-          builder, loc, activationType(config.hiddenSize), cacheType, cacheType,
+          builder, loc, activationType(config.attentionWidth()), cacheType, cacheType,
           query, key, split.getValue(), keyCache, valueCache, pastLens, alibi);
       newKeyCache = attn.getNewKeyCache();
       newValueCache = attn.getNewValueCache();

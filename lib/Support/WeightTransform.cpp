@@ -284,21 +284,9 @@ llvm::Error applyQuantize(const WeightTransform &transform, llvm::ArrayRef<uint8
     quantized = regroupQuantizedWeight(transform.name, elements, shape[0], shape[1],
                                        quantize.quantization);
   }
-  std::vector<float> values(quantize.sourceFloat == Float::Quantized ? 0 : raw.size() / sourceWidth);
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (quantize.sourceFloat == Float::F32) {
-      std::memcpy(&values[i], &raw[4 * i], 4);
-      continue;
-    }
-    uint16_t half;
-    std::memcpy(&half, &raw[2 * i], 2);
-    if (quantize.sourceFloat == Float::F16) {
-      values[i] = halfToFloat(half);
-      continue;
-    }
-    uint32_t word = uint32_t(half) << 16;
-    std::memcpy(&values[i], &word, 4);
-  }
+  std::vector<float> values;
+  if (quantize.sourceFloat != Float::Quantized)
+    values = widenToFloat(raw, quantize.sourceFloat);
   if (quantize.sourceFloat != Float::Quantized) {
     llvm::consumeError(quantized.takeError());
     quantized = quantizeWeight(transform.name, values, shape[0], shape[1], quantize.quantization);
@@ -576,6 +564,29 @@ uint16_t falcon::roundToHalf(float value) {
   // Subnormal: the full significand, in units of 2^-24.
   uint32_t significand = mantissa | 0x800000;
   return uint16_t(sign | roundShift(significand, unsigned(-unbiased - 1)));
+}
+
+std::vector<float> falcon::widenToFloat(llvm::ArrayRef<uint8_t> raw,
+                                       WeightTransform::Quantize::Float kind) {
+  using Float = WeightTransform::Quantize::Float;
+  assert(kind != Float::Quantized && "quantized elements are not floats");
+  unsigned width = kind == Float::F32 ? 4 : 2;
+  std::vector<float> values(raw.size() / width);
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (kind == Float::F32) {
+      std::memcpy(&values[i], &raw[4 * i], 4);
+      continue;
+    }
+    uint16_t half;
+    std::memcpy(&half, &raw[2 * i], 2);
+    if (kind == Float::F16) {
+      values[i] = halfToFloat(half);
+      continue;
+    }
+    uint32_t word = uint32_t(half) << 16;
+    std::memcpy(&values[i], &word, 4);
+  }
+  return values;
 }
 
 float falcon::halfToFloat(uint16_t bits) {

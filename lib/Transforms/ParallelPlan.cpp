@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <numeric>
 
 using namespace mlir;
 using namespace mlir::falcon;
@@ -28,45 +29,6 @@ std::pair<int64_t, int64_t> mlir::falcon::splitEvenly(int64_t total, int64_t par
   int64_t base = total / parts, extra = total % parts;
   int64_t begin = index * base + std::min(index, extra);
   return {begin, base + (index < extra ? 1 : 0)};
-}
-
-/// The fused QKV rows of query heads [firstHead, firstHead + numHeads) and
-/// their KV heads (spec section 5.2).
-static std::vector<int64_t> getQKVRows(const PlanModel &model, const SlotShard &slot) {
-  std::vector<int64_t> rows;
-  int64_t d = model.headDim;
-  auto appendHead = [&](int64_t firstRow) {
-    for (int64_t row = 0; row < d; ++row)
-      rows.push_back(firstRow + row);
-  };
-  switch (model.qkvLayout) {
-  case QKVLayout::PerHead: // [H, 3, d]: head h owns q, k, v
-    for (int64_t head = slot.firstHead; head < slot.firstHead + slot.numHeads; ++head)
-      for (int64_t part = 0; part < 3; ++part)
-        appendHead((head * 3 + part) * d);
-    break;
-  case QKVLayout::MultiQuery: // [H + 2, d]: the queries, then k, then v
-    for (int64_t head = slot.firstHead; head < slot.firstHead + slot.numHeads; ++head)
-      appendHead(head * d);
-    appendHead(model.numHeads * d);
-    appendHead((model.numHeads + 1) * d);
-    break;
-  case QKVLayout::Grouped: { // [K, H/K + 2, d]: per group its queries, k, v
-    int64_t perGroup = model.numHeads / model.numKVHeads;
-    int64_t groupRows = (perGroup + 2) * d;
-    for (int64_t group = slot.firstKVHead; group < slot.firstKVHead + slot.numKVHeads;
-         ++group) {
-      int64_t first = std::max(slot.firstHead, group * perGroup);
-      int64_t last = std::min(slot.firstHead + slot.numHeads, (group + 1) * perGroup);
-      for (int64_t head = first; head < last; ++head)
-        appendHead(group * groupRows + (head - group * perGroup) * d);
-      appendHead(group * groupRows + perGroup * d);
-      appendHead(group * groupRows + (perGroup + 1) * d);
-    }
-    break;
-  }
-  }
-  return rows;
 }
 
 llvm::Expected<ParallelPlan> mlir::falcon::computeParallelPlan(const PlanModel &model,
@@ -132,7 +94,10 @@ llvm::Expected<ParallelPlan> mlir::falcon::computeParallelPlan(const PlanModel &
     }
     std::tie(shard.ffnOffset, shard.ffnSize) = splitEvenly(model.ffnHiddenSize, tp, slot);
     std::tie(shard.vocabOffset, shard.vocabSize) = splitEvenly(model.vocabSize, tp, slot);
-    shard.qkvRows = getQKVRows(model, shard);
+    std::vector<int64_t> heads(size_t(shard.numHeads));
+    std::iota(heads.begin(), heads.end(), shard.firstHead);
+    shard.qkvRows = getFusedQKVRows(model.qkvLayout, model.numHeads, model.numKVHeads,
+                                    model.headDim, heads);
     plan.slots.push_back(std::move(shard));
   }
 

@@ -14,6 +14,7 @@
 #include "falcon/Codegen/CPU/Passes.h"
 #include "falcon/Import/Importer.h"
 #include "falcon/Import/ModelStats.h"
+#include "falcon/Import/Pruning.h"
 #include "falcon/Pipelines/Pipelines.h"
 #include "falcon/Target/Artifact.h"
 #include "falcon/Transforms/Passes.h"
@@ -165,6 +166,31 @@ llvm::cl::list<std::string> sanitize(
                    "(out-of-bounds checks through the UBSan runtime); it then runs only "
                    "under the sanitizer runtime (docs/reliability.md)"),
     llvm::cl::value_desc("address,undefined"), llvm::cl::cat(category));
+llvm::cl::opt<double> pruneHeads(
+    "prune-heads",
+    llvm::cl::desc("Structured pruning: remove this fraction of the query heads of every KV "
+                   "group, the least important on the calibration text (docs/precision.md)"),
+    llvm::cl::init(0.0), llvm::cl::cat(category));
+llvm::cl::opt<double> pruneFFN(
+    "prune-ffn",
+    llvm::cl::desc("Structured pruning: remove this fraction of each layer's MLP neurons "
+                   "(dense_h_to_4h rows with the matching dense_4h_to_h columns)"),
+    llvm::cl::init(0.0), llvm::cl::cat(category));
+llvm::cl::opt<std::string> calibrationText(
+    "calibration",
+    llvm::cl::desc("Text file the pruning importance is measured on (tokenized with the "
+                   "checkpoint's tokenizer.json)"),
+    llvm::cl::value_desc("file"), llvm::cl::cat(category));
+llvm::cl::opt<std::string> calibrationIds(
+    "calibration-ids",
+    llvm::cl::desc("Token ids (separated by commas or white space) the pruning importance is "
+                   "measured on, instead of --calibration"),
+    llvm::cl::value_desc("file"), llvm::cl::cat(category));
+llvm::cl::opt<std::string> pruneOut(
+    "prune-out",
+    llvm::cl::desc("Directory the pruned checkpoint is written to (default: the artifact "
+                   "directory followed by '.pruned'); compile it again without recalibrating"),
+    llvm::cl::value_desc("dir"), llvm::cl::cat(category));
 llvm::cl::opt<int64_t> tensorParallel(
     "tp", llvm::cl::desc("Tensor-parallel ranks per pipeline stage (Megatron; default 1)"),
     llvm::cl::init(1), llvm::cl::cat(category));
@@ -237,6 +263,112 @@ static llvm::Error checkFreeDiskSpace(const Checkpoint &checkpoint, MLIRContext 
                                                        formatByteSize(copiedFileBytes)
                                                  : std::string()) +
       " + code) but only " + formatByteSize(available) + " are free on " + parent);
+}
+
+/// The calibration tokens: --calibration-ids, or --calibration tokenized
+/// with the checkpoint's tokenizer.
+static llvm::Expected<std::vector<int64_t>>
+readCalibrationTokens(const Checkpoint &checkpoint) {
+  auto fail = [](const llvm::Twine &message) { return llvm::createStringError(message.str()); };
+  if (calibrationText.empty() == calibrationIds.empty())
+    return fail("--prune-heads/--prune-ffn need a calibration text: --calibration FILE or "
+                "--calibration-ids FILE (one of the two)");
+  StringRef path = calibrationIds.empty() ? calibrationText : calibrationIds;
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return fail(path + ": " + buffer.getError().message());
+  StringRef text = (*buffer)->getBuffer();
+  std::vector<int64_t> tokens;
+  if (!calibrationIds.empty()) {
+    llvm::SmallVector<StringRef> fields;
+    text.split(fields, ',');
+    for (StringRef field : fields) {
+      llvm::SmallVector<StringRef> words;
+      field.split(words, ' ', -1, /*KeepEmpty=*/false);
+      for (StringRef word : words) {
+        word = word.trim();
+        if (word.empty())
+          continue;
+        int64_t id = 0;
+        if (word.getAsInteger(10, id))
+          return fail(path + ": '" + word + "' is not a token id");
+        tokens.push_back(id);
+      }
+    }
+    return tokens;
+  }
+  std::string tokenizerPath;
+  for (const std::string &file : getCopiedCheckpointFiles(checkpoint))
+    if (llvm::sys::path::filename(file) == "tokenizer.json")
+      tokenizerPath = file;
+  if (tokenizerPath.empty())
+    return fail(checkpoint.name + ": has no tokenizer.json to read --calibration with (give "
+                                  "--calibration-ids)");
+  falcon_tokenizer_t *tokenizer = nullptr;
+  auto message = [](falcon_status_t status) {
+    std::string text = falcon_status_message(status);
+    falcon_status_free(status);
+    return text;
+  };
+  if (falcon_status_t status = falcon_tokenizer_open(tokenizerPath.c_str(), &tokenizer))
+    return fail(message(status));
+  tokens.resize(text.size() + 16);
+  size_t count = 0;
+  falcon_status_t status = falcon_tokenizer_encode(tokenizer, text.data(), text.size(), false,
+                                                   tokens.data(), tokens.size(), &count);
+  if (status && count > tokens.size()) {
+    falcon_status_free(status);
+    tokens.resize(count);
+    status = falcon_tokenizer_encode(tokenizer, text.data(), text.size(), false, tokens.data(),
+                                     tokens.size(), &count);
+  }
+  falcon_tokenizer_release(tokenizer);
+  if (status)
+    return fail(path + ": " + message(status));
+  tokens.resize(count);
+  return tokens;
+}
+
+/// --prune-heads/--prune-ffn: measures the importance on the calibration
+/// text, writes the pruned checkpoint and opens it.
+static llvm::Expected<Checkpoint> pruneCheckpoint(const Checkpoint &checkpoint,
+                                                  bool showProgress) {
+  auto fail = [](const llvm::Twine &message) { return llvm::createStringError(message.str()); };
+  if (std::string problem = checkPruningRatios(checkpoint.config, pruneHeads, pruneFFN);
+      !problem.empty())
+    return fail(problem);
+  std::string out = pruneOut;
+  if (out.empty()) {
+    if (outputPath.empty() || emit != EmitKind::None)
+      return fail("--prune-out DIR is needed when no artifact directory is written");
+    out = outputPath + ".pruned";
+  }
+  llvm::Expected<std::vector<int64_t>> tokens = readCalibrationTokens(checkpoint);
+  if (!tokens)
+    return tokens.takeError();
+  int64_t lastPercent = -1;
+  int64_t layers = checkpoint.config.numLayers;
+  llvm::Expected<PruningImportance> importance = computePruningImportance(
+      checkpoint, *tokens, [&](int64_t window, int64_t windows, int64_t layer) {
+        int64_t percent = 100 * (layer * windows + window + 1) / (layers * windows);
+        if (showProgress && percent / 10 != lastPercent / 10)
+          llvm::errs() << llvm::formatv("falcon-compile: calibrating on {0} tokens: {1}%\n",
+                                        tokens->size(), percent);
+        lastPercent = percent;
+      });
+  if (!importance)
+    return importance.takeError();
+  PruningSelection selection = selectPruning(checkpoint.config, *importance, pruneHeads, pruneFFN);
+  if (llvm::Error error = writePrunedCheckpoint(checkpoint, *importance, selection, out,
+                                                getCopiedCheckpointFiles(checkpoint)))
+    return std::move(error);
+  if (showProgress) {
+    llvm::errs() << "falcon-compile: ";
+    printPruningSummary(checkpoint.config, selection, llvm::errs());
+    llvm::errs() << "falcon-compile: wrote the pruned checkpoint " << out
+                 << " (its report: pruning.json)\n";
+  }
+  return openCheckpoint(out);
 }
 
 int main(int argc, char **argv) {
@@ -364,6 +496,12 @@ int main(int argc, char **argv) {
     if (!opened)
       return fail(llvm::toString(opened.takeError()));
     checkpoint = std::move(*opened);
+    if (pruneHeads.getNumOccurrences() || pruneFFN.getNumOccurrences()) {
+      llvm::Expected<Checkpoint> pruned = pruneCheckpoint(*checkpoint, !quiet);
+      if (!pruned)
+        return fail(modelPath + ": " + llvm::toString(pruned.takeError()));
+      checkpoint = std::move(*pruned);
+    }
     // A GPTQ/AWQ checkpoint's projections are read as they were quantized.
     if (const std::optional<CheckpointQuantization> &stored = checkpoint->config.quantization) {
       const char *method =

@@ -26,6 +26,42 @@ int64_t mlir::falcon::getFusedQKVWidth(QKVLayout layout, int64_t numHeads,
   llvm_unreachable("unknown QKV layout");
 }
 
+std::vector<int64_t> mlir::falcon::getFusedQKVRows(QKVLayout layout, int64_t numHeads,
+                                                   int64_t numKVHeads, int64_t headDim,
+                                                   ArrayRef<int64_t> queryHeads) {
+  std::vector<int64_t> rows;
+  auto appendHead = [&](int64_t firstRow) {
+    for (int64_t row = 0; row < headDim; ++row)
+      rows.push_back(firstRow + row);
+  };
+  switch (layout) {
+  case QKVLayout::PerHead: // [H, 3, d]: head h owns q, k, v
+    for (int64_t head : queryHeads)
+      for (int64_t part = 0; part < 3; ++part)
+        appendHead((head * 3 + part) * headDim);
+    break;
+  case QKVLayout::MultiQuery: // [H + 2, d]: the queries, then k, then v
+    for (int64_t head : queryHeads)
+      appendHead(head * headDim);
+    appendHead(numHeads * headDim);
+    appendHead((numHeads + 1) * headDim);
+    break;
+  case QKVLayout::Grouped: { // [K, H/K + 2, d]: per group its queries, k, v
+    int64_t perGroup = numHeads / numKVHeads;
+    int64_t groupRows = (perGroup + 2) * headDim;
+    for (size_t at = 0; at < queryHeads.size();) {
+      int64_t group = queryHeads[at] / perGroup;
+      for (; at < queryHeads.size() && queryHeads[at] / perGroup == group; ++at)
+        appendHead(group * groupRows + (queryHeads[at] - group * perGroup) * headDim);
+      appendHead(group * groupRows + perGroup * headDim);
+      appendHead(group * groupRows + (perGroup + 1) * headDim);
+    }
+    break;
+  }
+  }
+  return rows;
+}
+
 /// Checks that a static dimension has the expected size; dynamic sizes are
 /// checked at run time.
 static LogicalResult expectDim(Operation *op, const Twine &what,

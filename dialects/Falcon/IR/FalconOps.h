@@ -11,6 +11,8 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include <vector>
+
 #include "Falcon/FalconEnums.h.inc"
 
 #define GET_ATTRDEF_CLASSES
@@ -25,6 +27,12 @@ namespace mlir::falcon {
 /// Width of the fused QKV projection for `layout` (spec section 5.2).
 int64_t getFusedQKVWidth(QKVLayout layout, int64_t numHeads,
                          int64_t numKVHeads, int64_t headDim);
+/// The fused QKV rows of query heads `queryHeads` (ascending) and of their KV
+/// heads, in the layout's order (spec section 5.2): a tensor-parallel rank's
+/// shard, or the heads a pruned model keeps.
+std::vector<int64_t> getFusedQKVRows(QKVLayout layout, int64_t numHeads,
+                                     int64_t numKVHeads, int64_t headDim,
+                                     llvm::ArrayRef<int64_t> queryHeads);
 } // namespace mlir::falcon
 
 #endif // FALCON_DIALECT_FALCON_IR_FALCONOPS_H

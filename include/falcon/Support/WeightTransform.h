@@ -188,6 +188,11 @@ struct WeightTransform {
   std::optional<Quantize> quantize;
 };
 
+/// The floats `raw` holds (f32, bf16 or f16 as `kind` says; not Quantized),
+/// as f32.
+std::vector<float> widenToFloat(llvm::ArrayRef<uint8_t> raw,
+                                WeightTransform::Quantize::Float kind);
+
 /// The bytes of the checkpoint tensor (elementBytes * its element count).
 llvm::Expected<uint64_t> getSourceBytes(const WeightTransform &transform);
 /// The shape after all steps.
