@@ -9,8 +9,9 @@ model's own modules (forward hooks), independently of the C++ calibration pass:
 selects what to remove by the documented rule, and computes the pruned model's reference by
 zeroing the removed heads' dense columns and the removed neurons' dense_4h_to_h columns: a
 head or neuron whose output columns are zero contributes nothing, which is exactly removing it.
-Writes OUT/golden.json (selection, importance, prompt, greedy ids) and OUT/full_logits.npy
-(float32 [len(prompt) + generated, vocab]) in the layout of the parity fixtures, so that
+Writes OUT/golden.json (selection, importance, prompt, greedy ids), OUT/full_logits.npy
+(float32 [len(prompt) + generated, vocab]) OUT/logits.npy (the prompt's) and OUT/step_logits.npy (each greedy step's) in the layout of
+the parity fixtures, so that
 test/Parity/Inputs/check_parity.py reads them.
 
 Usage (transformers, torch):
@@ -119,13 +120,18 @@ def main():
 
         prompt = [int(x) for x in args.prompt_ids.split(",")]
         tokens = list(prompt)
+        steps = []
         for _ in range(args.max_new_tokens):
             logits = model(torch.tensor([tokens])).logits[0, -1]
+            steps.append(logits.float().numpy())
             tokens.append(int(torch.argmax(logits)))
         full = model(torch.tensor([tokens])).logits[0].float().numpy()
+        prompt_logits = model(torch.tensor([prompt])).logits[0].float().numpy()
 
     os.makedirs(args.out, exist_ok=True)
     np.save(os.path.join(args.out, "full_logits.npy"), full.astype(np.float32))
+    np.save(os.path.join(args.out, "logits.npy"), prompt_logits.astype(np.float32))
+    np.save(os.path.join(args.out, "step_logits.npy"), np.stack(steps).astype(np.float32))
     golden = {
         "variant": os.path.basename(os.path.normpath(args.fixture)),
         "prune_heads": args.prune_heads,
@@ -140,7 +146,10 @@ def main():
         "attn_implementation": "eager",
         "layers": selection,
         "files": {"full_logits.npy": "float32 [len(prompt_ids) + generated, vocab]: one forward "
-                                     "over prompt_ids + generated_ids"},
+                                     "over prompt_ids + generated_ids",
+                  "logits.npy": "float32 [len(prompt_ids), vocab]: one forward over prompt_ids",
+                  "step_logits.npy": "float32 [max_new_tokens, vocab]: the logits each new token "
+                                     "was chosen from (one full forward per step)"},
         "transformers_version": transformers.__version__,
         "torch_version": torch.__version__,
     }

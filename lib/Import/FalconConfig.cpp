@@ -244,11 +244,12 @@ static void validate(const FalconConfig &config, ConfigReader &reader) {
         {"max_position_embeddings", config.maxPositionEmbeddings, 1 << 24}})
     if (value > limit)
       return fail(llvm::formatv("'{0}' is {1}, above the supported {2}", name, value, limit));
-  if (config.headDimField < 0 || config.headDimField > (1 << 16) ||
-      config.numHeads > (1 << 16))
-    return fail(llvm::formatv("num_attention_heads ({0}) or head_dim ({1}) is out of range "
-                              "(at most 65536)",
-                              config.numHeads, config.headDimField));
+  if (config.headDimField && (*config.headDimField <= 0 || *config.headDimField > (1 << 16)))
+    return fail(llvm::formatv("'head_dim' must be in [1, 65536], found {0}",
+                              *config.headDimField));
+  if (config.numHeads > (1 << 16))
+    return fail(llvm::formatv("'num_attention_heads' is {0}, above the supported 65536",
+                              config.numHeads));
   if (!config.headDimField && config.hiddenSize % config.numHeads != 0)
     return fail(llvm::formatv("hidden_size ({0}) is not divisible by "
                               "num_attention_heads ({1})",
@@ -362,11 +363,7 @@ Expected<FalconConfig> mlir::falcon::parseFalconConfig(StringRef text,
     reader.readInt({"n_embed"}, config.hiddenSize, true);
   reader.readInt({"num_hidden_layers", "n_layer"}, config.numLayers, true);
   reader.readInt({"num_attention_heads", "n_head"}, config.numHeads, true);
-  std::optional<int64_t> headDim;
-  reader.readOptionalInt({"head_dim"}, headDim);
-  // 0 or less is refused by validate() (as -1: absent is 0).
-  if (headDim)
-    config.headDimField = *headDim > 0 ? *headDim : -1;
+  reader.readOptionalInt({"head_dim"}, config.headDimField);
   config.numKVHeadsField = config.numHeads;
   reader.readInt({"num_kv_heads", "n_head_kv"}, config.numKVHeadsField, false);
   // 4x hidden_size, saturated: validate() rejects the oversized hidden_size.

@@ -366,11 +366,10 @@ mlir::falcon::computePruningImportance(const Checkpoint &checkpoint, ArrayRef<in
                                            progress) {
   const FalconConfig &config = checkpoint.config;
   if (!checkpoint.tensors)
-    return fail(checkpoint.name + ": pruning needs the checkpoint's weights (this is a lone "
-                                  "config.json)");
+    return fail("pruning needs the checkpoint's weights (this is a lone config.json)");
   if (config.quantization)
-    return fail(checkpoint.name + ": pruning needs float weights; this checkpoint is "
-                                  "GPTQ/AWQ-quantized");
+    return fail("pruning needs float weights; this checkpoint is GPTQ/AWQ-quantized (prune "
+                "the float model, then quantize)");
   if (tokens.empty())
     return fail("the calibration text has no tokens");
   for (int64_t token : tokens)

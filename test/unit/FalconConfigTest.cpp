@@ -37,6 +37,48 @@ TEST(FalconConfig, Falcon7bDefaults) {
   EXPECT_EQ(getParameterCount(config), 6921720704);
 }
 
+// A pruned model (docs/precision.md, "Structured pruning") states head_dim:
+// its query heads no longer tile hidden_size.
+TEST(FalconConfig, StatedHeadDimOfAPrunedModel) {
+  FalconConfig config = parseOk(R"({"vocab_size": 65024, "hidden_size": 4544,
+      "num_hidden_layers": 32, "num_attention_heads": 53, "head_dim": 64,
+      "ffn_hidden_size": 13632})");
+  EXPECT_EQ(config.headDim(), 64);
+  EXPECT_EQ(config.attentionWidth(), 53 * 64);
+  EXPECT_EQ(config.qkvOutFeatures(), (53 + 2) * 64);
+  std::vector<WeightSpec> specs = getWeightSpecs(config);
+  auto dense = llvm::find_if(specs, [](const WeightSpec &spec) {
+    return spec.name == "transformer.h.{}.self_attention.dense.weight";
+  });
+  ASSERT_NE(dense, specs.end());
+  EXPECT_EQ(dense->shape, (llvm::SmallVector<int64_t, 2>{4544, 53 * 64}));
+  // Without head_dim, the head size is hidden_size / num_attention_heads.
+  EXPECT_EQ(parseOk(R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
+      "num_attention_heads": 4})").attentionWidth(), 64);
+}
+
+// The fused QKV rows of a set of query heads, per layout (spec section 5.2).
+TEST(FalconConfig, FusedQKVRowsOfHeads) {
+  auto firstRows = [](QKVLayout layout, int64_t heads, int64_t kv,
+                      std::vector<int64_t> queryHeads) {
+    std::vector<int64_t> rows = getFusedQKVRows(layout, heads, kv, 2, queryHeads);
+    std::vector<int64_t> starts;
+    for (size_t at = 0; at < rows.size(); at += 2)
+      starts.push_back(rows[at]);
+    EXPECT_EQ(rows.size() % 2, 0u);
+    return starts;
+  };
+  // [H + 2, d]: heads 1 and 3 of 5, then k (row 10) and v (row 12).
+  EXPECT_EQ(firstRows(QKVLayout::MultiQuery, 5, 1, {1, 3}),
+            (std::vector<int64_t>{2, 6, 10, 12}));
+  // [K, H/K + 2, d] with 2 groups of 4: head 1 (group 0), heads 4 and 7
+  // (group 1), each group's k and v after its queries.
+  EXPECT_EQ(firstRows(QKVLayout::Grouped, 8, 2, {1, 4, 7}),
+            (std::vector<int64_t>{2, 8, 10, 12, 18, 20, 22}));
+  // [H, 3, d]: head 2's q, k, v.
+  EXPECT_EQ(firstRows(QKVLayout::PerHead, 4, 4, {2}), (std::vector<int64_t>{12, 14, 16}));
+}
+
 TEST(FalconConfig, LegacyRWKeysImplyNewDecoderArchitecture) {
   FalconConfig config = parseOk(R"({"vocab_size": 65024, "n_embed": 8192,
       "n_layer": 60, "n_head": 128, "n_head_kv": 8, "parallel_attn": true})");
@@ -145,6 +187,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"HiddenNotDivisible", R"({"vocab_size": 8, "hidden_size": 4544,
                       "num_hidden_layers": 1, "num_attention_heads": 70})",
                   "hidden_size (4544) is not divisible by num_attention_heads (70)"},
+        BadConfig{"ZeroHeadDim", R"({"vocab_size": 8, "hidden_size": 64,
+                      "num_hidden_layers": 1, "num_attention_heads": 4, "head_dim": 0})",
+                  "'head_dim' must be in [1, 65536], found 0"},
+        BadConfig{"NegativeHeadDim", R"({"vocab_size": 8, "hidden_size": 64,
+                      "num_hidden_layers": 1, "num_attention_heads": 4, "head_dim": -16})",
+                  "'head_dim' must be in [1, 65536], found -16"},
+        BadConfig{"OddStatedHeadDim", R"({"vocab_size": 8, "hidden_size": 64,
+                      "num_hidden_layers": 1, "num_attention_heads": 3, "head_dim": 15})",
+                  "rotary embeddings need an even head size, found 15"},
         BadConfig{"HeadsNotDivisibleByKV", R"({"vocab_size": 8, "hidden_size": 64, "num_hidden_layers": 1,
                       "num_attention_heads": 4, "num_kv_heads": 3,
                       "new_decoder_architecture": true})",

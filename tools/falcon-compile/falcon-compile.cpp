@@ -302,8 +302,8 @@ readCalibrationTokens(const Checkpoint &checkpoint) {
     if (llvm::sys::path::filename(file) == "tokenizer.json")
       tokenizerPath = file;
   if (tokenizerPath.empty())
-    return fail(checkpoint.name + ": has no tokenizer.json to read --calibration with (give "
-                                  "--calibration-ids)");
+    return fail("the checkpoint has no tokenizer.json to read --calibration with (give "
+                "--calibration-ids)");
   falcon_tokenizer_t *tokenizer = nullptr;
   auto message = [](falcon_status_t status) {
     std::string text = falcon_status_message(status);
@@ -343,6 +343,10 @@ static llvm::Expected<Checkpoint> pruneCheckpoint(const Checkpoint &checkpoint,
       return fail("--prune-out DIR is needed when no artifact directory is written");
     out = outputPath + ".pruned";
   }
+  // Refused before the calibration's work, as the writer would refuse it.
+  if (llvm::sys::fs::exists(out) &&
+      !llvm::sys::fs::exists(llvm::Twine(out) + "/pruning.json"))
+    return fail(out + ": exists and is not a pruned model (no pruning.json); not overwritten");
   llvm::Expected<std::vector<int64_t>> tokens = readCalibrationTokens(checkpoint);
   if (!tokens)
     return tokens.takeError();
@@ -483,6 +487,14 @@ int main(int argc, char **argv) {
       return fail(llvm::toString(std::move(error)));
   OwningOpRef<ModuleOp> module;
   std::optional<Checkpoint> checkpoint;
+  bool pruning = pruneHeads.getNumOccurrences() || pruneFFN.getNumOccurrences();
+  if (!pruning && (calibrationText.getNumOccurrences() || calibrationIds.getNumOccurrences() ||
+                   pruneOut.getNumOccurrences()))
+    return fail("--calibration, --calibration-ids and --prune-out go with --prune-heads or "
+                "--prune-ffn");
+  if (pruning && StringRef(modelPath).ends_with(".mlir"))
+    return fail(modelPath + ": --prune-heads/--prune-ffn need a checkpoint directory, not a "
+                            ".mlir file");
   if (StringRef(modelPath).ends_with(".mlir")) {
     if (printStats)
       return fail(modelPath + ": --print-stats needs a checkpoint directory "
@@ -496,7 +508,7 @@ int main(int argc, char **argv) {
     if (!opened)
       return fail(llvm::toString(opened.takeError()));
     checkpoint = std::move(*opened);
-    if (pruneHeads.getNumOccurrences() || pruneFFN.getNumOccurrences()) {
+    if (pruning) {
       llvm::Expected<Checkpoint> pruned = pruneCheckpoint(*checkpoint, !quiet);
       if (!pruned)
         return fail(modelPath + ": " + llvm::toString(pruned.takeError()));

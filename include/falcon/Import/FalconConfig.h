@@ -62,9 +62,9 @@ struct FalconConfig {
   int64_t numKVHeadsField = 0;
   int64_t ffnHiddenSize = 0;
   /// `head_dim` when the config states it (a pruned model, whose query heads
-  /// no longer tile hidden_size: docs/precision.md, "Structured pruning"); 0
-  /// otherwise, and the head size is hidden_size / num_attention_heads.
-  int64_t headDimField = 0;
+  /// no longer tile hidden_size: docs/precision.md, "Structured pruning");
+  /// absent otherwise, and the head size is hidden_size / num_attention_heads.
+  std::optional<int64_t> headDimField;
   bool multiQuery = true;
   bool newDecoderArchitecture = false;
   bool parallelAttn = true;
@@ -82,7 +82,7 @@ struct FalconConfig {
   /// Set for a GPTQ or AWQ checkpoint.
   std::optional<CheckpointQuantization> quantization;
 
-  int64_t headDim() const { return headDimField ? headDimField : hiddenSize / numHeads; }
+  int64_t headDim() const { return headDimField ? *headDimField : hiddenSize / numHeads; }
   /// Width of the attention's output (the dense projection's inputs):
   /// num_attention_heads x head size, hidden_size unless pruned.
   int64_t attentionWidth() const { return numHeads * headDim(); }
