@@ -602,7 +602,9 @@ class FalconReference:
             x = self._block(x, layer, positions, cache)
         if cache is not None:
             cache.length += ids.shape[0]
-        x = self._ln(x, "transformer.ln_f")
+        return self._head(self._ln(x, "transformer.ln_f"))
+
+    def _head(self, x):
         head = self.w["transformer.word_embeddings.weight"] if self.spec.tie else self.w["lm_head.weight"]
         return x @ head.T
 

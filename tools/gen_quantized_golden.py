@@ -13,12 +13,14 @@ as a logit error far above 1e-4 on these fixtures.
 
 Usage (numpy only):
   python3 tools/gen_quantized_golden.py FIXTURE OUT.npy BITS GROUP symmetric|asymmetric IDS
-      [--split PROJECTION=I1,I2,...]... [--int8-activations] [--append-ids FILE]
+      [--split PROJECTION=I1,I2,...]... [--int8-activations] [--append-ids FILE] [--lm-head]
 writes the reference logits [len(IDS), vocab] (float32) for the comma-separated token IDS
 (followed by the whitespace-separated ids of FILE, e.g. falcon-run --output-ids').
 --split quantizes the named projection (e.g. self_attention.dense) as a tensor-parallel plan
 does: its inputs cut at I1, I2, ... (the row-parallel shards), each piece on its own (its own
 effective group size).
+--lm-head also quantizes the LM head to int8 (falcon-compile --quantize-lm-head: same groups and
+symmetry; a tied table's embedding lookup keeps the stored rows).
 --int8-activations also quantizes each decoder projection's input row as the integer decode
 does (falcon-compile --int8-activations, docs/precision.md): in blocks of min(16, group)
 inputs for int8 weights and min(32, group) for int4 ones (16 rows of code bytes), code = round_even(x * (127 / max|x|)) in f32, value = code * (max|x| / 127). Every row
@@ -87,9 +89,10 @@ def quantize_activations(x: np.ndarray, block: int) -> np.ndarray:
 class Int8ActivationsReference(FalconReference):
     """The reference with every decoder projection's input quantized per row (int8 decode)."""
 
-    def __init__(self, *args, group: int, bits: int, **kwargs):
+    def __init__(self, *args, group: int, bits: int, lm_head: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.group = group
+        self.lm_head = lm_head
         self.block = 16 * 8 // bits
 
     def _lin(self, x, name, has_bias):
@@ -98,13 +101,20 @@ class Int8ActivationsReference(FalconReference):
             x = quantize_activations(x, block).astype(self.dtype)
         return super()._lin(x, name, has_bias)
 
+    def _head(self, x):
+        if self.lm_head:  # an int8 head: blocks of 16 rows of codes, as the layers' int8 weights
+            x = quantize_activations(x, min(16, effective_group(x.shape[-1], self.group)))
+            x = x.astype(self.dtype)
+        return super()._head(x)
+
 
 def main() -> None:
     fixture, out, bits, group, kind, ids = sys.argv[1:7]
     splits = {}
     rest = sys.argv[7:]
     int8_activations = "--int8-activations" in rest
-    rest = [a for a in rest if a != "--int8-activations"]
+    lm_head = "--lm-head" in rest
+    rest = [a for a in rest if a not in ("--int8-activations", "--lm-head")]
     token_ids = [int(i) for i in ids.split(",")]
     if "--append-ids" in rest:
         at = rest.index("--append-ids")
@@ -129,11 +139,17 @@ def main() -> None:
             weights[name] = np.concatenate(
                 [quantize_dequantize(weight[:, a:b], int(bits), int(group), kind == "symmetric")
                  for a, b in zip(bounds, bounds[1:])], axis=1)
+    if lm_head:
+        head = "transformer.word_embeddings.weight" if config.get("tie_word_embeddings", True) \
+            else "lm_head.weight"
+        weights["lm_head.weight"] = quantize_dequantize(np.asarray(weights[head], np.float32), 8,
+                                                        int(group), kind == "symmetric")
+        config = dict(config, tie_word_embeddings=False)
     if int8_activations and splits:
         sys.exit("--int8-activations with --split is not supported")
     if int8_activations:
         ref = Int8ActivationsReference(config=config, weights=weights, group=int(group),
-                                       bits=int(bits))
+                                       bits=int(bits), lm_head=lm_head)
     else:
         ref = FalconReference(config=config, weights=weights)
     logits = ref.forward_full(token_ids)

@@ -38,29 +38,43 @@ struct FalconQuantizeWeightsPass
   using Base::Base;
 
   void runOnOperation() override {
-    ::falcon::WeightQuantization scheme{unsigned(bits), groupSize, symmetric};
-    if (std::string problem = ::falcon::checkWeightQuantization(scheme); !problem.empty()) {
-      getOperation().emitError() << "falcon-quantize-weights: " << problem;
+    for (int64_t width : {int64_t(bits), int64_t(lmHeadBits)}) {
+      if (width == 0)
+        continue;
+      ::falcon::WeightQuantization scheme{unsigned(width), groupSize, symmetric};
+      if (std::string problem = ::falcon::checkWeightQuantization(scheme); !problem.empty()) {
+        getOperation().emitError() << "falcon-quantize-weights: " << problem;
+        return signalPassFailure();
+      }
+    }
+    if (lmHeadBits != 0 && lmHeadBits != 8) {
+      getOperation().emitError() << "falcon-quantize-weights: the LM head is quantized to int8 "
+                                    "or not at all, not to "
+                                 << int64_t(lmHeadBits) << " bits";
       return signalPassFailure();
     }
-    SmallVector<linalg::GenericOp> projections;
+    // (projection, bits): a per-layer weight is a decoder layer's, another
+    // one the LM head's.
+    SmallVector<std::pair<linalg::GenericOp, int64_t>> projections;
     getOperation().walk([&](linalg::GenericOp op) {
       if (!isProjection(op))
         return;
       auto param = op.getDpsInputs()[1].getDefiningOp<ParamOp>();
       WeightEncodingAttr encoding = param ? param.getEncodingAttr() : WeightEncodingAttr();
-      if (param && param.getLayer() &&
-          (!encoding || encoding.getQuantization() == Quantization::None))
-        projections.push_back(op);
+      if (!param || (encoding && encoding.getQuantization() != Quantization::None))
+        return;
+      int64_t width = param.getLayer() ? int64_t(bits) : int64_t(lmHeadBits);
+      if (width != 0)
+        projections.push_back({op, width});
     });
-    for (linalg::GenericOp op : projections)
-      quantize(op);
+    for (auto [op, width] : projections)
+      quantize(op, width);
   }
 
   /// The param `part` of `param`'s weight quantized with `group` inputs per
   /// scale.
-  Value createPart(OpBuilder &builder, ParamOp param, int64_t group, QuantizedPart part,
-                   RankedTensorType type) {
+  Value createPart(OpBuilder &builder, ParamOp param, int64_t bits, int64_t group,
+                   QuantizedPart part, RankedTensorType type) {
     WeightEncodingAttr existing = param.getEncodingAttr();
     auto encoding = WeightEncodingAttr::get(
         builder.getContext(), existing ? existing.getSlice() : ArrayRef<int64_t>(),
@@ -93,7 +107,7 @@ struct FalconQuantizeWeightsPass
     return gather.getResult(0);
   }
 
-  void quantize(linalg::GenericOp op) {
+  void quantize(linalg::GenericOp op, int64_t bits) {
     auto param = op.getDpsInputs()[1].getDefiningOp<ParamOp>();
     auto weightType = cast<RankedTensorType>(param.getType());
     int64_t inputs = weightType.getDimSize(0), outputs = weightType.getDimSize(1);
@@ -111,12 +125,12 @@ struct FalconQuantizeWeightsPass
     Type f32 = cast<RankedTensorType>(op.getDpsInits()[0].getType()).getElementType();
     Type i8 = builder.getI8Type(), f16 = builder.getF16Type();
     SmallVector<Value> parts = {
-        createPart(builder, param, *group, QuantizedPart::Codes,
+        createPart(builder, param, bits, *group, QuantizedPart::Codes,
                    RankedTensorType::get({inputs / pack, outputs}, i8)),
-        createPart(builder, param, *group, QuantizedPart::Scales,
+        createPart(builder, param, bits, *group, QuantizedPart::Scales,
                    RankedTensorType::get({inputs / *group, outputs}, f16))};
     if (!symmetric)
-      parts.push_back(createPart(builder, param, *group, QuantizedPart::ZeroPoints,
+      parts.push_back(createPart(builder, param, bits, *group, QuantizedPart::ZeroPoints,
                                  RankedTensorType::get({inputs / *group, outputs}, f16)));
 
     // W'[k, n], loops (k, n).
@@ -160,10 +174,10 @@ struct FalconQuantizeWeightsPass
     // The projection, reading W' (f32: the body needs no extension), and
     // with act-order its activations in the parts' input order.
     Value activations = op.getDpsInputs()[0];
-    if (actOrder)
+    if (actOrder && param.getLayer())
       activations = gatherInputs(
           builder, loc, activations,
-          createPart(builder, param, *group, QuantizedPart::InputOrder,
+          createPart(builder, param, bits, *group, QuantizedPart::InputOrder,
                      RankedTensorType::get({inputs}, builder.getI32Type())));
     auto rewritten = linalg::GenericOp::create(
         builder, loc, op.getResultTypes(),

@@ -153,6 +153,12 @@ llvm::cl::opt<bool> symmetricQuantization(
     llvm::cl::desc("Symmetric codes: no zero points (default: asymmetric, an f16 zero point "
                    "per group)"),
     llvm::cl::cat(category));
+llvm::cl::opt<bool> quantizeLMHead(
+    "quantize-lm-head",
+    llvm::cl::desc("Also quantize the LM head to int8 (groups of --group-size, --symmetric as "
+                   "the layers; a tied table keeps its stored rows for the embedding): needs "
+                   "--quantize or a GPTQ/AWQ checkpoint"),
+    llvm::cl::cat(category));
 llvm::cl::opt<std::string> int8Activations(
     "int8-activations",
     llvm::cl::desc("Decode with a quantized weight: quantize the activation row to int8 "
@@ -539,6 +545,12 @@ int main(int argc, char **argv) {
     else if (kvCacheDType == "f16")
       cacheType = Float16Type::get(&context);
     module = importFalconModel(&context, *checkpoint, cacheType);
+  }
+  if (quantizeLMHead) {
+    if (!quantization)
+      return fail("--quantize-lm-head needs --quantize int8 or int4 (or a GPTQ/AWQ "
+                  "checkpoint)");
+    quantization->lmHeadBits = 8;
   }
   // A .mlir module keeps its own target unless a target option was given.
   bool targetOptionGiven = cpuName.getNumOccurrences() || tripleName.getNumOccurrences() ||

@@ -108,8 +108,11 @@ def FalconQuantizeWeights : Pass<"falcon-quantize-weights", "ModuleOp"> {
     dequantizing `linalg.generic` (loops (k, n): (code - zero) * scale, f32)
     whose result the projection reads. The target's tiling fuses it into the
     projection's tiles, so the weight is never dequantized whole. The
-    embedding and the LM head (not per-layer) keep their stored type; so
-    does a weight whose inputs no group of at least 8 divides. With
+    embedding keeps its stored type, and so does the LM head (not per-layer)
+    unless `lm-head-bits` is 8: then it is quantized to int8 the same way
+    (its own copy of a tied table: the embedding still reads the stored
+    rows); `bits` 0 leaves the layers as stored. A weight whose inputs no
+    group of at least 8 divides keeps its type. With
     `act-order` (a GPTQ checkpoint quantized in act-order), the parts hold
     the inputs in the order of an `input_order` param, and the projection
     reads `x[b, s, input_order[k]]` (a gather generic) for `x[b, s, k]`.
@@ -117,14 +120,17 @@ def FalconQuantizeWeights : Pass<"falcon-quantize-weights", "ModuleOp"> {
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect"];
   let options = [
-    Option<"bits", "bits", "int64_t", /*default=*/"8", "Bits per weight: 8 or 4">,
+    Option<"bits", "bits", "int64_t", /*default=*/"8",
+           "Bits per decoder-layer weight: 8 or 4 (0: as stored)">,
     Option<"groupSize", "group-size", "int64_t", /*default=*/"128",
            "Inputs per scale: 32, 64 or 128">,
     Option<"symmetric", "symmetric", "bool", /*default=*/"true",
            "Symmetric codes (no zero points)">,
     Option<"actOrder", "act-order", "bool", /*default=*/"false",
            "GPTQ act-order: each projection also reads an input_order param "
-           "(its inputs sorted by group) and gathers its activations by it">
+           "(its inputs sorted by group) and gathers its activations by it">,
+    Option<"lmHeadBits", "lm-head-bits", "int64_t", /*default=*/"0",
+           "Bits per LM-head weight: 8, or 0 (as stored)">
   ];
 }
 
