@@ -15,7 +15,9 @@ precision:
 
   falcon-mlir  compiles the checkpoint of that type (f32, bf16, f16; int8 and
                int4 from the bf16 one with --quantize ... --group-size 32
-               --symmetric, q8_0's and q4_0's grouping) and runs falcon-run;
+               --symmetric, q8_0's and q4_0's grouping, and --quantize-lm-head:
+               the head int8, as llama.cpp's q8_0 output tensor) and runs
+               falcon-run;
   llama.cpp    (llama-cpp-python's low-level API) loads a GGUF written from
                the same f32 safetensors with the gguf package, converted by
                llama.cpp's own quantizer to bf16, f16, q8_0 and q4_0 (its
@@ -37,6 +39,7 @@ import json
 import os
 import statistics
 import struct
+import shutil
 import subprocess
 import sys
 import time
@@ -51,8 +54,10 @@ PRECISIONS = {
     "f32": ("float32", [], None),
     "bf16": ("bfloat16", [], "LLAMA_FTYPE_MOSTLY_BF16"),
     "f16": ("float16", [], "LLAMA_FTYPE_MOSTLY_F16"),
-    "int8": ("bfloat16", ["--quantize", "int8", "--group-size", "32", "--symmetric"], "LLAMA_FTYPE_MOSTLY_Q8_0"),
-    "int4": ("bfloat16", ["--quantize", "int4", "--group-size", "32", "--symmetric"], "LLAMA_FTYPE_MOSTLY_Q4_0"),
+    "int8": ("bfloat16", ["--quantize", "int8", "--group-size", "32", "--symmetric", "--quantize-lm-head"],
+             "LLAMA_FTYPE_MOSTLY_Q8_0"),
+    "int4": ("bfloat16", ["--quantize", "int4", "--group-size", "32", "--symmetric", "--quantize-lm-head"],
+             "LLAMA_FTYPE_MOSTLY_Q4_0"),
 }
 LLAMA_NAMES = {"f32": "f32", "bf16": "bf16", "f16": "f16", "int8": "q8_0", "int4": "q4_0"}
 
@@ -263,9 +268,14 @@ def main():
     for p in precisions:
         dtype, extra, ftype = PRECISIONS[p]
         artifact = os.path.join(args.work, f"{name}-{p}.artifact")
+        # Compiled again when the options differ from the cached artifact's.
+        stamp = os.path.join(artifact, "bench-options.json")
+        if os.path.exists(stamp) and json.load(open(stamp)) != extra:
+            shutil.rmtree(artifact)
         if not os.path.exists(os.path.join(artifact, "manifest.json")):
             print(f"compiling {artifact}", file=sys.stderr)
             run([os.path.join(BIN, "falcon-compile"), checkpoints[dtype], "-o", artifact, "--quiet"] + extra)
+            json.dump(extra, open(stamp, "w"))
         model_gguf = f32_gguf if ftype is None else os.path.join(args.work, f"{name}-{LLAMA_NAMES[p]}.gguf")
         if ftype is not None:
             print(f"quantizing {model_gguf}", file=sys.stderr)

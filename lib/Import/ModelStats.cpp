@@ -73,7 +73,7 @@ std::string mlir::falcon::formatByteSize(uint64_t count) {
 
 uint64_t mlir::falcon::getArtifactWeightBytes(
     const Checkpoint &checkpoint, MLIRContext *context,
-    const ::falcon::WeightQuantization *quantization) {
+    const ::falcon::WeightQuantization *quantization, bool lmHeadInt8) {
   const FalconConfig &config = checkpoint.config;
   constexpr uint64_t alignment = ::falcon::kWeightFileAlignment;
   // A GPTQ/AWQ checkpoint's projections are stored quantized (asymmetric),
@@ -100,12 +100,29 @@ uint64_t mlir::falcon::getArtifactWeightBytes(
       if (quantized && config.quantization && config.quantization->actOrder)
         bytes += llvm::alignTo(uint64_t(spec.shape[1]) * 4, alignment);
     }
+    // The LM head's weight (a tied table's second copy, or lm_head.weight)
+    // int8 with --quantize-lm-head.
+    bool tiedTable =
+        config.tieWordEmbeddings && spec.name == "transformer.word_embeddings.weight";
+    uint64_t headBytes = bytes;
+    if (quantization && lmHeadInt8 && (tiedTable || spec.name == "lm_head.weight")) {
+      ::falcon::WeightQuantization int8 = *quantization;
+      int8.bits = 8;
+      llvm::Expected<uint64_t> quantized = ::falcon::getQuantizedWeightBytes(
+          spec.name, /*inputs=*/spec.shape[1], /*outputs=*/spec.shape[0], int8, alignment);
+      if (quantized)
+        headBytes = *quantized;
+      else
+        llvm::consumeError(quantized.takeError());
+      if (!tiedTable)
+        bytes = headBytes;
+    }
     uint64_t stride = llvm::alignTo(bytes, alignment);
     total += stride * uint64_t(spec.perLayer ? config.numLayers : 1);
     // falcon-bind-weights stores a tied embedding twice: as the embedding
     // table and transposed as the LM head's [hidden, vocab] operand.
-    if (config.tieWordEmbeddings && spec.name == "transformer.word_embeddings.weight")
-      total += stride;
+    if (tiedTable)
+      total += llvm::alignTo(headBytes, alignment);
   }
   return total;
 }
@@ -160,6 +177,14 @@ void mlir::falcon::printModelStats(const Checkpoint &checkpoint, ModuleOp module
                           bytes(getArtifactWeightBytes(checkpoint, context, &quantization)),
                           quantization.symmetric ? "" : " and f16 zero point",
                           stored);
+    // --quantize-lm-head: the head int8 too (the embedding table as stored).
+    for (::falcon::WeightQuantization quantization :
+         {::falcon::WeightQuantization{8, 128, true}, ::falcon::WeightQuantization{4, 128, true}})
+      os << llvm::formatv("weights int{0} g{1} + int8 lm head: {2}: also the LM head int8 + "
+                          "f16 scale per {1} inputs (--quantize-lm-head)\n",
+                          quantization.bits, quantization.groupSize,
+                          bytes(getArtifactWeightBytes(checkpoint, context, &quantization,
+                                                       /*lmHeadInt8=*/true)));
   }
   // Compact cache: one K and one V row per KV head (spec section 7).
   uint64_t kvElementsPerToken = 2ull * config.numLayers * config.kvHeads() * config.headDim();

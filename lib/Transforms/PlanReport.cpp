@@ -39,7 +39,8 @@ static bool isQuantizable(ParamOp param) {
 FailureOr<llvm::json::Object>
 mlir::falcon::reportParallelPlan(ModuleOp module, int64_t tp, int64_t pp,
                                  int64_t kvCacheElementBytes,
-                                 const ::falcon::WeightQuantization *quantization) {
+                                 const ::falcon::WeightQuantization *quantization,
+                                 bool lmHeadInt8) {
   auto config = module->getAttrOfType<ModelConfigAttr>(FalconDialect::kModelConfigAttrName);
   if (!config)
     return module.emitError("expects a '#falcon.model_config' on the module");
@@ -65,6 +66,20 @@ mlir::falcon::reportParallelPlan(ModuleOp module, int64_t tp, int64_t pp,
       if (quantized)
         return int64_t(*quantized);
       llvm::consumeError(quantized.takeError());
+    }
+    // The LM head int8: its own codes (beside a tied table's stored rows).
+    if (quantization && lmHeadInt8 && !param.getLayer() && isProjectionWeight(param.getResult())) {
+      ::falcon::WeightQuantization int8 = *quantization;
+      int8.bits = 8;
+      llvm::Expected<uint64_t> quantized = ::falcon::getQuantizedWeightBytes(
+          param.getName(), /*inputs=*/type.getDimSize(1), /*outputs=*/type.getDimSize(0), int8);
+      if (!quantized) {
+        llvm::consumeError(quantized.takeError());
+        return bytes;
+      }
+      bool table = llvm::any_of(param->getUsers(),
+                                [](Operation *user) { return isa<EmbeddingOp>(user); });
+      return int64_t(*quantized) + (table ? bytes : 0);
     }
     return bytes;
   };
@@ -154,8 +169,9 @@ mlir::falcon::reportParallelPlan(ModuleOp module, int64_t tp, int64_t pp,
   int64_t replicatedBytes = summedBytes - totalBytes;
   std::string weights = "as stored";
   if (quantization)
-    weights = llvm::formatv("int{0} g{1}{2}", quantization->bits, quantization->groupSize,
-                            quantization->symmetric ? " symmetric" : " asymmetric")
+    weights = llvm::formatv("int{0} g{1}{2}{3}", quantization->bits, quantization->groupSize,
+                            quantization->symmetric ? " symmetric" : " asymmetric",
+                            lmHeadInt8 ? " + int8 lm head" : "")
                   .str();
   return llvm::json::Object{{"tp", tp},
                             {"weights", weights},

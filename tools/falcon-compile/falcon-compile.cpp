@@ -612,7 +612,8 @@ int main(int argc, char **argv) {
                                                       quantization->symmetric};
     FailureOr<llvm::json::Object> report = reportParallelPlan(
         *module, tensorParallel, pipelineParallel, ::falcon::getKVCacheElementBytes(kvCacheDType),
-        planQuantization ? &*planQuantization : nullptr);
+        planQuantization ? &*planQuantization : nullptr,
+        quantization && quantization->lmHeadBits == 8);
     if (failed(report))
       return fail(modelPath + ": no plan of tp " + llvm::Twine(tensorParallel) + " x pp " +
                   llvm::Twine(pipelineParallel));

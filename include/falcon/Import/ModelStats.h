@@ -38,11 +38,13 @@ inline constexpr uint64_t kHostLibraryBytesAllowance = 8ull << 20;
 /// config), each copy starting at a 64-byte boundary, and with tied word
 /// embeddings a second copy of the embedding laid out for the LM head. With
 /// `quantization`, the projection weights take getQuantizedWeightBytes
-/// instead; the embedding, the LM head, LayerNorms and biases stay as stored.
-/// A GPTQ/AWQ checkpoint's projections count as stored: its own scheme,
-/// asymmetric, with act-order's input order.
+/// instead; the embedding, LayerNorms and biases stay as stored, and so does
+/// the LM head unless `lmHeadInt8` (--quantize-lm-head: int8 in the groups
+/// and symmetry of `quantization`). A GPTQ/AWQ checkpoint's projections count
+/// as stored: its own scheme, asymmetric, with act-order's input order.
 uint64_t getArtifactWeightBytes(const Checkpoint &checkpoint, MLIRContext *context,
-                                const ::falcon::WeightQuantization *quantization = nullptr);
+                                const ::falcon::WeightQuantization *quantization = nullptr,
+                                bool lmHeadInt8 = false);
 
 /// The stored dtypes of the weights ("f32", "bf16", "f16"; several joined
 /// by '/').

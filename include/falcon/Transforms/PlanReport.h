@@ -21,10 +21,13 @@ namespace mlir::falcon {
 /// (diagnostics emitted: an impossible plan). Cache bytes per token use
 /// `kvCacheElementBytes`; activations are f32. With `quantization`, each
 /// rank's decoder-layer projection weights count as falcon-compile
-/// --quantize stores them (codes, f16 scales and zero points).
+/// --quantize stores them (codes, f16 scales and zero points), and with
+/// `lmHeadInt8` (--quantize-lm-head) the LM head's too, int8 in the same
+/// groups (a tied table counted once more, as the head's own copy).
 FailureOr<llvm::json::Object>
 reportParallelPlan(ModuleOp module, int64_t tp, int64_t pp, int64_t kvCacheElementBytes,
-                   const ::falcon::WeightQuantization *quantization = nullptr);
+                   const ::falcon::WeightQuantization *quantization = nullptr,
+                   bool lmHeadInt8 = false);
 
 /// The report as a table.
 void printParallelPlanReport(const llvm::json::Object &report, llvm::raw_ostream &os);
