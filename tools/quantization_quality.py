@@ -4,6 +4,9 @@
 usage: quantization_quality.py MODEL WORKDIR [--windows N] [--check] [--decode-path]
        [--scheme "FALCON-COMPILE ARGS"]...
 
+A scheme whose first word is @DIR compiles the checkpoint DIR (another encoding of MODEL, e.g.
+tools/gptq_quantize.py's GPTQ checkpoint) with the rest of its arguments, against MODEL's f32.
+
 Compiles MODEL (a checkpoint directory with tokenizer.json, by default
 examples/falcon-mini) once in f32 and once per scheme (default: int8 and int4
 at groups of 128 and 32, symmetric and asymmetric), with falcon-compile and
@@ -122,7 +125,11 @@ def main():
     for tag, scheme in [("f32", "")] + [(f"s{i}", s) for i, s in enumerate(schemes)]:
         artifact = os.path.join(args.workdir, tag + ".artifact")
         run(["rm", "-rf", artifact])
-        run(["falcon-compile", args.model, "-o", artifact, "--quiet"] + extra + scheme.split())
+        words = scheme.split()
+        source = args.model
+        if words and words[0].startswith("@"):
+            source, words = words[0][1:], words[1:]
+        run(["falcon-compile", source, "-o", artifact, "--quiet"] + extra + words)
         size = os.path.getsize(os.path.join(artifact, "weights.bin"))
         logits = window_logits(artifact, windows, args.workdir, tag)
         ppl = window_perplexity(logits, windows) if args.decode_path else perplexity(artifact, text)
