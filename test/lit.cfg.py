@@ -36,6 +36,9 @@ try:
         flags = cpuinfo.read()
         if " avx512f" in flags:
             config.available_features.add("avx512")
+        # AVX2: the int4 integer decode of x86-64-v3 artifacts (vpmaddubsw).
+        if " avx2" in flags:
+            config.available_features.add("avx2")
         # AVX512-VNNI: int8 activations at decode (falcon-compile --int8-activations).
         if " avx512_vnni" in flags:
             config.available_features.add("avx512vnni")

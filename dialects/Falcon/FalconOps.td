@@ -105,7 +105,9 @@ def Falcon_DotBytesOp : Falcon_Op<"dot_bytes",
     `vpdpbusd`, in the form the passes before bufferization can treat as
     pure. falcon-cpu-tile-projections' integer decode creates it;
     falcon-cpu-lower-dot-bytes turns it into the LLVM intrinsic
-    (`llvm.x86.avx512.vpdpbusd.512`) once the code is on memrefs.
+    (`llvm.x86.avx512.vpdpbusd.512`) once the code is on memrefs, or on an
+    AVX2 target without VNNI into `vpmaddubsw` + `vpmaddwd`, exact for
+    `lhs` bytes below 128 (int4 codes).
 
     ```mlir
     %sum = falcon.dot_bytes %acc, %codes, %activations : vector<16xi32>

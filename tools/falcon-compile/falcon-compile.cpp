@@ -484,9 +484,7 @@ int main(int argc, char **argv) {
       parallelChunks.getNumOccurrences() ? int64_t(parallelChunks) : 0);
   if (!cpuTarget)
     return fail(llvm::toString(cpuTarget.takeError()));
-  if (int8Activations == "on" && !hasInt8DotProducts(*cpuTarget))
-    return fail("--int8-activations=on needs a CPU with AVX512-VNNI (avx512vnni), which " +
-                cpuTarget->getCpu().str() + " has not (auto: only where it has)");
+
   // An artifact is a library linked here: for this machine's architecture.
   if (buildArtifact)
     if (llvm::Error error = checkHostLinkable(*cpuTarget))
@@ -551,6 +549,16 @@ int main(int argc, char **argv) {
       return fail("--quantize-lm-head needs --quantize int8 or int4 (or a GPTQ/AWQ "
                   "checkpoint)");
     quantization->lmHeadBits = 8;
+  }
+  // --int8-activations=on where the CPU cannot: refused before any work.
+  if (int8Activations == "on" && quantization) {
+    for (int64_t bits : {int64_t(quantization->bits), int64_t(quantization->lmHeadBits)})
+      if (bits && !hasIntegerDecode(*cpuTarget, unsigned(bits)))
+        return fail(llvm::formatv("--int8-activations=on with int{0} weights needs a CPU with "
+                                  "AVX512-VNNI (avx512vnni){1}, which {2} has not (auto: only "
+                                  "where it has)",
+                                  bits, bits == 4 ? " or AVX2" : "", cpuTarget->getCpu())
+                        .str());
   }
   // A .mlir module keeps its own target unless a target option was given.
   bool targetOptionGiven = cpuName.getNumOccurrences() || tripleName.getNumOccurrences() ||

@@ -59,20 +59,12 @@ struct FalconCPUSelectLoweringStrategyPass
                            << " must be in [0, " << limit << "], found " << value;
         return signalPassFailure();
       }
-    bool vnni = hasInt8DotProducts(*target);
     if (int8Activations != "auto" && int8Activations != "on" && int8Activations != "off") {
       module.emitError() << "falcon-cpu-select-lowering-strategy: int8-activations must be "
                             "auto, on or off, found '"
                          << int8Activations << "'";
       return signalPassFailure();
     }
-    if (int8Activations == "on" && !vnni) {
-      module.emitError() << "falcon-cpu-select-lowering-strategy: int8 activations need a "
-                            "CPU with AVX512-VNNI (avx512vnni), which "
-                         << target->getCpu() << " has not";
-      return signalPassFailure();
-    }
-    int64_t decodeActivationBits = int8Activations != "off" && vnni ? 8 : 0;
     RegisterTile tile = chooseRegisterTile(*target);
     if (tileRows)
       tile.rows = tileRows;
@@ -82,15 +74,41 @@ struct FalconCPUSelectLoweringStrategyPass
       tile.depth = tileDepth;
     int64_t threads = target->getThreads();
     MLIRContext *context = &getContext();
-    auto projectionConfig = LoweringConfigAttr::get(
-        context, threads, /*threadDim=*/-1, {tile.rows, tile.cols, tile.depth},
-        /*attentionBlock=*/{}, decodeActivationBits);
+    // A projection whose weight is quantized decodes with int8 activations
+    // where the target has the integer dot products for its codes' width.
+    auto projectionConfig = [&](int64_t decodeActivationBits) {
+      return LoweringConfigAttr::get(context, threads, /*threadDim=*/-1,
+                                     {tile.rows, tile.cols, tile.depth},
+                                     /*attentionBlock=*/{}, decodeActivationBits);
+    };
+    bool refused = false;
+    auto decodeActivationBits = [&](linalg::GenericOp projection) -> int64_t {
+      auto producer = projection.getDpsInputs()[1].getDefiningOp<linalg::GenericOp>();
+      auto encoding = producer ? producer->getAttrOfType<WeightEncodingAttr>(
+                                     FalconDialect::kDequantizeAttrName)
+                               : WeightEncodingAttr();
+      if (!encoding || int8Activations == "off")
+        return 0;
+      unsigned bits = encoding.getQuantization() == Quantization::Int8 ? 8 : 4;
+      if (hasIntegerDecode(*target, bits))
+        return 8;
+      if (int8Activations == "on" && !refused) {
+        projection.emitError() << "falcon-cpu-select-lowering-strategy: int8 activations with "
+                                  "int"
+                               << bits << " weights need a CPU with AVX512-VNNI (avx512vnni)"
+                               << (bits == 4 ? " or AVX2" : "") << ", which "
+                               << target->getCpu() << " has not";
+        refused = true;
+      }
+      return 0;
+    };
     SmallVector<int64_t, 2> attentionBlock = {attentionRows ? attentionRows : kCPUAttentionBlockRows,
                                               attentionKeys ? attentionKeys : kCPUAttentionBlockKeys};
     module.walk([&](Operation *op) {
       if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
         if (isProjection(generic))
-          op->setAttr(FalconDialect::kLoweringConfigAttrName, projectionConfig);
+          op->setAttr(FalconDialect::kLoweringConfigAttrName,
+                      projectionConfig(decodeActivationBits(generic)));
         return;
       }
       if (auto attention = dyn_cast<AttentionOp>(op)) {
@@ -103,6 +121,8 @@ struct FalconCPUSelectLoweringStrategyPass
                                             attentionBlock, /*decodeActivationBits=*/0));
       }
     });
+    if (refused)
+      return signalPassFailure();
   }
 };
 } // namespace

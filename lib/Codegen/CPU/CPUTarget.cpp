@@ -129,8 +129,10 @@ FailureOr<CPUTargetAttr> mlir::falcon::getCPUTarget(ModuleOp module) {
   return target;
 }
 
-bool mlir::falcon::hasInt8DotProducts(CPUTargetAttr target) {
-  return target.hasFeature("avx512vnni") && target.hasFeature("avx512bw");
+bool mlir::falcon::hasIntegerDecode(CPUTargetAttr target, unsigned weightBits) {
+  if (target.hasFeature("avx512vnni") && target.hasFeature("avx512bw"))
+    return true;
+  return weightBits == 4 && target.hasFeature("avx2");
 }
 
 namespace {

@@ -7,7 +7,9 @@
 // RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections,canonicalize))' | FileCheck %s
 // RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections,canonicalize))' | FileCheck %s --check-prefix=INT4
 // RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-tile-projections,canonicalize))' | FileCheck %s --check-prefix=FALLBACK
-// RUN: falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-lower-dot-bytes))' | FileCheck %s --check-prefix=LOWER
+// RUN: falcon-opt %s --pass-pipeline='builtin.module(falcon-cpu-attach-target{cpu=znver4},func.func(falcon-cpu-lower-dot-bytes))' | FileCheck %s --check-prefix=LOWER
+// RUN: falcon-opt %s --pass-pipeline='builtin.module(falcon-cpu-attach-target{cpu=x86-64-v3},func.func(falcon-cpu-lower-dot-bytes))' | FileCheck %s --check-prefix=AVX2
+// RUN: not falcon-opt %s --pass-pipeline='builtin.module(func.func(falcon-cpu-lower-dot-bytes))' 2>&1 | FileCheck %s --check-prefix=NOTARGET
 
 #x = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1)>
 #w = affine_map<(d0, d1, d2, d3) -> (d1, d3)>
@@ -147,6 +149,20 @@ func.func @odd_columns(%x: tensor<?x?x64xf32>, %codes: tensor<64x72xi8>, %scales
 // LOWER: %[[L:.*]] = vector.bitcast %{{.*}} : vector<16xi32> to vector<64xi8>
 // LOWER: %[[R:.*]] = vector.bitcast %{{.*}} : vector<16xi32> to vector<64xi8>
 // LOWER: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"(%{{.*}}, %[[L]], %[[R]]) : (vector<16xi32>, vector<64xi8>, vector<64xi8>) -> vector<16xi32>
+// Without AVX512-VNNI (x86-64-v3), each 256-bit half: vpmaddubsw (unsigned by
+// signed byte pairs to i16), vpmaddwd by ones (pairs of those to i32), + acc.
+// AVX2-LABEL: func.func @lower
+// AVX2: %[[ONES:.*]] = arith.constant dense<1> : vector<16xi16>
+// AVX2: %[[A0:.*]] = vector.extract_strided_slice %{{.*}} {offsets = [0], sizes = [8], strides = [1]} : vector<16xi32> to vector<8xi32>
+// AVX2: %[[P0:.*]] = llvm.call_intrinsic "llvm.x86.avx2.pmadd.ub.sw"(%{{.*}}, %{{.*}}) : (vector<32xi8>, vector<32xi8>) -> vector<16xi16>
+// AVX2: %[[Q0:.*]] = llvm.call_intrinsic "llvm.x86.avx2.pmadd.wd"(%[[P0]], %[[ONES]]) : (vector<16xi16>, vector<16xi16>) -> vector<8xi32>
+// AVX2: arith.addi {{.*}}, %[[Q0]] : vector<8xi32>
+// AVX2: vector.insert_strided_slice {{.*}} {offsets = [0], strides = [1]} : vector<8xi32> into vector<16xi32>
+// AVX2: llvm.call_intrinsic "llvm.x86.avx2.pmadd.ub.sw"
+// AVX2: llvm.call_intrinsic "llvm.x86.avx2.pmadd.wd"
+// AVX2: vector.insert_strided_slice {{.*}} {offsets = [8], strides = [1]} : vector<8xi32> into vector<16xi32>
+// AVX2-NOT: vpdpbusd
+// NOTARGET: error: expects a #falcon.cpu_target as 'falcon.target' on the module (run falcon-cpu-attach-target)
 func.func @lower(%acc: vector<16xi32>, %a: vector<16xi32>, %b: vector<16xi32>) -> vector<16xi32> {
   %0 = falcon.dot_bytes %acc, %a, %b : vector<16xi32>
   return %0 : vector<16xi32>

@@ -8,8 +8,9 @@
 // RUN: falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v3 threads=4" --falcon-cpu-select-lowering-strategy="tile-rows=4 tile-depth=64" | FileCheck %s --check-prefix=OVERRIDE
 // RUN: falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v3 threads=4" --falcon-cpu-select-lowering-strategy="attention-rows=2 attention-keys=3" | FileCheck %s --check-prefix=BLOCK
 // RUN: falcon-opt %s --falcon-cpu-attach-target="cpu=znver4 threads=2" --falcon-cpu-select-lowering-strategy="int8-activations=off" | FileCheck %s --check-prefix=NOINT8
-// RUN: falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v4 threads=2" --falcon-cpu-select-lowering-strategy | FileCheck %s --check-prefix=NOINT8
+// RUN: falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v4 threads=2" --falcon-cpu-select-lowering-strategy | FileCheck %s --check-prefix=V4
 // RUN: not falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v4 threads=2" --falcon-cpu-select-lowering-strategy="int8-activations=on" 2>&1 | FileCheck %s --check-prefix=NOVNNI
+// RUN: not falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v3 threads=2" --falcon-cpu-select-lowering-strategy="int8-activations=on" 2>&1 | FileCheck %s --check-prefix=NOVNNI8
 // RUN: not falcon-opt %s --falcon-cpu-attach-target="cpu=znver4 threads=2" --falcon-cpu-select-lowering-strategy="int8-activations=yes" 2>&1 | FileCheck %s --check-prefix=BADINT8
 // RUN: not falcon-opt %s --falcon-cpu-select-lowering-strategy 2>&1 | FileCheck %s --check-prefix=NOTARGET
 // RUN: not falcon-opt %s --falcon-cpu-attach-target="cpu=x86-64-v3" --falcon-cpu-select-lowering-strategy="tile-rows=100" 2>&1 | FileCheck %s --check-prefix=BIG
@@ -18,15 +19,13 @@
 #w = affine_map<(d0, d1, d2, d3) -> (d1, d3)>
 #y = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
 
+// A projection of a float weight: no int8 activations anywhere.
 // AVX2-LABEL: func.func @projection
 // AVX2: linalg.generic {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 4, register_tile = [6, 16, 256]>}
 // AVX512-LABEL: func.func @projection
-// Zen 4 has AVX512-VNNI: the decode of a quantized weight uses int8
-// activations (x86-64-v4 has no VNNI, and `off` turns them off).
-// AVX512: linalg.generic {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [8, 32, 256], decode_activation_bits = 8>}
+// AVX512: linalg.generic {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [8, 32, 256]>}
 // NOINT8-LABEL: func.func @projection
 // NOINT8: linalg.generic {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [8, 32, 256]>}
-// NOVNNI: error: falcon-cpu-select-lowering-strategy: int8 activations need a CPU with AVX512-VNNI (avx512vnni), which x86-64-v4 has not
 // BADINT8: error: falcon-cpu-select-lowering-strategy: int8-activations must be auto, on or off, found 'yes'
 // ARM-LABEL: func.func @projection
 // ARM: linalg.generic {{.*}} attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 8, register_tile = [8, 8, 256]>}
@@ -43,6 +42,64 @@ func.func @projection(%x: tensor<?x?x8xf32>, %w: tensor<8x80xbf16>, %init: tenso
     linalg.yield %s : f32
   } -> tensor<?x?x80xf32>
   return %0 : tensor<?x?x80xf32>
+}
+
+// Quantized weights (a falcon.dequantize generic): Zen 4 has AVX512-VNNI, so
+// both decode with int8 activations; x86-64-v3 (AVX2, no VNNI) the int4 one
+// only (vpmaddubsw would saturate on int8's unsigned codes); x86-64-v4 (no
+// VNNI, but AVX2) likewise; `off` neither; ARM neither.
+// AVX512-LABEL: func.func @quantized
+// AVX512: falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [8, 32, 256], decode_activation_bits = 8>
+// AVX512: falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [8, 32, 256], decode_activation_bits = 8>
+// AVX2-LABEL: func.func @quantized
+// AVX2: falcon.lowering_config = #falcon.lowering_config<threads = 4, register_tile = [6, 16, 256]>}
+// AVX2: falcon.lowering_config = #falcon.lowering_config<threads = 4, register_tile = [6, 16, 256], decode_activation_bits = 8>
+// V4-LABEL: func.func @quantized
+// V4: falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [8, 32, 256]>}
+// V4: falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [8, 32, 256], decode_activation_bits = 8>
+// NOINT8-LABEL: func.func @quantized
+// NOINT8-NOT: decode_activation_bits
+// NOINT8: return
+// ARM-LABEL: func.func @quantized
+// ARM-NOT: decode_activation_bits
+// ARM: return
+// NOVNNI: error: falcon-cpu-select-lowering-strategy: int8 activations with int8 weights need a CPU with AVX512-VNNI (avx512vnni), which x86-64-v4 has not
+// NOVNNI8: error: falcon-cpu-select-lowering-strategy: int8 activations with int8 weights need a CPU with AVX512-VNNI (avx512vnni), which x86-64-v3 has not
+func.func @quantized(%x: tensor<?x?x64xf32>, %codes8: tensor<64x80xi8>, %codes4: tensor<32x80xi8>, %scales: tensor<2x80xf16>, %init: tensor<?x?x80xf32>) -> (tensor<?x?x80xf32>, tensor<?x?x80xf32>) {
+  %empty = tensor.empty() : tensor<64x80xf32>
+  %w8 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0 floordiv 32, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]}
+      ins(%codes8, %scales : tensor<64x80xi8>, tensor<2x80xf16>) outs(%empty : tensor<64x80xf32>)
+      attrs = {falcon.dequantize = #falcon.weight_encoding<quantization = int8, group_size = 32, pack = 1, symmetric = true>} {
+  ^bb0(%c: i8, %s: f16, %out: f32):
+    %v = arith.sitofp %c : i8 to f32
+    %e = arith.extf %s : f16 to f32
+    %d = arith.mulf %v, %e : f32
+    linalg.yield %d : f32
+  } -> tensor<64x80xf32>
+  %w4 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0 floordiv 2, d1)>, affine_map<(d0, d1) -> (d0 floordiv 32, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]}
+      ins(%codes4, %scales : tensor<32x80xi8>, tensor<2x80xf16>) outs(%empty : tensor<64x80xf32>)
+      attrs = {falcon.dequantize = #falcon.weight_encoding<quantization = int4, group_size = 32, pack = 2, symmetric = true>} {
+  ^bb0(%c: i8, %s: f16, %out: f32):
+    %v = arith.sitofp %c : i8 to f32
+    %e = arith.extf %s : f16 to f32
+    %d = arith.mulf %v, %e : f32
+    linalg.yield %d : f32
+  } -> tensor<64x80xf32>
+  %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+      ins(%x, %w8 : tensor<?x?x64xf32>, tensor<64x80xf32>) outs(%init : tensor<?x?x80xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<?x?x80xf32>
+  %1 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+      ins(%x, %w4 : tensor<?x?x64xf32>, tensor<64x80xf32>) outs(%init : tensor<?x?x80xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<?x?x80xf32>
+  return %0, %1 : tensor<?x?x80xf32>, tensor<?x?x80xf32>
 }
 
 // Not a projection (the weight is read [out, in]): no decision.

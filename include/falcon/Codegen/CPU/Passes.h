@@ -46,11 +46,14 @@ llvm::Expected<CPUTargetAttr> resolveCPUTarget(MLIRContext *context,
 /// that should have attached it.
 FailureOr<CPUTargetAttr> getCPUTarget(ModuleOp module);
 
-/// Whether `target` runs the integer decode of quantized weights (int8
-/// activations): AVX512-VNNI's vpdpbusd on AVX-512's 16 i32 lanes. The one
-/// definition falcon-cpu-select-lowering-strategy and falcon-compile's
-/// up-front check of --int8-activations=on share.
-bool hasInt8DotProducts(CPUTargetAttr target);
+/// Whether `target` runs the integer decode (int8 activations) of weights of
+/// `weightBits` bits: AVX512-VNNI's vpdpbusd for int8 and int4; on AVX2
+/// without it, int4 only, as vpmaddubsw + vpmaddwd (exact for codes below
+/// 128; an unsigned int8 code would saturate vpmaddubsw's 16-bit sums). The
+/// one definition falcon-cpu-select-lowering-strategy,
+/// falcon-cpu-lower-dot-bytes and falcon-compile's up-front check of
+/// --int8-activations=on share.
+bool hasIntegerDecode(CPUTargetAttr target, unsigned weightBits);
 
 #define GEN_PASS_REGISTRATION
 #include "falcon/Codegen/CPU/Passes.h.inc"

@@ -203,10 +203,15 @@ def FalconCPUExpandBF16 : Pass<"falcon-cpu-expand-bf16", "func::FuncOp"> {
 }
 
 def FalconCPULowerDotBytes : Pass<"falcon-cpu-lower-dot-bytes", "func::FuncOp"> {
-  let summary = "Lower falcon.dot_bytes to AVX512-VNNI's vpdpbusd intrinsic";
+  let summary = "Lower falcon.dot_bytes to AVX512-VNNI's vpdpbusd or AVX2's byte multiplies";
   let description = [{
     Rewrites every `falcon.dot_bytes` into `llvm.call_intrinsic
-    "llvm.x86.avx512.vpdpbusd.512"`. It runs after bufferization, whose
+    "llvm.x86.avx512.vpdpbusd.512"` where the target has AVX512-VNNI, and
+    otherwise, per 256-bit half, into `llvm.x86.avx2.pmadd.ub.sw` (pairs of
+    unsigned-by-signed byte products summed to i16) and `llvm.x86.avx2.pmadd.wd`
+    by ones (pairs of those summed to i32), which is exact while the unsigned
+    bytes are below 128 (int4 codes: the strategy asks for no other on such
+    a target). It runs after bufferization, whose
     buffer deallocation refuses operations of unknown memory effects (as an
     intrinsic call is).
   }];
