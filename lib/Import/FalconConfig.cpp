@@ -250,6 +250,12 @@ static void validate(const FalconConfig &config, ConfigReader &reader) {
   if (config.numHeads > (1 << 16))
     return fail(llvm::formatv("'num_attention_heads' is {0}, above the supported 65536",
                               config.numHeads));
+  // With head_dim stated the attention width is no longer hidden_size: the
+  // same bound, so that every size stays as far from overflowing.
+  if (config.headDimField && config.numHeads * *config.headDimField > (1 << 20))
+    return fail(llvm::formatv("num_attention_heads x head_dim is {0}, above the supported "
+                              "1048576",
+                              config.numHeads * *config.headDimField));
   if (!config.headDimField && config.hiddenSize % config.numHeads != 0)
     return fail(llvm::formatv("hidden_size ({0}) is not divisible by "
                               "num_attention_heads ({1})",
