@@ -47,6 +47,9 @@ except OSError:
 # Artifacts for this machine's own CPU (no --param mcpu).
 if not mcpu:
     config.available_features.add("native-cpu")
+    # AVX512-BF16: --dtype bf16 sums bf16 pairs with vdpbf16ps.
+    if "avx512" in config.available_features and " avx512_bf16" in flags:
+        config.available_features.add("native-avx512bf16")
 
 # A build with sanitizers (scripts/test-sanitized.sh): feature `asan` where
 # AddressSanitizer is in, which reserves terabytes of address space for its

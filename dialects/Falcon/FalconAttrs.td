@@ -123,7 +123,11 @@ def Falcon_LoweringConfigAttr : Falcon_Attr<"LoweringConfig", "lowering_config">
     * `decode_activation_bits`: 8 when a projection whose weight is
       quantized quantizes its activation rows at decode to int8 (blocks of
       16 or 32 inputs, one f32 scale each) and sums integer dot products
-      (`vpdpbusd`); 0 (the default): its weight is dequantized to f32.
+      (`vpdpbusd`); 0 (the default): its weight is dequantized to f32;
+    * `bf16_dot_products`: a projection whose activations and weight are both
+      bf16 sums its register tiles with AVX512-BF16's `vdpbf16ps` (pairs of
+      inputs, f32 sums); false (the default): each operand is widened to f32
+      for an FMA.
 
     ```mlir
     linalg.generic {..., falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [8, 32, 256]>}
@@ -135,7 +139,8 @@ def Falcon_LoweringConfigAttr : Falcon_Attr<"LoweringConfig", "lowering_config">
                         DefaultValuedParameter<"int64_t", "-1">:$thread_dim,
                         Falcon_BracketedI64List:$register_tile,
                         Falcon_BracketedI64List:$attention_block,
-                        DefaultValuedParameter<"int64_t", "0">:$decode_activation_bits);
+                        DefaultValuedParameter<"int64_t", "0">:$decode_activation_bits,
+                        DefaultValuedParameter<"bool", "false">:$bf16_dot_products);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
 }

@@ -28,10 +28,13 @@ void mlir::falcon::buildFalconToLinalgPipeline(OpPassManager &pm) {
 
 void mlir::falcon::buildFalconCPUCodegenPipeline(
     OpPassManager &pm, const FalconCPUSelectLoweringStrategyOptions &strategy,
-    const std::optional<FalconQuantizeWeightsOptions> &quantize) {
+    const std::optional<FalconQuantizeWeightsOptions> &quantize,
+    const FalconComputePrecisionOptions &precision) {
   pm.addPass(createFalconCPUWeightLayout());
   if (quantize)
     pm.addPass(createFalconQuantizeWeights(*quantize));
+  if (precision.dtype != "f32")
+    pm.addPass(createFalconComputePrecision(precision));
   pm.addPass(createFalconCPUSelectLoweringStrategy(strategy));
   pm.addPass(createFalconBindWeights());
   OpPassManager &tiling = pm.nest<func::FuncOp>();
@@ -89,7 +92,10 @@ void mlir::falcon::buildFalconCPUCodegenPipeline(
   FinalizeMemRefToLLVMConversionPassOptions memrefToLLVM;
   memrefToLLVM.useGenericFunctions = true;
   pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefToLLVM));
-  pm.addPass(createConvertVectorToLLVMPass());
+  ConvertVectorToLLVMPassOptions vectorToLLVM;
+  // x86vector.avx512.dot of the bf16 register tiles.
+  vectorToLLVM.x86Vector = true;
+  pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
   pm.addPass(createConvertOpenMPToLLVMPass());
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
@@ -100,9 +106,10 @@ void mlir::falcon::buildFalconCPUCodegenPipeline(
 
 void mlir::falcon::buildFalconCPUPipeline(
     OpPassManager &pm, const FalconCPUSelectLoweringStrategyOptions &strategy,
-    const std::optional<FalconQuantizeWeightsOptions> &quantize) {
+    const std::optional<FalconQuantizeWeightsOptions> &quantize,
+    const FalconComputePrecisionOptions &precision) {
   buildFalconToLinalgPipeline(pm);
-  buildFalconCPUCodegenPipeline(pm, strategy, quantize);
+  buildFalconCPUCodegenPipeline(pm, strategy, quantize, precision);
 }
 
 void mlir::falcon::registerFalconPipelines() {

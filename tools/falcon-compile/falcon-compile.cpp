@@ -132,10 +132,17 @@ llvm::cl::opt<int64_t> attentionKeys(
     llvm::cl::desc("Keys per block of the tiled attention: its scores exist for one "
                    "block of rows x keys at a time (default 512)"),
     llvm::cl::init(0), llvm::cl::cat(category));
+llvm::cl::opt<std::string> computeDType(
+    "dtype",
+    llvm::cl::desc("Activation type of the float projections: f32 (default), bf16 or f16 "
+                   "(inputs rounded once, exact products, f32 sums; bf16 pairs summed with "
+                   "vdpbf16ps on AVX512-BF16 CPUs); also the KV cache's unless "
+                   "--kv-cache-dtype says (docs/precision.md)"),
+    llvm::cl::init("f32"), llvm::cl::cat(category));
 llvm::cl::opt<std::string> kvCacheDType(
     "kv-cache-dtype",
-    llvm::cl::desc("Element type of the KV cache: f32 (default), bf16 or f16 (half the "
-                   "memory; keys and values are rounded once when cached)"),
+    llvm::cl::desc("Element type of the KV cache: f32 (default: --dtype's), bf16 or f16 (half "
+                   "the memory; keys and values are rounded once when cached)"),
     llvm::cl::init("f32"), llvm::cl::cat(category));
 llvm::cl::opt<std::string> quantize(
     "quantize",
@@ -431,6 +438,10 @@ int main(int argc, char **argv) {
   // beside it, not into it).
   if (buildArtifact && !StringRef(outputPath).rtrim('/').empty())
     outputPath = StringRef(outputPath).rtrim('/').str();
+  if (computeDType != "f32" && computeDType != "bf16" && computeDType != "f16")
+    return fail("--dtype must be f32, bf16 or f16, found '" + computeDType + "'");
+  if (kvCacheDType.getNumOccurrences() == 0)
+    kvCacheDType = computeDType;
   HostLibraryOptions hostOptions;
   hostOptions.optLevel = llvmOptLevel;
   hostOptions.kvCacheDType = kvCacheDType;
@@ -671,7 +682,8 @@ int main(int argc, char **argv) {
     if (emit == EmitKind::Linalg)
       buildFalconToLinalgPipeline(pm);
     else
-      buildFalconCPUPipeline(pm, strategy, quantization);
+      buildFalconCPUPipeline(pm, strategy, quantization,
+                             FalconComputePrecisionOptions{computeDType});
     return pm.run(rankModule);
   };
   if ((emit != EmitKind::None && emit != EmitKind::Falcon) || buildArtifact) {

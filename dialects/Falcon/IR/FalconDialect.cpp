@@ -142,7 +142,8 @@ LogicalResult CPUTargetAttr::verify(function_ref<InFlightDiagnostic()> emitError
 LogicalResult
 LoweringConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t threads,
                            int64_t threadDim, ArrayRef<int64_t> registerTile,
-                           ArrayRef<int64_t> attentionBlock, int64_t decodeActivationBits) {
+                           ArrayRef<int64_t> attentionBlock, int64_t decodeActivationBits,
+                           bool bf16DotProducts) {
   if (decodeActivationBits != 0 && decodeActivationBits != 8)
     return emitError() << "expects decode_activation_bits 0 or 8, found "
                        << decodeActivationBits;
@@ -160,6 +161,9 @@ LoweringConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t
       return emitError() << "expects register_tile rows in [1, 64], cols in [1, 1024] "
                             "and depth in [1, 1048576]";
   }
+  if (bf16DotProducts && (registerTile.size() != 3 || registerTile[1] % 16 != 0))
+    return emitError() << "expects bf16_dot_products only with a register_tile whose cols are "
+                          "a multiple of 16";
   if (!attentionBlock.empty()) {
     if (attentionBlock.size() != 2)
       return emitError() << "expects attention_block as [rows, keys], found "

@@ -27,7 +27,8 @@ SmallVector<AffineMap> getProjectionIndexingMaps(MLIRContext *context,
 SmallVector<utils::IteratorType> getProjectionIteratorTypes(bool weightInOut = true);
 
 /// Whether `op` is such a projection: those maps and the body acc + x * w,
-/// with w possibly narrower (bf16/f16 weights) and extended in the body.
+/// with w possibly narrower (bf16/f16 weights) and extended in the body, and
+/// x likewise (activations that falcon-compute-precision rounded).
 /// Targets' strategies tile these (a contraction that
 /// linalg::inferContractionDims recognises as well).
 bool isProjection(linalg::GenericOp op, bool weightInOut = true);
@@ -39,6 +40,10 @@ bool isProjection(linalg::GenericOp op, bool weightInOut = true);
 /// indexed (f(d1), d3), and the body acc + x * w. Returns the body's w, or
 /// null when `op` is not such a projection.
 Value getProjectionWeightElement(linalg::GenericOp op);
+
+/// The body's x element of projection `op`: its first block argument, or
+/// that argument's extension when it is narrower (bf16/f16 activations).
+Value getProjectionInputElement(linalg::GenericOp op);
 
 /// Patterns lowering every falcon compute op to linalg/tensor/arith/math.
 void populateFalconToLinalgPatterns(RewritePatternSet &patterns);

@@ -26,14 +26,18 @@ void buildFalconToLinalgPipeline(OpPassManager &pm);
 /// strategy, tiling, bufferization, loops -> LLVM dialect
 /// (`falcon-opt --falcon-cpu-codegen-pipeline`); with `quantize`, weight-only
 /// quantization of the decoder layers' projections (falcon-quantize-weights).
+/// `precision.dtype` bf16/f16: the float projections' activations rounded to
+/// it (falcon-compute-precision, after the quantization).
 void buildFalconCPUCodegenPipeline(OpPassManager &pm,
                                    const FalconCPUSelectLoweringStrategyOptions &strategy,
-                                   const std::optional<FalconQuantizeWeightsOptions> &quantize);
+                                   const std::optional<FalconQuantizeWeightsOptions> &quantize,
+                                   const FalconComputePrecisionOptions &precision = {});
 
 /// Both of the above (`falcon-opt --falcon-cpu-pipeline`).
 void buildFalconCPUPipeline(OpPassManager &pm,
                             const FalconCPUSelectLoweringStrategyOptions &strategy,
-                            const std::optional<FalconQuantizeWeightsOptions> &quantize);
+                            const std::optional<FalconQuantizeWeightsOptions> &quantize,
+                            const FalconComputePrecisionOptions &precision = {});
 
 /// Registers the pipelines with the pass registry (for falcon-opt).
 void registerFalconPipelines();

@@ -95,6 +95,31 @@ def FalconShard : Pass<"falcon-shard", "ModuleOp"> {
   ];
 }
 
+def FalconComputePrecision : Pass<"falcon-compute-precision", "ModuleOp"> {
+  let summary = "Round the activations every float projection reads to bf16 or f16";
+  let description = [{
+    `--dtype bf16|f16` of falcon-compile. Every projection (the linalg
+    contraction `isProjection` recognises, either weight layout) whose
+    weight is stored as floats reads its activations rounded to `dtype`
+    (round to nearest even) by a `linalg.generic` of `arith.truncf` in
+    front of it, and extends them in its body; the product of two such
+    values is exact in f32 and the sums stay f32 (the precision interface's
+    f32 accumulation). One rounding serves every projection that reads the
+    same tensor (the fused QKV and the MLP of a parallel-attention layer).
+    What stays f32: the residual stream, LayerNorm, attention's scores and
+    softmax, the projections' sums and outputs, the logits. A projection
+    whose weight is quantized (falcon-quantize-weights, which runs first)
+    keeps its f32 activations: its decode quantizes them to int8 itself.
+    `dtype` f32 changes nothing.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+  let options = [
+    Option<"dtype", "dtype", "std::string", /*default=*/"\"f32\"",
+           "The projections' activation type: f32, bf16 or f16">
+  ];
+}
+
 def FalconQuantizeWeights : Pass<"falcon-quantize-weights", "ModuleOp"> {
   let summary = "Weight-only int8/int4 quantization of the decoder layers' projections";
   let description = [{

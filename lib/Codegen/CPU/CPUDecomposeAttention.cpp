@@ -155,7 +155,8 @@ struct AttentionLowering : OpRewritePattern<AttentionOp> {
     if (lowering)
       config = LoweringConfigAttr::get(context, lowering.getThreads(), lowering.getThreadDim(),
                                        /*registerTile=*/{}, /*attentionBlock=*/{},
-                                       /*decodeActivationBits=*/0);
+                                       /*decodeActivationBits=*/0,
+                                       /*bf16DotProducts=*/false);
     auto configure = [&](Value generic) {
       if (config)
         generic.getDefiningOp()->setAttr(FalconDialect::kLoweringConfigAttrName, config);

@@ -13,7 +13,19 @@
 //
 // The weight row w is the generic's body evaluated on vectors: a stored
 // weight row read as it is (and extended if narrower), a quantized one
-// dequantized from its rows of codes, scales and zero points.
+// dequantized from its rows of codes, scales and zero points. Activations
+// rounded to bf16/f16 (falcon-compute-precision) are extended as read.
+//
+// With the strategy's bf16_dot_products (bf16 activations and weight,
+// AVX512-BF16), the tile takes the inputs in pairs:
+//
+//   for k < K step 2:
+//     p[j] = interleave(W[k, 16j:16j+16], W[k+1, 16j:16j+16])   (32 x bf16)
+//     acc[r][j] = vdpbf16ps(acc[r][j], p[j], broadcast(x[0, r, k:k+2]))
+//
+// each accumulator lane adding w[k]x[k] + w[k+1]x[k+1] (exact products, f32
+// sums): half the instructions of the widening FMAs, and the weight read as
+// stored. An odd last input runs the FMA step.
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,6 +33,7 @@
 #include "falcon/Conversion/Passes.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
@@ -90,6 +103,29 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
     return success();
   }
 
+  /// The row of input `input` (indexed (f(k), n)) that input k of the
+  /// projection reads, as a vector of `cols` elements of its type.
+  static Value readRow(OpBuilder &b, Location l, linalg::GenericOp op, OpOperand &input,
+                       Value k, Value c0, int64_t cols) {
+    AffineMap map = op.getMatchingIndexingMap(&input);
+    Value row = getValueOrCreateConstantIndexOp(
+        b, l,
+        affine::makeComposedFoldedAffineApply(b, l, AffineMap::get(4, 0, map.getResult(0)),
+                                              ArrayRef<OpFoldResult>{c0, k, c0, c0}));
+    Type type = getElementTypeOrSelf(input.get().getType());
+    Value padding = arith::ConstantOp::create(b, l, type, b.getZeroAttr(type));
+    return vector::TransferReadOp::create(b, l, VectorType::get({cols}, type), input.get(),
+                                          ValueRange{row, c0}, padding, ArrayRef<bool>{true});
+  }
+
+  /// x[0, row, k] as f32 (extended when narrower).
+  static Value readInput(OpBuilder &b, Location l, Value x, Value c0, Value row, Value k) {
+    Value input = tensor::ExtractOp::create(b, l, x, ValueRange{c0, row, k});
+    if (!input.getType().isF32())
+      input = arith::ExtFOp::create(b, l, b.getF32Type(), input);
+    return input;
+  }
+
   /// Row k of `op`'s weight as a vector of `cols` elements: the body's
   /// weight element (getProjectionWeightElement) computed on vectors, its
   /// inputs' rows read at the row their indexing map gives for k, scalars
@@ -109,19 +145,8 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
     IRMapping mapping;
     // getDpsInputOperands() returns a vector: keep it alive for the loop.
     SmallVector<OpOperand *> dpsInputs = op.getDpsInputOperands();
-    for (OpOperand *input : llvm::drop_begin(dpsInputs)) {
-      AffineMap map = op.getMatchingIndexingMap(input);
-      Value row = getValueOrCreateConstantIndexOp(
-          b, l,
-          affine::makeComposedFoldedAffineApply(b, l, AffineMap::get(4, 0, map.getResult(0)),
-                                                ArrayRef<OpFoldResult>{c0, k, c0, c0}));
-      Type type = getElementTypeOrSelf(input->get().getType());
-      Value padding = arith::ConstantOp::create(b, l, type, b.getZeroAttr(type));
-      mapping.map(op.getMatchingBlockArgument(input),
-                  vector::TransferReadOp::create(b, l, VectorType::get({cols}, type),
-                                                 input->get(), ValueRange{row, c0}, padding,
-                                                 ArrayRef<bool>{true}));
-    }
+    for (OpOperand *input : llvm::drop_begin(dpsInputs))
+      mapping.map(op.getMatchingBlockArgument(input), readRow(b, l, op, *input, k, c0, cols));
     for (Operation &bodyOp : body.without_terminator()) {
       if (!needed.contains(&bodyOp))
         continue;
@@ -154,6 +179,10 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
   /// is row min(r, last).
   static Value emit(PatternRewriter &rewriter, Location loc, linalg::GenericOp op, Value x,
                     Value y, int64_t rows, int64_t cols, Value last) {
+    auto config =
+        op->getAttrOfType<LoweringConfigAttr>(FalconDialect::kLoweringConfigAttrName);
+    if (config.getBf16DotProducts())
+      return emitBF16Pairs(rewriter, loc, op, x, y, rows, cols, last);
     auto yType = cast<RankedTensorType>(y.getType());
     Type element = yType.getElementType();
     auto vectorType = VectorType::get({cols}, element);
@@ -177,8 +206,8 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
           Value weight = weightRow(b, l, op, k, c0, cols);
           SmallVector<Value> next;
           for (int64_t r = 0; r < rows; ++r) {
-            Value input = tensor::ExtractOp::create(b, l, x, ValueRange{c0, rowIndex[r], k});
-            Value splat = vector::BroadcastOp::create(b, l, vectorType, input);
+            Value splat = vector::BroadcastOp::create(b, l, vectorType,
+                                                      readInput(b, l, x, c0, rowIndex[r], k));
             next.push_back(vector::FMAOp::create(b, l, splat, weight, acc[r]));
           }
           scf::YieldOp::create(b, l, next);
@@ -189,6 +218,102 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
                                                ValueRange{c0, rowIndex[r], c0},
                                                ArrayRef<bool>{true})
                    .getResult();
+    return result;
+  }
+
+  /// The tile of emit() with bf16 pairs summed by vdpbf16ps (x and the
+  /// weight bf16, `cols` a multiple of 16).
+  static Value emitBF16Pairs(PatternRewriter &rewriter, Location loc, linalg::GenericOp op,
+                             Value x, Value y, int64_t rows, int64_t cols, Value last) {
+    constexpr int64_t lanes = 16;
+    int64_t vectors = cols / lanes;
+    Type f32 = rewriter.getF32Type(), bf16 = rewriter.getBF16Type();
+    auto accType = VectorType::get({lanes}, f32);
+    auto pairsType = VectorType::get({2 * lanes}, bf16);
+    Value zero = arith::ConstantOp::create(rewriter, loc, f32, rewriter.getF32FloatAttr(0.0));
+    Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
+    Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
+    Value c2 = arith::ConstantIndexOp::create(rewriter, loc, 2);
+    SmallVector<Value> rowIndex, accumulators;
+    SmallVector<Value> column;
+    for (int64_t j = 0; j < vectors; ++j)
+      column.push_back(j == 0 ? c0 : arith::ConstantIndexOp::create(rewriter, loc, j * lanes));
+    for (int64_t r = 0; r < rows; ++r) {
+      Value index = r == 0 ? c0 : arith::ConstantIndexOp::create(rewriter, loc, r);
+      rowIndex.push_back(last && r > 0 ? arith::MinUIOp::create(rewriter, loc, index, last)
+                                       : index);
+      for (int64_t j = 0; j < vectors; ++j)
+        accumulators.push_back(vector::TransferReadOp::create(
+            rewriter, loc, accType, y, ValueRange{c0, rowIndex[r], column[j]}, zero,
+            ArrayRef<bool>{true}));
+    }
+    // Input pairs [0, pairs); the last input alone when the count is odd.
+    Value depth = tensor::DimOp::create(rewriter, loc, x, 2);
+    Value pairs = arith::SubIOp::create(rewriter, loc, depth,
+                                        arith::RemUIOp::create(rewriter, loc, depth, c2));
+    OpOperand &weight = op->getOpOperand(1);
+    auto pairLoop = scf::ForOp::create(
+        rewriter, loc, c0, pairs, c2, accumulators,
+        [&](OpBuilder &b, Location l, Value k, ValueRange acc) {
+          Value k1 = arith::AddIOp::create(b, l, k, c1);
+          Value even = readRow(b, l, op, weight, k, c0, cols);
+          Value odd = readRow(b, l, op, weight, k1, c0, cols);
+          SmallVector<Value> weightPairs;
+          for (int64_t j = 0; j < vectors; ++j) {
+            auto slice = [&](Value row) {
+              return vector::ExtractStridedSliceOp::create(b, l, row, ArrayRef<int64_t>{j * lanes},
+                                                           ArrayRef<int64_t>{lanes},
+                                                           ArrayRef<int64_t>{1});
+            };
+            // One statement each: the IR's order is not the compiler's.
+            Value evenSlice = slice(even);
+            Value oddSlice = slice(odd);
+            weightPairs.push_back(vector::InterleaveOp::create(b, l, evenSlice, oddSlice));
+          }
+          SmallVector<Value> next;
+          for (int64_t r = 0; r < rows; ++r) {
+            // x[0, r, k] and x[0, r, k + 1] as one 32-bit lane, in every lane.
+            Value pair = vector::TransferReadOp::create(
+                b, l, VectorType::get({2}, bf16), x, ValueRange{c0, rowIndex[r], k},
+                arith::ConstantOp::create(b, l, bf16, b.getZeroAttr(bf16)), ArrayRef<bool>{true});
+            Value word = vector::ExtractOp::create(
+                b, l, vector::BitCastOp::create(b, l, VectorType::get({1}, b.getI32Type()), pair),
+                ArrayRef<int64_t>{0});
+            Value splat = vector::BitCastOp::create(
+                b, l, pairsType,
+                vector::BroadcastOp::create(b, l, VectorType::get({lanes}, b.getI32Type()), word));
+            for (int64_t j = 0; j < vectors; ++j)
+              next.push_back(x86vector::DotBF16Op::create(b, l, accType, acc[r * vectors + j],
+                                                          weightPairs[j], splat));
+          }
+          scf::YieldOp::create(b, l, next);
+        });
+    auto tailLoop = scf::ForOp::create(
+        rewriter, loc, pairs, depth, c1, pairLoop.getResults(),
+        [&](OpBuilder &b, Location l, Value k, ValueRange acc) {
+          Value row = weightRow(b, l, op, k, c0, cols);
+          SmallVector<Value> next;
+          for (int64_t r = 0; r < rows; ++r) {
+            Value splat =
+                vector::BroadcastOp::create(b, l, accType, readInput(b, l, x, c0, rowIndex[r], k));
+            for (int64_t j = 0; j < vectors; ++j)
+              next.push_back(vector::FMAOp::create(
+                  b, l, splat,
+                  vector::ExtractStridedSliceOp::create(b, l, row, ArrayRef<int64_t>{j * lanes},
+                                                        ArrayRef<int64_t>{lanes},
+                                                        ArrayRef<int64_t>{1}),
+                  acc[r * vectors + j]));
+          }
+          scf::YieldOp::create(b, l, next);
+        });
+    Value result = y;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < vectors; ++j)
+        result = vector::TransferWriteOp::create(rewriter, loc,
+                                                 tailLoop.getResult(r * vectors + j), result,
+                                                 ValueRange{c0, rowIndex[r], column[j]},
+                                                 ArrayRef<bool>{true})
+                     .getResult();
     return result;
   }
 };

@@ -76,10 +76,28 @@ struct FalconCPUSelectLoweringStrategyPass
     MLIRContext *context = &getContext();
     // A projection whose weight is quantized decodes with int8 activations
     // where the target has the integer dot products for its codes' width.
-    auto projectionConfig = [&](int64_t decodeActivationBits) {
+    auto projectionConfig = [&](int64_t decodeActivationBits, bool bf16DotProducts) {
+      // Blocks of 512 inputs for bf16 pairs (256 pairs; measured +4% prefill
+      // over 256 on the benchmark model, docs/benchmarks.md).
+      int64_t depth = bf16DotProducts && !tileDepth ? 512 : tile.depth;
       return LoweringConfigAttr::get(context, threads, /*threadDim=*/-1,
-                                     {tile.rows, tile.cols, tile.depth},
-                                     /*attentionBlock=*/{}, decodeActivationBits);
+                                     {tile.rows, tile.cols, depth},
+                                     /*attentionBlock=*/{}, decodeActivationBits,
+                                     bf16DotProducts);
+    };
+    // A projection whose activations (falcon-compute-precision) and stored
+    // weight are both bf16 sums pairs of them with vdpbf16ps, where the
+    // target has it and the register tile is whole 16-lane vectors.
+    bool bf16Dot = target->hasFeature("avx512bf16") && tile.cols % 16 == 0;
+    auto bf16DotProducts = [&](linalg::GenericOp projection) {
+      auto isBF16 = [](Value value) {
+        return getElementTypeOrSelf(value.getType()).isBF16();
+      };
+      Block &body = projection.getRegion().front();
+      Value element = getProjectionWeightElement(projection);
+      auto weight = element ? element.getDefiningOp<arith::ExtFOp>() : arith::ExtFOp();
+      return bf16Dot && isBF16(body.getArgument(0)) && weight &&
+             weight.getIn() == body.getArgument(1) && isBF16(weight.getIn());
     };
     bool refused = false;
     auto decodeActivationBits = [&](linalg::GenericOp projection) -> int64_t {
@@ -108,7 +126,7 @@ struct FalconCPUSelectLoweringStrategyPass
       if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
         if (isProjection(generic))
           op->setAttr(FalconDialect::kLoweringConfigAttrName,
-                      projectionConfig(decodeActivationBits(generic)));
+                      projectionConfig(decodeActivationBits(generic), bf16DotProducts(generic)));
         return;
       }
       if (auto attention = dyn_cast<AttentionOp>(op)) {
@@ -118,7 +136,8 @@ struct FalconCPUSelectLoweringStrategyPass
         int64_t numKV = cast<RankedTensorType>(attention.getKey().getType()).getShape()[2];
         op->setAttr(FalconDialect::kLoweringConfigAttrName,
                     LoweringConfigAttr::get(context, threads, numKV > 1 ? 1 : 2, {},
-                                            attentionBlock, /*decodeActivationBits=*/0));
+                                            attentionBlock, /*decodeActivationBits=*/0,
+                                            /*bf16DotProducts=*/false));
       }
     });
     if (refused)

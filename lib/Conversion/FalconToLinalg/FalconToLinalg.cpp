@@ -676,6 +676,14 @@ SmallVector<utils::IteratorType> mlir::falcon::getProjectionIteratorTypes(bool w
 
 /// Whether `op` is such a projection, with W possibly narrower (bf16/f16
 /// checkpoints), extended in the body.
+Value mlir::falcon::getProjectionInputElement(linalg::GenericOp op) {
+  Value x = op.getRegion().front().getArgument(0);
+  if (x.hasOneUse())
+    if (auto extend = dyn_cast<arith::ExtFOp>(*x.getUsers().begin()))
+      return extend.getResult();
+  return x;
+}
+
 bool mlir::falcon::isProjection(linalg::GenericOp op, bool weightInOut) {
   if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || op.getNumLoops() != 4)
     return false;
@@ -683,11 +691,19 @@ bool mlir::falcon::isProjection(linalg::GenericOp op, bool weightInOut) {
     return false;
   Block &body = op.getRegion().front();
   Value in = body.getArgument(0), weight = body.getArgument(1), acc = body.getArgument(2);
+  // The narrower operands' extensions first (a bf16/f16 weight; an
+  // activation rounded by falcon-compute-precision).
   auto it = body.begin();
-  if (auto extend = dyn_cast<arith::ExtFOp>(*it); extend && extend.getIn() == weight) {
-    weight = extend.getResult();
-    ++it;
-  }
+  for (int i = 0; i < 2; ++i)
+    if (auto extend = dyn_cast<arith::ExtFOp>(*it)) {
+      if (extend.getIn() == weight && weight == body.getArgument(1))
+        weight = extend.getResult();
+      else if (extend.getIn() == in && in == body.getArgument(0))
+        in = extend.getResult();
+      else
+        return false;
+      ++it;
+    }
   if (std::distance(it, body.end()) != 3)
     return false;
   auto mul = dyn_cast<arith::MulFOp>(*it);
@@ -720,7 +736,7 @@ Value mlir::falcon::getProjectionWeightElement(linalg::GenericOp op) {
       return Value();
   }
   Block &body = op.getRegion().front();
-  Value x = body.getArgument(0), acc = body.getArguments().back();
+  Value x = getProjectionInputElement(op), acc = body.getArguments().back();
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
   auto add = yield.getValues().size() == 1
                  ? yield.getValues()[0].getDefiningOp<arith::AddFOp>()
@@ -738,7 +754,7 @@ Value mlir::falcon::getProjectionWeightElement(linalg::GenericOp op) {
   SmallVector<Value> worklist = {weight};
   while (!worklist.empty()) {
     Value value = worklist.pop_back_val();
-    if (value == x || value == acc)
+    if (value == x || value == body.getArgument(0) || value == acc)
       return Value();
     if (Operation *def = value.getDefiningOp(); def && def->getBlock() == &body)
       llvm::append_range(worklist, def->getOperands());

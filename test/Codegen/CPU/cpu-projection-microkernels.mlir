@@ -182,3 +182,47 @@ func.func @quantized_tile(%x: tensor<1x2x32xf32>, %codes: tensor<16x16xi8>, %sca
   } -> tensor<1x2x16xf32>
   return %0 : tensor<1x2x16xf32>
 }
+
+// bf16 activations and weight with bf16_dot_products: 16-lane f32
+// accumulators (two per row of this 2 x 32 tile), a loop over input pairs
+// that interleaves weight rows k and k + 1 for each 16 columns, broadcasts
+// the rows' activation pairs as one 32-bit lane and sums with
+// x86vector.avx512.dot (vdpbf16ps), then a loop over an odd last input with
+// FMAs of the extended operands.
+// CHECK-LABEL: func.func @bf16_pairs
+// CHECK-SAME: %[[X:[^:]*]]: tensor<1x2x?xbf16>, %[[W:[^:]*]]: tensor<?x32xbf16>
+// CHECK-COUNT-4: vector.transfer_read %{{.*}} : tensor<1x2x32xf32>, vector<16xf32>
+// CHECK: %[[K:.*]] = tensor.dim %[[X]]
+// CHECK: %[[ODD:.*]] = arith.remui %[[K]], %[[C2:.*]] : index
+// CHECK: %[[PAIRS:.*]] = arith.subi %[[K]], %[[ODD]]
+// CHECK: %[[ACC:.*]]:4 = scf.for %[[I:.*]] = %{{.*}} to %[[PAIRS]] step %[[C2]]
+// CHECK:   %[[I1:.*]] = arith.addi %[[I]], %{{.*}}
+// CHECK:   %[[EVEN:.*]] = vector.transfer_read %[[W]][%[[I]], %{{.*}}]{{.*}} : tensor<?x32xbf16>, vector<32xbf16>
+// CHECK:   %[[ODDROW:.*]] = vector.transfer_read %[[W]][%[[I1]], %{{.*}}]{{.*}} : tensor<?x32xbf16>, vector<32xbf16>
+// CHECK:   %[[E0:.*]] = vector.extract_strided_slice %[[EVEN]] {offsets = [0], sizes = [16], strides = [1]}
+// CHECK:   %[[O0:.*]] = vector.extract_strided_slice %[[ODDROW]] {offsets = [0], sizes = [16], strides = [1]}
+// CHECK:   %[[P0:.*]] = vector.interleave %[[E0]], %[[O0]] : vector<16xbf16> -> vector<32xbf16>
+// CHECK:   vector.interleave
+// CHECK:   %[[PAIR:.*]] = vector.transfer_read %[[X]][%{{.*}}, %{{.*}}, %[[I]]]{{.*}} : tensor<1x2x?xbf16>, vector<2xbf16>
+// CHECK:   vector.bitcast %[[PAIR]] : vector<2xbf16> to vector<1xi32>
+// CHECK:   %[[SPLAT:.*]] = vector.bitcast %{{.*}} : vector<16xi32> to vector<32xbf16>
+// CHECK:   x86vector.avx512.dot %{{.*}}, %[[P0]], %[[SPLAT]] : vector<32xbf16> -> vector<16xf32>
+// CHECK-COUNT-3: x86vector.avx512.dot
+// CHECK: scf.for %{{.*}} = %[[PAIRS]] to %[[K]] step %{{.*}} iter_args
+// CHECK:   arith.extf %{{.*}} : vector<32xbf16> to vector<32xf32>
+// CHECK:   arith.extf %{{.*}} : bf16 to f32
+// CHECK-COUNT-4: vector.fma
+// CHECK-COUNT-4: vector.transfer_write
+// CHECK-NOT: linalg.generic
+func.func @bf16_pairs(%x: tensor<1x2x?xbf16>, %w: tensor<?x32xbf16>, %init: tensor<1x2x32xf32>) -> tensor<1x2x32xf32> {
+  %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+      ins(%x, %w : tensor<1x2x?xbf16>, tensor<?x32xbf16>) outs(%init : tensor<1x2x32xf32>) attrs = {falcon.lowering_config = #falcon.lowering_config<threads = 1, register_tile = [8, 32, 8], bf16_dot_products = true>} {
+  ^bb0(%a: bf16, %b: bf16, %acc: f32):
+    %ea = arith.extf %a : bf16 to f32
+    %eb = arith.extf %b : bf16 to f32
+    %m = arith.mulf %ea, %eb : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<1x2x32xf32>
+  return %0 : tensor<1x2x32xf32>
+}

@@ -44,6 +44,40 @@ func.func @projection(%x: tensor<?x?x8xf32>, %w: tensor<8x80xbf16>, %init: tenso
   return %0 : tensor<?x?x80xf32>
 }
 
+// bf16 activations (falcon-compute-precision) and a bf16 weight: Zen 4 has
+// AVX512-BF16, so the register tile sums pairs with vdpbf16ps, in blocks of
+// 512 inputs; x86-64-v4 and x86-64-v3 have not. A bf16 activation with an
+// f32 weight widens both on every CPU.
+// AVX512-LABEL: func.func @bf16
+// AVX512: falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [8, 32, 512], bf16_dot_products = true>
+// AVX512: falcon.lowering_config = #falcon.lowering_config<threads = 2, register_tile = [8, 32, 256]>}
+// V4-LABEL: func.func @bf16
+// V4-NOT: bf16_dot_products
+// V4: return
+// AVX2-LABEL: func.func @bf16
+// AVX2-NOT: bf16_dot_products
+// AVX2: return
+func.func @bf16(%x: tensor<?x?x8xbf16>, %w: tensor<8x80xbf16>, %v: tensor<8x80xf32>, %init: tensor<?x?x80xf32>) -> (tensor<?x?x80xf32>, tensor<?x?x80xf32>) {
+  %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+      ins(%x, %w : tensor<?x?x8xbf16>, tensor<8x80xbf16>) outs(%init : tensor<?x?x80xf32>) {
+  ^bb0(%a: bf16, %b: bf16, %acc: f32):
+    %ea = arith.extf %a : bf16 to f32
+    %e = arith.extf %b : bf16 to f32
+    %m = arith.mulf %ea, %e : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<?x?x80xf32>
+  %1 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+      ins(%x, %v : tensor<?x?x8xbf16>, tensor<8x80xf32>) outs(%init : tensor<?x?x80xf32>) {
+  ^bb0(%a: bf16, %b: f32, %acc: f32):
+    %ea = arith.extf %a : bf16 to f32
+    %m = arith.mulf %ea, %b : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<?x?x80xf32>
+  return %0, %1 : tensor<?x?x80xf32>, tensor<?x?x80xf32>
+}
+
 // Quantized weights (a falcon.dequantize generic): Zen 4 has AVX512-VNNI, so
 // both decode with int8 activations; x86-64-v3 (AVX2, no VNNI) the int4 one
 // only (vpmaddubsw would saturate on int8's unsigned codes); x86-64-v4 (no

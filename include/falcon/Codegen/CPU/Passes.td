@@ -182,10 +182,19 @@ def FalconCPUProjectionMicrokernels
     with a dynamic row count n (the last rows of a sequence) becomes a T-row
     tile under `scf.if 1 <= n <= T` whose rows past n repeat row n - 1 (the
     same value written to the same place); other counts run the generic.
-    Tiles with dynamic columns are left alone.
+    Tiles with dynamic columns are left alone. Activations rounded to
+    bf16/f16 (falcon-compute-precision) are extended as they are broadcast.
+
+    With `bf16_dot_products` in the config (bf16 activations and weight),
+    the accumulators are `vector<16 x f32>` and the loop takes the inputs in
+    pairs: the weight rows k and k + 1 interleaved (`vector.interleave`, 32
+    bf16 per 16 columns), the activations `x[0, r, k:k+2]` broadcast as one
+    32-bit lane, and `x86vector.avx512.dot` (`vdpbf16ps`) adding both
+    products to each lane; an odd last input takes the FMA step.
   }];
   let dependentDialects = ["::mlir::affine::AffineDialect", "::mlir::scf::SCFDialect",
-                           "::mlir::vector::VectorDialect", "::mlir::tensor::TensorDialect"];
+                           "::mlir::vector::VectorDialect", "::mlir::tensor::TensorDialect",
+                           "::mlir::x86vector::X86VectorDialect"];
 }
 
 def FalconCPUExpandBF16 : Pass<"falcon-cpu-expand-bf16", "func::FuncOp"> {
