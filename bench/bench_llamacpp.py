@@ -13,7 +13,8 @@ decoder layers: 1.12 B parameters at 4) is written in f32, and rounded from
 the same values to bf16 and f16 (bench/make_model.py --numpy). For each
 precision:
 
-  falcon-mlir  compiles the checkpoint of that type (f32, bf16, f16; int8 and
+  falcon-mlir  compiles the checkpoint of that type (f32, bf16 and f16 with --dtype of
+               that type; int8 and
                int4 from the bf16 one with --quantize ... --group-size 32
                --symmetric, q8_0's and q4_0's grouping, and --quantize-lm-head:
                the head int8, as llama.cpp's q8_0 output tensor) and runs
@@ -52,8 +53,10 @@ from bench_cpu import BIN, ROOT, bandwidth, falcon_run, run  # noqa: E402
 PRECISIONS = {
     # name: (checkpoint dtype, extra falcon-compile arguments, llama.cpp ftype name)
     "f32": ("float32", [], None),
-    "bf16": ("bfloat16", [], "LLAMA_FTYPE_MOSTLY_BF16"),
-    "f16": ("float16", [], "LLAMA_FTYPE_MOSTLY_F16"),
+    # --dtype: the projections' inputs in the checkpoint's type, as llama.cpp multiplies them
+    # (bf16 pairs with vdpbf16ps on AVX512-BF16), and the KV cache too.
+    "bf16": ("bfloat16", ["--dtype", "bf16"], "LLAMA_FTYPE_MOSTLY_BF16"),
+    "f16": ("float16", ["--dtype", "f16"], "LLAMA_FTYPE_MOSTLY_F16"),
     "int8": ("bfloat16", ["--quantize", "int8", "--group-size", "32", "--symmetric", "--quantize-lm-head"],
              "LLAMA_FTYPE_MOSTLY_Q8_0"),
     "int4": ("bfloat16", ["--quantize", "int4", "--group-size", "32", "--symmetric", "--quantize-lm-head"],
