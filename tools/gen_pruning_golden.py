@@ -19,13 +19,16 @@ Usage (transformers, torch):
       --calibration-ids FILE [--prompt-ids 1,17,...] [--max-new-tokens 20]
 """
 import argparse
-import json
 import math
 import os
+import sys
 
 import numpy as np
 import torch
 import transformers
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hf_golden  # noqa: E402
 
 WINDOW = 512  # kPruningCalibrationWindow in include/falcon/Import/Pruning.h
 
@@ -119,44 +122,17 @@ def main():
             })
 
         prompt = [int(x) for x in args.prompt_ids.split(",")]
-        tokens = list(prompt)
-        steps = []
-        for _ in range(args.max_new_tokens):
-            logits = model(torch.tensor([tokens])).logits[0, -1]
-            steps.append(logits.float().numpy())
-            tokens.append(int(torch.argmax(logits)))
-        full = model(torch.tensor([tokens])).logits[0].float().numpy()
-        prompt_logits = model(torch.tensor([prompt])).logits[0].float().numpy()
+        result = hf_golden.greedy(model, prompt, args.max_new_tokens)
 
-    os.makedirs(args.out, exist_ok=True)
-    np.save(os.path.join(args.out, "full_logits.npy"), full.astype(np.float32))
-    np.save(os.path.join(args.out, "logits.npy"), prompt_logits.astype(np.float32))
-    np.save(os.path.join(args.out, "step_logits.npy"), np.stack(steps).astype(np.float32))
-    golden = {
+    hf_golden.write(args.out, prompt, args.max_new_tokens, *result, {
         "variant": os.path.basename(os.path.normpath(args.fixture)),
         "prune_heads": args.prune_heads,
         "prune_ffn": args.prune_ffn,
         "calibration_ids": ids,
-        "prompt_ids": prompt,
-        "generated_ids": tokens[len(prompt):],
-        "max_new_tokens": args.max_new_tokens,
         "decoding": "greedy argmax over the pruned model (removed heads' dense columns and "
                     "removed neurons' dense_4h_to_h columns zeroed)",
-        "compute_dtype": "float32",
-        "attn_implementation": "eager",
         "layers": selection,
-        "files": {"full_logits.npy": "float32 [len(prompt_ids) + generated, vocab]: one forward "
-                                     "over prompt_ids + generated_ids",
-                  "logits.npy": "float32 [len(prompt_ids), vocab]: one forward over prompt_ids",
-                  "step_logits.npy": "float32 [max_new_tokens, vocab]: the logits each new token "
-                                     "was chosen from (one full forward per step)"},
-        "transformers_version": transformers.__version__,
-        "torch_version": torch.__version__,
-    }
-    with open(os.path.join(args.out, "golden.json"), "w") as f:
-        json.dump(golden, f, indent=1)
-        f.write("\n")
-
+    })
 
 if __name__ == "__main__":
     main()
