@@ -106,14 +106,10 @@ uint64_t mlir::falcon::getArtifactWeightBytes(
         config.tieWordEmbeddings && spec.name == "transformer.word_embeddings.weight";
     uint64_t headBytes = bytes;
     if (quantization && lmHeadInt8 && (tiedTable || spec.name == "lm_head.weight")) {
-      ::falcon::WeightQuantization int8 = *quantization;
-      int8.bits = 8;
-      llvm::Expected<uint64_t> quantized = ::falcon::getQuantizedWeightBytes(
-          spec.name, /*inputs=*/spec.shape[1], /*outputs=*/spec.shape[0], int8, alignment);
-      if (quantized)
+      if (std::optional<uint64_t> quantized = ::falcon::getInt8LMHeadBytes(
+              spec.name, /*inputs=*/spec.shape[1], /*outputs=*/spec.shape[0], *quantization,
+              alignment))
         headBytes = *quantized;
-      else
-        llvm::consumeError(quantized.takeError());
       if (!tiedTable)
         bytes = headBytes;
     }

@@ -47,19 +47,7 @@ public:
 
   /// The stored bytes of `tensor`.
   Expected<ArrayRef<uint8_t>> bytes(const SafetensorsTensor &tensor) {
-    std::unique_ptr<llvm::MemoryBuffer> &buffer = mapped[tensor.file];
-    if (!buffer) {
-      auto opened = llvm::MemoryBuffer::getFile(tensor.file, /*IsText=*/false,
-                                                /*RequiresNullTerminator=*/false);
-      if (!opened)
-        return fail(tensor.file + ": " + opened.getError().message());
-      buffer = std::move(*opened);
-    }
-    if (tensor.end > buffer->getBufferSize() || tensor.begin > tensor.end)
-      return fail(tensor.file + ": tensor '" + tensor.name + "' lies beyond the file");
-    return ArrayRef<uint8_t>(
-        reinterpret_cast<const uint8_t *>(buffer->getBufferStart()) + tensor.begin,
-        tensor.end - tensor.begin);
+    return files.bytes(tensor);
   }
 
   /// A float tensor's values as f32.
@@ -91,7 +79,7 @@ public:
 
 private:
   const Checkpoint &checkpoint;
-  llvm::StringMap<std::unique_ptr<llvm::MemoryBuffer>> mapped;
+  MappedTensorFiles files;
 };
 
 float dot(const float *a, const float *b, int64_t n) {

@@ -420,3 +420,27 @@ mlir::falcon::readShardedCheckpoint(StringRef indexPath) {
   }
   return index;
 }
+
+MappedTensorFiles::MappedTensorFiles() = default;
+MappedTensorFiles::~MappedTensorFiles() = default;
+
+Expected<llvm::ArrayRef<uint8_t>> MappedTensorFiles::bytes(const SafetensorsTensor &tensor) {
+  std::unique_ptr<llvm::MemoryBuffer> &buffer = mapped[tensor.file];
+  if (!buffer) {
+    auto opened = llvm::MemoryBuffer::getFile(tensor.file, /*IsText=*/false,
+                                              /*RequiresNullTerminator=*/false);
+    if (!opened) {
+      mapped.erase(tensor.file);
+      return llvm::createStringError(tensor.file + ": cannot read: " +
+                                     opened.getError().message());
+    }
+    buffer = std::move(*opened);
+  }
+  if (tensor.begin > tensor.end || buffer->getBufferSize() < tensor.end)
+    return llvm::createStringError(llvm::formatv(
+        "{0}: changed while compiling (now {1} bytes; tensor '{2}' ends at byte {3})",
+        tensor.file, buffer->getBufferSize(), tensor.name, tensor.end));
+  return llvm::ArrayRef<uint8_t>(
+      reinterpret_cast<const uint8_t *>(buffer->getBufferStart()) + tensor.begin,
+      tensor.end - tensor.begin);
+}

@@ -793,3 +793,18 @@ llvm::Error falcon::dequantizeWeight(llvm::StringRef name, const QuantizedWeight
   }
   return llvm::Error::success();
 }
+
+std::optional<uint64_t> falcon::getInt8LMHeadBytes(llvm::StringRef name, int64_t inputs,
+                                                   int64_t outputs,
+                                                   const WeightQuantization &layers,
+                                                   uint64_t alignment) {
+  WeightQuantization int8 = layers;
+  int8.bits = 8;
+  llvm::Expected<uint64_t> bytes =
+      getQuantizedWeightBytes(name, inputs, outputs, int8, alignment);
+  if (!bytes) {
+    llvm::consumeError(bytes.takeError());
+    return std::nullopt;
+  }
+  return *bytes;
+}

@@ -127,15 +127,9 @@ private:
                                      "compiled code expects {3}",
                                      tensor.file, name, tensor.end - tensor.begin,
                                      slot.bytes));
-    llvm::Expected<llvm::MemoryBufferRef> buffer = mapFile(tensor.file);
-    if (!buffer)
-      return buffer.takeError();
-    if (buffer->getBufferSize() < tensor.end)
-      return llvm::createStringError(tensor.file + ": changed while compiling (now " +
-                       std::to_string(buffer->getBufferSize()) + " bytes)");
-    llvm::ArrayRef<uint8_t> source(
-        reinterpret_cast<const uint8_t *>(buffer->getBufferStart()) + tensor.begin,
-        *sourceBytes);
+    llvm::Expected<llvm::ArrayRef<uint8_t>> source = files.bytes(tensor);
+    if (!source)
+      return source.takeError();
     // The encoding's transform (shard, permutation) in chunks, so that
     // progress shows on multi-gigabyte tensors and no whole copy is held; a
     // quantized part in one (it is quantized whole at each call).
@@ -146,7 +140,7 @@ private:
     std::vector<uint8_t> chunk;
     for (uint64_t at = 0; at < *resultBytes; at += chunk.size()) {
       chunk.resize(std::min(chunkBytes / elementBytes * elementBytes, *resultBytes - at));
-      if (llvm::Error error = ::falcon::applyWeightTransform(*transform, source, at, chunk))
+      if (llvm::Error error = ::falcon::applyWeightTransform(*transform, *source, at, chunk))
         return error;
       emit(chunk);
     }
@@ -168,15 +162,8 @@ private:
         spec = &candidate;
     if (!spec)
       return llvm::createStringError("weight '" + name + "' is not a decoder-layer projection");
-    auto read = [&](const SafetensorsTensor &tensor) -> llvm::Expected<llvm::ArrayRef<uint8_t>> {
-      llvm::Expected<llvm::MemoryBufferRef> buffer = mapFile(tensor.file);
-      if (!buffer)
-        return buffer.takeError();
-      if (buffer->getBufferSize() < tensor.end)
-        return llvm::createStringError(tensor.file + ": changed while compiling");
-      return llvm::ArrayRef<uint8_t>(
-          reinterpret_cast<const uint8_t *>(buffer->getBufferStart()) + tensor.begin,
-          tensor.end - tensor.begin);
+    auto read = [&](const SafetensorsTensor &tensor) {
+      return files.bytes(tensor);
     };
     const CheckpointQuantization &quantization = *checkpoint.config.quantization;
     int64_t outputs = spec->shape[0], inputs = spec->shape[1];
@@ -247,23 +234,11 @@ private:
     }
   }
 
-  llvm::Expected<llvm::MemoryBufferRef> mapFile(const std::string &path) {
-    auto found = mapped.find(path);
-    if (found == mapped.end()) {
-      auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                                /*RequiresNullTerminator=*/false);
-      if (!buffer)
-        return llvm::createStringError(path + ": cannot read: " + buffer.getError().message());
-      found = mapped.try_emplace(path, std::move(*buffer)).first;
-    }
-    return found->second->getMemBufferRef();
-  }
-
   llvm::raw_fd_ostream *out = nullptr;
   const Checkpoint &checkpoint;
   const WeightLayout &layout;
   const ProgressFn &progress;
-  llvm::StringMap<std::unique_ptr<llvm::MemoryBuffer>> mapped;
+  MappedTensorFiles files;
   ::falcon::ChecksumBuilder hash;
   uint64_t written = 0;
   int lastPercent = 0;

@@ -69,14 +69,11 @@ mlir::falcon::reportParallelPlan(ModuleOp module, int64_t tp, int64_t pp,
     }
     // The LM head int8: its own codes (beside a tied table's stored rows).
     if (quantization && lmHeadInt8 && !param.getLayer() && isProjectionWeight(param.getResult())) {
-      ::falcon::WeightQuantization int8 = *quantization;
-      int8.bits = 8;
-      llvm::Expected<uint64_t> quantized = ::falcon::getQuantizedWeightBytes(
-          param.getName(), /*inputs=*/type.getDimSize(1), /*outputs=*/type.getDimSize(0), int8);
-      if (!quantized) {
-        llvm::consumeError(quantized.takeError());
+      std::optional<uint64_t> quantized = ::falcon::getInt8LMHeadBytes(
+          param.getName(), /*inputs=*/type.getDimSize(1), /*outputs=*/type.getDimSize(0),
+          *quantization);
+      if (!quantized)
         return bytes;
-      }
       bool table = llvm::any_of(param->getUsers(),
                                 [](Operation *user) { return isa<EmbeddingOp>(user); });
       return int64_t(*quantized) + (table ? bytes : 0);

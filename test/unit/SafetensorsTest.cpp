@@ -309,6 +309,35 @@ TEST_F(SafetensorsFiles, TruncatedFileOnDisk) {
       << error;
 }
 
+TEST_F(SafetensorsFiles, MappedBytesAndAFileThatChanged) {
+  std::string image = makeImage(
+      R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})", 16);
+  std::string path = write("m.safetensors", image);
+  llvm::Expected<SafetensorsFile> file = readSafetensorsHeader(path);
+  ASSERT_TRUE(bool(file)) << llvm::toString(file.takeError());
+  ASSERT_EQ(file->tensors.size(), 1u);
+  const SafetensorsTensor &tensor = file->tensors[0];
+  MappedTensorFiles files;
+  llvm::Expected<llvm::ArrayRef<uint8_t>> bytes = files.bytes(tensor);
+  ASSERT_TRUE(bool(bytes)) << llvm::toString(bytes.takeError());
+  EXPECT_EQ(bytes->size(), 16u);
+  EXPECT_EQ((*bytes)[0], 1);
+  // Shortened after its header was read: a fresh mapping sees it.
+  write("m.safetensors", image.substr(0, image.size() - 4));
+  MappedTensorFiles again;
+  llvm::Expected<llvm::ArrayRef<uint8_t>> cut = again.bytes(tensor);
+  ASSERT_FALSE(bool(cut));
+  EXPECT_EQ(llvm::toString(cut.takeError()),
+            path + ": changed while compiling (now " + std::to_string(image.size() - 4) +
+                " bytes; tensor 'w' ends at byte " + std::to_string(tensor.end) + ")");
+  llvm::sys::fs::remove(path);
+  MappedTensorFiles gone;
+  llvm::Expected<llvm::ArrayRef<uint8_t>> missing = gone.bytes(tensor);
+  ASSERT_FALSE(bool(missing));
+  EXPECT_EQ(llvm::toString(missing.takeError()),
+            path + ": cannot read: No such file or directory");
+}
+
 TEST_F(SafetensorsFiles, ShardedIndex) {
   write("a.safetensors",
         makeImage(R"({"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})", 8));

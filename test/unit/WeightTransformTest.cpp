@@ -456,6 +456,16 @@ TEST(WeightQuantizationSize, CodesScalesAndZeroPointsPerPart) {
   EXPECT_EQ(llvm::cantFail(getEffectiveGroupSize("w", 256, 128)), 128);
 }
 
+TEST(WeightQuantizationSize, Int8LMHeadInTheLayersGroups) {
+  // int4 g32 layers: the head int8 in groups of 32, the layers' symmetry.
+  EXPECT_EQ(getInt8LMHeadBytes("lm_head.weight", 256, 3, {4, 32, true}),
+            std::optional<uint64_t>(256u * 3 + 8 * 3 * 2));
+  EXPECT_EQ(getInt8LMHeadBytes("lm_head.weight", 256, 3, {4, 32, false}, 64),
+            std::optional<uint64_t>(768u + 64 + 64));
+  // No group divides 36 inputs: the head stays as stored.
+  EXPECT_EQ(getInt8LMHeadBytes("lm_head.weight", 36, 3, {4, 32, true}), std::nullopt);
+}
+
 TEST(WeightQuantizationSize, BadSchemesAndShapesNameTheWeight) {
   EXPECT_EQ(checkWeightQuantization({8, 128, true}), "");
   EXPECT_EQ(checkWeightQuantization({3, 128, true}), "quantization bits must be 8 or 4, found 3");

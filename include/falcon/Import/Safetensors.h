@@ -13,8 +13,10 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -83,6 +85,21 @@ llvm::Expected<ShardIndex> parseShardIndex(llvm::StringRef text,
 llvm::Expected<TensorIndex> readShardedCheckpoint(llvm::StringRef indexPath);
 /// Reads the headers of a single-file checkpoint.
 llvm::Expected<TensorIndex> readSingleFileCheckpoint(llvm::StringRef path);
+
+/// The checkpoint files tensors are read from, each mapped once (the
+/// artifact writer and the pruning calibration share it).
+class MappedTensorFiles {
+public:
+  MappedTensorFiles();
+  ~MappedTensorFiles();
+  /// The stored bytes of `tensor`, its file mapped on first use; a file that
+  /// cannot be read, or is now shorter than the tensor's end (changed since
+  /// its header was read), is an error naming it.
+  llvm::Expected<llvm::ArrayRef<uint8_t>> bytes(const SafetensorsTensor &tensor);
+
+private:
+  llvm::StringMap<std::unique_ptr<llvm::MemoryBuffer>> mapped;
+};
 
 } // namespace mlir::falcon
 

@@ -112,6 +112,13 @@ llvm::Expected<uint64_t>
 getQuantizedWeightBytes(llvm::StringRef name, int64_t inputs, int64_t outputs,
                         const WeightQuantization &quantization, uint64_t alignment = 1);
 
+/// The bytes of an LM head quantized to int8 in the layers' groups and
+/// symmetry (`layers`, --quantize-lm-head), as getQuantizedWeightBytes; none
+/// where that cannot be (the head then stays as stored).
+std::optional<uint64_t> getInt8LMHeadBytes(llvm::StringRef name, int64_t inputs,
+                                           int64_t outputs, const WeightQuantization &layers,
+                                           uint64_t alignment = 1);
+
 /// `value` rounded to the nearest IEEE binary16 (ties to even; beyond the
 /// largest half, infinity), as its bits.
 uint16_t roundToHalf(float value);
