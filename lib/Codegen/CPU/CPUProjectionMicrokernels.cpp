@@ -176,133 +176,61 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
   }
 
   /// The register tile of `rows` rows and `cols` columns; with `last`, row r
-  /// is row min(r, last).
+  /// is row min(r, last). Each row's accumulators are `vector<cols x f32>`,
+  /// or with bf16_dot_products `cols / 16` vectors of 16 lanes, which first
+  /// take the inputs in pairs (emitBF16Pairs); the FMA loop takes the rest.
   static Value emit(PatternRewriter &rewriter, Location loc, linalg::GenericOp op, Value x,
                     Value y, int64_t rows, int64_t cols, Value last) {
     auto config =
         op->getAttrOfType<LoweringConfigAttr>(FalconDialect::kLoweringConfigAttrName);
-    if (config.getBf16DotProducts())
-      return emitBF16Pairs(rewriter, loc, op, x, y, rows, cols, last);
-    auto yType = cast<RankedTensorType>(y.getType());
-    Type element = yType.getElementType();
-    auto vectorType = VectorType::get({cols}, element);
-    Value zero = arith::ConstantOp::create(rewriter, loc, element,
-                                           rewriter.getFloatAttr(element, 0.0));
-    Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
-    Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
-    SmallVector<Value> rowIndex, accumulators;
-    for (int64_t r = 0; r < rows; ++r) {
-      Value index = r == 0 ? c0 : arith::ConstantIndexOp::create(rewriter, loc, r);
-      rowIndex.push_back(last && r > 0 ? arith::MinUIOp::create(rewriter, loc, index, last)
-                                       : index);
-      accumulators.push_back(vector::TransferReadOp::create(
-          rewriter, loc, vectorType, y, ValueRange{c0, rowIndex[r], c0}, zero,
-          ArrayRef<bool>{true}));
-    }
-    Value depth = tensor::DimOp::create(rewriter, loc, x, 2);
-    auto loop = scf::ForOp::create(
-        rewriter, loc, c0, depth, c1, accumulators,
-        [&](OpBuilder &b, Location l, Value k, ValueRange acc) {
-          Value weight = weightRow(b, l, op, k, c0, cols);
-          SmallVector<Value> next;
-          for (int64_t r = 0; r < rows; ++r) {
-            Value splat = vector::BroadcastOp::create(b, l, vectorType,
-                                                      readInput(b, l, x, c0, rowIndex[r], k));
-            next.push_back(vector::FMAOp::create(b, l, splat, weight, acc[r]));
-          }
-          scf::YieldOp::create(b, l, next);
-        });
-    Value result = y;
-    for (int64_t r = 0; r < rows; ++r)
-      result = vector::TransferWriteOp::create(rewriter, loc, loop.getResult(r), result,
-                                               ValueRange{c0, rowIndex[r], c0},
-                                               ArrayRef<bool>{true})
-                   .getResult();
-    return result;
-  }
-
-  /// The tile of emit() with bf16 pairs summed by vdpbf16ps (x and the
-  /// weight bf16, `cols` a multiple of 16).
-  static Value emitBF16Pairs(PatternRewriter &rewriter, Location loc, linalg::GenericOp op,
-                             Value x, Value y, int64_t rows, int64_t cols, Value last) {
-    constexpr int64_t lanes = 16;
-    int64_t vectors = cols / lanes;
-    Type f32 = rewriter.getF32Type(), bf16 = rewriter.getBF16Type();
-    auto accType = VectorType::get({lanes}, f32);
-    auto pairsType = VectorType::get({2 * lanes}, bf16);
+    bool pairs = config.getBf16DotProducts();
+    int64_t width = pairs ? kBF16Lanes : cols, vectors = cols / width;
+    Type f32 = rewriter.getF32Type();
+    auto vectorType = VectorType::get({width}, f32);
     Value zero = arith::ConstantOp::create(rewriter, loc, f32, rewriter.getF32FloatAttr(0.0));
     Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
     Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
-    Value c2 = arith::ConstantIndexOp::create(rewriter, loc, 2);
-    SmallVector<Value> rowIndex, accumulators;
-    SmallVector<Value> column;
-    for (int64_t j = 0; j < vectors; ++j)
-      column.push_back(j == 0 ? c0 : arith::ConstantIndexOp::create(rewriter, loc, j * lanes));
+    SmallVector<Value> rowIndex, column = {c0}, accumulators;
+    for (int64_t j = 1; j < vectors; ++j)
+      column.push_back(arith::ConstantIndexOp::create(rewriter, loc, j * width));
     for (int64_t r = 0; r < rows; ++r) {
       Value index = r == 0 ? c0 : arith::ConstantIndexOp::create(rewriter, loc, r);
       rowIndex.push_back(last && r > 0 ? arith::MinUIOp::create(rewriter, loc, index, last)
                                        : index);
       for (int64_t j = 0; j < vectors; ++j)
         accumulators.push_back(vector::TransferReadOp::create(
-            rewriter, loc, accType, y, ValueRange{c0, rowIndex[r], column[j]}, zero,
+            rewriter, loc, vectorType, y, ValueRange{c0, rowIndex[r], column[j]}, zero,
             ArrayRef<bool>{true}));
     }
-    // Input pairs [0, pairs); the last input alone when the count is odd.
     Value depth = tensor::DimOp::create(rewriter, loc, x, 2);
-    Value pairs = arith::SubIOp::create(rewriter, loc, depth,
-                                        arith::RemUIOp::create(rewriter, loc, depth, c2));
-    OpOperand &weight = op->getOpOperand(1);
-    auto pairLoop = scf::ForOp::create(
-        rewriter, loc, c0, pairs, c2, accumulators,
+    Value first = c0;
+    if (pairs) {
+      // Input pairs [0, first); the last input alone when the count is odd.
+      Value c2 = arith::ConstantIndexOp::create(rewriter, loc, 2);
+      first = arith::SubIOp::create(rewriter, loc, depth,
+                                    arith::RemUIOp::create(rewriter, loc, depth, c2));
+      auto pairLoop = scf::ForOp::create(
+          rewriter, loc, c0, first, c2, accumulators,
+          [&](OpBuilder &b, Location l, Value k, ValueRange acc) {
+            scf::YieldOp::create(b, l, emitBF16Pairs(b, l, op, x, k, rowIndex, acc, cols));
+          });
+      accumulators.assign(pairLoop.getResults().begin(), pairLoop.getResults().end());
+    }
+    auto loop = scf::ForOp::create(
+        rewriter, loc, first, depth, c1, accumulators,
         [&](OpBuilder &b, Location l, Value k, ValueRange acc) {
-          Value k1 = arith::AddIOp::create(b, l, k, c1);
-          Value even = readRow(b, l, op, weight, k, c0, cols);
-          Value odd = readRow(b, l, op, weight, k1, c0, cols);
-          SmallVector<Value> weightPairs;
-          for (int64_t j = 0; j < vectors; ++j) {
-            auto slice = [&](Value row) {
-              return vector::ExtractStridedSliceOp::create(b, l, row, ArrayRef<int64_t>{j * lanes},
-                                                           ArrayRef<int64_t>{lanes},
-                                                           ArrayRef<int64_t>{1});
-            };
-            // One statement each: the IR's order is not the compiler's.
-            Value evenSlice = slice(even);
-            Value oddSlice = slice(odd);
-            weightPairs.push_back(vector::InterleaveOp::create(b, l, evenSlice, oddSlice));
-          }
+          Value weight = weightRow(b, l, op, k, c0, cols);
           SmallVector<Value> next;
           for (int64_t r = 0; r < rows; ++r) {
-            // x[0, r, k] and x[0, r, k + 1] as one 32-bit lane, in every lane.
-            Value pair = vector::TransferReadOp::create(
-                b, l, VectorType::get({2}, bf16), x, ValueRange{c0, rowIndex[r], k},
-                arith::ConstantOp::create(b, l, bf16, b.getZeroAttr(bf16)), ArrayRef<bool>{true});
-            Value word = vector::ExtractOp::create(
-                b, l, vector::BitCastOp::create(b, l, VectorType::get({1}, b.getI32Type()), pair),
-                ArrayRef<int64_t>{0});
-            Value splat = vector::BitCastOp::create(
-                b, l, pairsType,
-                vector::BroadcastOp::create(b, l, VectorType::get({lanes}, b.getI32Type()), word));
-            for (int64_t j = 0; j < vectors; ++j)
-              next.push_back(x86vector::DotBF16Op::create(b, l, accType, acc[r * vectors + j],
-                                                          weightPairs[j], splat));
-          }
-          scf::YieldOp::create(b, l, next);
-        });
-    auto tailLoop = scf::ForOp::create(
-        rewriter, loc, pairs, depth, c1, pairLoop.getResults(),
-        [&](OpBuilder &b, Location l, Value k, ValueRange acc) {
-          Value row = weightRow(b, l, op, k, c0, cols);
-          SmallVector<Value> next;
-          for (int64_t r = 0; r < rows; ++r) {
-            Value splat =
-                vector::BroadcastOp::create(b, l, accType, readInput(b, l, x, c0, rowIndex[r], k));
-            for (int64_t j = 0; j < vectors; ++j)
-              next.push_back(vector::FMAOp::create(
-                  b, l, splat,
-                  vector::ExtractStridedSliceOp::create(b, l, row, ArrayRef<int64_t>{j * lanes},
-                                                        ArrayRef<int64_t>{lanes},
-                                                        ArrayRef<int64_t>{1}),
-                  acc[r * vectors + j]));
+            Value splat = vector::BroadcastOp::create(b, l, vectorType,
+                                                      readInput(b, l, x, c0, rowIndex[r], k));
+            for (int64_t j = 0; j < vectors; ++j) {
+              Value columns = vectors == 1 ? weight
+                                           : vector::ExtractStridedSliceOp::create(
+                                                 b, l, weight, ArrayRef<int64_t>{j * width},
+                                                 ArrayRef<int64_t>{width}, ArrayRef<int64_t>{1});
+              next.push_back(vector::FMAOp::create(b, l, splat, columns, acc[r * vectors + j]));
+            }
           }
           scf::YieldOp::create(b, l, next);
         });
@@ -310,11 +238,62 @@ struct ProjectionTileToMicrokernel : public OpRewritePattern<linalg::GenericOp> 
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t j = 0; j < vectors; ++j)
         result = vector::TransferWriteOp::create(rewriter, loc,
-                                                 tailLoop.getResult(r * vectors + j), result,
+                                                 loop.getResult(r * vectors + j), result,
                                                  ValueRange{c0, rowIndex[r], column[j]},
                                                  ArrayRef<bool>{true})
                      .getResult();
     return result;
+  }
+
+  /// f32 lanes of one vdpbf16ps accumulator.
+  static constexpr int64_t kBF16Lanes = 16;
+
+  /// One step of the bf16 pair loop at inputs k and k + 1 (x and the weight
+  /// bf16): the rows' accumulators `acc` (16 lanes, `cols / 16` per row)
+  /// with both products added by vdpbf16ps.
+  static SmallVector<Value> emitBF16Pairs(OpBuilder &b, Location l, linalg::GenericOp op,
+                                          Value x, Value k, ArrayRef<Value> rowIndex,
+                                          ValueRange acc, int64_t cols) {
+    constexpr int64_t lanes = kBF16Lanes;
+    int64_t vectors = cols / lanes;
+    Type bf16 = b.getBF16Type();
+    auto accType = VectorType::get({lanes}, b.getF32Type());
+    auto pairsType = VectorType::get({2 * lanes}, bf16);
+    Value c0 = arith::ConstantIndexOp::create(b, l, 0);
+    Value c1 = arith::ConstantIndexOp::create(b, l, 1);
+    OpOperand &weight = op->getOpOperand(1);
+    Value k1 = arith::AddIOp::create(b, l, k, c1);
+    Value even = readRow(b, l, op, weight, k, c0, cols);
+    Value odd = readRow(b, l, op, weight, k1, c0, cols);
+    SmallVector<Value> weightPairs;
+    for (int64_t j = 0; j < vectors; ++j) {
+      auto slice = [&](Value row) {
+        return vector::ExtractStridedSliceOp::create(b, l, row, ArrayRef<int64_t>{j * lanes},
+                                                     ArrayRef<int64_t>{lanes},
+                                                     ArrayRef<int64_t>{1});
+      };
+      // One statement each: the IR's order is not the compiler's.
+      Value evenSlice = slice(even);
+      Value oddSlice = slice(odd);
+      weightPairs.push_back(vector::InterleaveOp::create(b, l, evenSlice, oddSlice));
+    }
+    SmallVector<Value> next;
+    for (size_t r = 0; r < rowIndex.size(); ++r) {
+      // x[0, r, k] and x[0, r, k + 1] as one 32-bit lane, in every lane.
+      Value pair = vector::TransferReadOp::create(
+          b, l, VectorType::get({2}, bf16), x, ValueRange{c0, rowIndex[r], k},
+          arith::ConstantOp::create(b, l, bf16, b.getZeroAttr(bf16)), ArrayRef<bool>{true});
+      Value word = vector::ExtractOp::create(
+          b, l, vector::BitCastOp::create(b, l, VectorType::get({1}, b.getI32Type()), pair),
+          ArrayRef<int64_t>{0});
+      Value splat = vector::BitCastOp::create(
+          b, l, pairsType,
+          vector::BroadcastOp::create(b, l, VectorType::get({lanes}, b.getI32Type()), word));
+      for (int64_t j = 0; j < vectors; ++j)
+        next.push_back(x86vector::DotBF16Op::create(b, l, accType, acc[r * vectors + j],
+                                                    weightPairs[j], splat));
+    }
+    return next;
   }
 };
 

@@ -674,8 +674,6 @@ SmallVector<utils::IteratorType> mlir::falcon::getProjectionIteratorTypes(bool w
   return {kParallel, kReduction, kParallel, kParallel};
 }
 
-/// Whether `op` is such a projection, with W possibly narrower (bf16/f16
-/// checkpoints), extended in the body.
 Value mlir::falcon::getProjectionInputElement(linalg::GenericOp op) {
   Value x = op.getRegion().front().getArgument(0);
   if (x.hasOneUse())
@@ -684,6 +682,8 @@ Value mlir::falcon::getProjectionInputElement(linalg::GenericOp op) {
   return x;
 }
 
+/// Whether `op` is such a projection, with W (bf16/f16 checkpoints) and x
+/// (--dtype) possibly narrower, extended in the body.
 bool mlir::falcon::isProjection(linalg::GenericOp op, bool weightInOut) {
   if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || op.getNumLoops() != 4)
     return false;
