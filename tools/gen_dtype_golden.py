@@ -29,6 +29,30 @@ import hf_golden  # noqa: E402
 TYPES = {"bf16": torch.bfloat16, "f16": torch.float16}
 
 
+def load(fixture):
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        fixture, dtype=torch.float32, attn_implementation="eager")
+    model.eval()
+    return model
+
+
+def round_linear_inputs(model, type_of):
+    """Rounds every nn.Linear's input to type_of(module name) (a torch dtype; None: f32) with
+    a forward pre-hook; returns the rounded modules."""
+    rounded = []
+    for name, module in model.named_modules():
+        narrow = type_of(name) if isinstance(module, torch.nn.Linear) else None
+        if narrow is None:
+            continue
+
+        def round_input(module, inputs, narrow=narrow):
+            return (inputs[0].to(narrow).to(torch.float32),) + tuple(inputs[1:])
+
+        module.register_forward_pre_hook(round_input)
+        rounded.append(name)
+    return rounded
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("fixture")
@@ -38,17 +62,8 @@ def main():
     parser.add_argument("--max-new-tokens", type=int, default=20)
     args = parser.parse_args()
 
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        args.fixture, dtype=torch.float32, attn_implementation="eager")
-    model.eval()
-    narrow = TYPES[args.dtype]
-
-    def round_input(module, inputs):
-        return (inputs[0].to(narrow).to(torch.float32),) + tuple(inputs[1:])
-
-    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    for module in linears:
-        module.register_forward_pre_hook(round_input)
+    model = load(args.fixture)
+    linears = round_linear_inputs(model, lambda name: TYPES[args.dtype])
 
     prompt = [int(x) for x in args.prompt_ids.split(",")]
     with torch.no_grad():

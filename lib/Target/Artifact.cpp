@@ -570,6 +570,8 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
       geometry[::falcon::kGeometryWeightsBytes] = int64_t(layout.totalBytes);
       geometry[::falcon::kGeometryKVCacheElementBytes] =
           ::falcon::getKVCacheElementBytes(options.kvCacheDType);
+      geometry[::falcon::kGeometryPrecisionGuardEntries] =
+          options.precisionGuard ? numLayers + 1 : 0;
       auto type = RankedTensorType::get({int64_t(geometry.size())}, builder.getI64Type());
       LLVM::GlobalOp::create(builder, llvmModule.getLoc(),
                              LLVM::LLVMArrayType::get(builder.getI64Type(), geometry.size()),
@@ -682,6 +684,9 @@ llvm::Error mlir::falcon::writeArtifact(llvm::StringRef directory,
                                       {"kv_heads", config.kvHeads()},
                                       {"head_dim", config.headDim()},
                                       {"dtype", options.kvCacheDType}}}};
+  if (options.precisionGuard)
+    manifest[keys::kPrecisionGuard] = llvm::json::Object{
+        {"dtype", "f16"}, {"fallback", "bf16"}, {"entries", config.numLayers + 1}};
   {
     std::string manifestPath = inStaging("manifest.json");
     std::error_code ec;

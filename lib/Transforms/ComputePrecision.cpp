@@ -8,14 +8,27 @@
 // Target-neutral: a target's strategy may then sum pairs of bf16 operands
 // natively (falcon-cpu-select-lowering-strategy's bf16_dot_products).
 //
+// With `guard` (f16 only) each rounding reads its layer's entry of the
+// entry point's `precision_guard` argument, rounds to bf16 instead where the
+// runtime set bit 0, and sets bit 1 where a rounded value is not finite:
+//
+//   %mode = memref.load %guard[%layer]
+//   x'    = linalg.generic: select(%mode & 1, extf(truncf_bf16 x), extf(truncf_f16 x))
+//   %bad  = linalg.generic (reduction): or over !(|x'| < inf)
+//   scf.if %bad { %guard[%layer] = %mode | 2 }
+//
 //===----------------------------------------------------------------------===//
 
 #include "falcon/Conversion/Passes.h"
 #include "falcon/Transforms/Passes.h"
 
+#include "falcon/Import/Importer.h"
+
 #include "Falcon/IR/FalconOps.h"
 
 #include "mlir/Dialect/Tensor/Utils/Utils.h"
+
+#include <limits>
 
 namespace mlir::falcon {
 #define GEN_PASS_DEF_FALCONCOMPUTEPRECISION
@@ -43,6 +56,12 @@ struct FalconComputePrecisionPass
                                  << dtype << "'";
       return signalPassFailure();
     }
+    if (guard && dtype != "f16") {
+      getOperation().emitError() << "falcon-compute-precision: the guard needs dtype f16 (bf16 "
+                                    "has f32's range), found '"
+                                 << dtype << "'";
+      return signalPassFailure();
+    }
     SmallVector<linalg::GenericOp> projections;
     getOperation().walk([&](linalg::GenericOp op) {
       if (!isProjection(op) && !isProjection(op, /*weightInOut=*/false))
@@ -54,11 +73,21 @@ struct FalconComputePrecisionPass
       if (getElementTypeOrSelf(op.getDpsInputs()[0].getType()).isF32())
         projections.push_back(op);
     });
+    Value guardBuffer;
+    if (guard && failed(addGuardArgument(guardBuffer)))
+      return signalPassFailure();
     DenseMap<Value, Value> rounded;
     OpBuilder builder(context);
     for (linalg::GenericOp op : projections) {
       Value x = op.getDpsInputs()[0];
       Value &narrow = rounded[x];
+      if (guardBuffer) {
+        // The rounded values stay f32: the body reads them as before.
+        if (!narrow)
+          narrow = roundGuarded(builder, x, guardBuffer, layerOf(op, guardBuffer));
+        op->setOperand(0, narrow);
+        continue;
+      }
       if (!narrow)
         narrow = round(builder, x, type);
       op->setOperand(0, narrow);
@@ -72,12 +101,112 @@ struct FalconComputePrecisionPass
     }
   }
 
-  /// x rounded to `type`, right after its definition.
-  static Value round(OpBuilder &builder, Value x, Type type) {
+  /// Appends `precision_guard` (memref<(L+1)xi8>) to the entry point; L is
+  /// its caches' layer count.
+  LogicalResult addGuardArgument(Value &guardBuffer) {
+    ModuleOp module = getOperation();
+    auto forward = module.lookupSymbol<func::FuncOp>(kForwardFunctionName);
+    if (!forward || forward.isExternal())
+      return module.emitError("falcon-compute-precision: the guard needs the entry point @")
+             << kForwardFunctionName;
+    int64_t layers = ShapedType::kDynamic;
+    for (auto [index, type] : llvm::enumerate(forward.getArgumentTypes()))
+      if (auto name = forward.getArgAttrOfType<StringAttr>(index, FalconDialect::kArgNameAttrName);
+          name && name.getValue() == "key_cache")
+        layers = cast<ShapedType>(type).getDimSize(0);
+    if (ShapedType::isDynamic(layers))
+      return forward.emitError("falcon-compute-precision: the guard needs a key_cache argument "
+                               "of static layer count");
+    // One layer's loop is folded away: its projections and the LM head's
+    // would share entry L.
+    if (layers < 2)
+      return forward.emitError("falcon-compute-precision: the guard needs two or more layers");
+    MLIRContext *context = &getContext();
+    unsigned index = forward.getNumArguments();
+    auto type = MemRefType::get({layers + 1}, IntegerType::get(context, 8));
+    auto name = NamedAttribute(StringAttr::get(context, FalconDialect::kArgNameAttrName),
+                               StringAttr::get(context, "precision_guard"));
+    if (failed(forward.insertArgument(index, type, DictionaryAttr::get(context, {name}),
+                                      forward.getLoc())))
+      return failure();
+    guardBuffer = forward.getArgument(index);
+    return success();
+  }
+
+  /// The guard entry of `op`: its layer loop's induction variable, or L
+  /// outside the loop (the LM head). Null when `op` is not in the entry
+  /// point.
+  static Value layerOf(linalg::GenericOp op, Value guardBuffer) {
+    auto forward = cast<BlockArgument>(guardBuffer).getOwner()->getParentOp();
+    if (op->getParentOfType<func::FuncOp>() != forward)
+      return Value();
+    if (auto loop = op->getParentOfType<scf::ForOp>())
+      return loop.getInductionVar();
+    return Value();
+  }
+
+  /// x rounded to f16, or to bf16 where the guard says so, as f32 values;
+  /// the guard's bit 1 set where one is not finite.
+  static Value roundGuarded(OpBuilder &builder, Value x, Value guardBuffer, Value layer) {
+    setInsertionPointAfterDefinition(builder, x);
+    Location loc = x.getLoc();
+    if (!layer) {
+      int64_t entries = cast<MemRefType>(guardBuffer.getType()).getDimSize(0);
+      layer = arith::ConstantIndexOp::create(builder, loc, entries - 1);
+    }
+    Type f32 = builder.getF32Type(), i1 = builder.getI1Type(), i8 = builder.getI8Type();
+    Value mode = memref::LoadOp::create(builder, loc, guardBuffer, ValueRange{layer});
+    Value one = arith::ConstantIntOp::create(builder, loc, i8, 1);
+    Value fallback = arith::TruncIOp::create(builder, loc, i1,
+                                             arith::AndIOp::create(builder, loc, mode, one));
+    Value y = map(builder, x, f32, [&](OpBuilder &b, Location l, Value element) -> Value {
+      auto through = [&](Type narrow) -> Value {
+        return arith::ExtFOp::create(b, l, f32, arith::TruncFOp::create(b, l, narrow, element).getResult());
+      };
+      Value toBF16 = through(b.getBF16Type());
+      Value toF16 = through(b.getF16Type());
+      return arith::SelectOp::create(b, l, fallback, toBF16, toF16);
+    });
+    // Any element not finite: !(|y| < inf) also holds for NaN.
+    auto xType = cast<RankedTensorType>(x.getType());
+    Value falseValue = arith::ConstantIntOp::create(builder, loc, i1, 0);
+    Value init = linalg::FillOp::create(builder, loc, ValueRange{falseValue},
+                                        ValueRange{tensor::EmptyOp::create(
+                                            builder, loc, ArrayRef<int64_t>{}, i1)})
+                     .getResult(0);
+    AffineMap identity = builder.getMultiDimIdentityMap(xType.getRank());
+    auto any = linalg::GenericOp::create(
+        builder, loc, TypeRange{init.getType()}, ValueRange{y}, ValueRange{init},
+        ArrayRef<AffineMap>{identity, AffineMap::get(xType.getRank(), 0, builder.getContext())},
+        SmallVector<utils::IteratorType>(xType.getRank(), utils::IteratorType::reduction),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value infinity = arith::ConstantOp::create(
+              b, l, b.getF32FloatAttr(std::numeric_limits<float>::infinity()));
+          Value finite = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OLT,
+                                               math::AbsFOp::create(b, l, args[0]), infinity);
+          Value bad = arith::XOrIOp::create(b, l, finite,
+                                            arith::ConstantIntOp::create(b, l, i1, 1));
+          linalg::YieldOp::create(b, l, ValueRange{arith::OrIOp::create(b, l, args[1], bad)});
+        });
+    Value overflow = tensor::ExtractOp::create(builder, loc, any.getResult(0), ValueRange{});
+    scf::IfOp::create(builder, loc, overflow, [&](OpBuilder &b, Location l) {
+      Value flagged = arith::OrIOp::create(b, l, mode, arith::ConstantIntOp::create(b, l, i8, 2));
+      memref::StoreOp::create(b, l, flagged, guardBuffer, ValueRange{layer});
+      scf::YieldOp::create(b, l);
+    });
+    return y;
+  }
+
+  static void setInsertionPointAfterDefinition(OpBuilder &builder, Value x) {
     if (auto result = dyn_cast<OpResult>(x))
       builder.setInsertionPointAfter(result.getOwner());
     else
       builder.setInsertionPointToStart(cast<BlockArgument>(x).getOwner());
+  }
+
+  /// An elementwise linalg.generic of `fn` over x into `type`.
+  static Value map(OpBuilder &builder, Value x, Type type,
+                   function_ref<Value(OpBuilder &, Location, Value)> fn) {
     Location loc = x.getLoc();
     auto xType = cast<RankedTensorType>(x.getType());
     Value init = tensor::EmptyOp::create(builder, loc,
@@ -88,9 +217,17 @@ struct FalconComputePrecisionPass
         ArrayRef<AffineMap>{identity, identity},
         SmallVector<utils::IteratorType>(xType.getRank(), utils::IteratorType::parallel),
         [&](OpBuilder &b, Location l, ValueRange args) {
-          linalg::YieldOp::create(b, l, ValueRange{arith::TruncFOp::create(b, l, type, args[0])});
+          linalg::YieldOp::create(b, l, ValueRange{fn(b, l, args[0])});
         });
     return generic.getResult(0);
+  }
+
+  /// x rounded to `type`, right after its definition.
+  static Value round(OpBuilder &builder, Value x, Type type) {
+    setInsertionPointAfterDefinition(builder, x);
+    return map(builder, x, type, [&](OpBuilder &b, Location l, Value element) -> Value {
+      return arith::TruncFOp::create(b, l, type, element);
+    });
   }
 };
 } // namespace

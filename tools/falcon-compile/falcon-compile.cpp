@@ -139,6 +139,13 @@ llvm::cl::opt<std::string> computeDType(
                    "vdpbf16ps on AVX512-BF16 CPUs); also the KV cache's unless "
                    "--kv-cache-dtype says (docs/precision.md)"),
     llvm::cl::init("f32"), llvm::cl::cat(category));
+llvm::cl::opt<bool> precisionGuardOption(
+    "precision-guard",
+    llvm::cl::desc("With --dtype f16 (on by default there): check every f16 rounding for "
+                   "overflow and rerun a step whose layer overflowed with that layer in bf16, "
+                   "reporting the layers switched (docs/precision.md); "
+                   "--precision-guard=false turns it off"),
+    llvm::cl::init(false), llvm::cl::cat(category));
 llvm::cl::opt<std::string> kvCacheDType(
     "kv-cache-dtype",
     llvm::cl::desc("Element type of the KV cache: f32 (default: --dtype's), bf16 or f16 (half "
@@ -442,7 +449,16 @@ int main(int argc, char **argv) {
     return fail("--dtype must be f32, bf16 or f16, found '" + computeDType + "'");
   if (kvCacheDType.getNumOccurrences() == 0)
     kvCacheDType = computeDType;
+  bool precisionGuard = precisionGuardOption.getNumOccurrences() ? bool(precisionGuardOption)
+                                                                 : computeDType == "f16";
+  if (precisionGuard && computeDType != "f16")
+    return fail("--precision-guard needs --dtype f16 (bf16 and f32 do not overflow), found "
+                "--dtype " + computeDType);
+  if (precisionGuard && tensorParallel * pipelineParallel > 1)
+    return fail("--precision-guard needs a one-rank plan (--tp 1 --pp 1); turn it off with "
+                "--precision-guard=false");
   HostLibraryOptions hostOptions;
+  hostOptions.precisionGuard = precisionGuard;
   hostOptions.optLevel = llvmOptLevel;
   hostOptions.kvCacheDType = kvCacheDType;
   hostOptions.sanitizers.assign(sanitize.begin(), sanitize.end());
@@ -528,6 +544,14 @@ int main(int argc, char **argv) {
       if (!pruned)
         return fail(modelPath + ": " + llvm::toString(pruned.takeError()));
       checkpoint = std::move(*pruned);
+    }
+    // A one-layer model's layer loop is folded away: the guard cannot tell
+    // its layer from the LM head (falcon-compute-precision).
+    if (precisionGuard && checkpoint->config.numLayers < 2) {
+      if (precisionGuardOption.getNumOccurrences())
+        return fail(modelPath + ": --precision-guard needs two or more layers");
+      precisionGuard = false;
+      hostOptions.precisionGuard = false;
     }
     // A GPTQ/AWQ checkpoint's projections are read as they were quantized.
     if (const std::optional<CheckpointQuantization> &stored = checkpoint->config.quantization) {
@@ -683,7 +707,7 @@ int main(int argc, char **argv) {
       buildFalconToLinalgPipeline(pm);
     else
       buildFalconCPUPipeline(pm, strategy, quantization,
-                             FalconComputePrecisionOptions{computeDType});
+                             FalconComputePrecisionOptions{computeDType, precisionGuard});
     return pm.run(rankModule);
   };
   if ((emit != EmitKind::None && emit != EmitKind::Falcon) || buildArtifact) {

@@ -752,6 +752,25 @@ Expected<GenerateResult> generate(Runner &runner, falcon_session_t *session,
 }
 
 /// Prints the speed and memory lines of a generation.
+/// The f16 precision guard's switches, one line on stderr (none: nothing).
+void reportPrecisionFallbacks(const falcon_session_t *session, int64_t numLayers) {
+  size_t count = 0;
+  std::vector<uint8_t> fallbacks(size_t(numLayers) + 1);
+  if (StatusPtr status{falcon_session_query_precision_fallbacks(session, fallbacks.size(),
+                                                                fallbacks.data(), &count)})
+    return;
+  SmallVector<std::string> switched;
+  for (size_t index = 0; index < count; ++index)
+    if (fallbacks[index])
+      switched.push_back(index == size_t(numLayers) ? "the LM head"
+                                                    : "layer " + std::to_string(index));
+  if (switched.empty())
+    return;
+  errs() << "falcon-run: precision guard: " << join(switched, ", ")
+         << " overflowed in f16 and ran again in bf16\n";
+  errs().flush();
+}
+
 void printStats(raw_ostream &os, const falcon_generate_stats_t &stats) {
   os << "prefill: " << formatRate(stats.prefill_tokens, stats.prefill_seconds) << "\n";
   if (stats.decode_tokens > 0)
@@ -1073,6 +1092,8 @@ int run() {
   Expected<GenerateResult> result = generate(runner, session->get(), request, newTokens);
   if (!result)
     return fail(toString(result.takeError()));
+  if (writesOutputs)
+    reportPrecisionFallbacks(session->get(), info.num_layers);
 
   for (auto [pending, values, rowsPerBatch] :
        {std::tuple{&logitsFile, &logits, longest},

@@ -19,8 +19,11 @@ namespace falcon {
 /// dtype and the parallel plan; version 4 gave every row of a batch its own
 /// length (the entry point's `past_lens` [B] replaced the scalar `past_len`);
 /// version 5 computes logits only for the positions the caller asks for
-/// (the entry point's `logit_positions` [B, R]; the logits are [B, R, V]).
-inline constexpr int64_t kArtifactFormatVersion = 5;
+/// (the entry point's `logit_positions` [B, R]; the logits are [B, R, V]);
+/// version 6 added the f16 precision guard (the manifest's
+/// `precision_guard`, the entry point's optional `precision_guard` [L + 1]
+/// and the geometry's entry count).
+inline constexpr int64_t kArtifactFormatVersion = 6;
 
 /// manifest.json's keys that version 3 added, spelled once for the writer
 /// (lib/Target/Artifact.cpp) and the reader (runtime/src/core/Manifest.cpp).
@@ -33,6 +36,9 @@ inline constexpr llvm::StringLiteral kTargetCPU = "cpu";
 inline constexpr llvm::StringLiteral kTargetFeatures = "required_features";
 inline constexpr llvm::StringLiteral kTargetVectorBits = "vector_bits";
 inline constexpr llvm::StringLiteral kActivationDType = "activation_dtype";
+/// {"dtype": "f16", "fallback": "bf16", "entries": L + 1}: the entry point
+/// takes `precision_guard` (absent: it does not).
+inline constexpr llvm::StringLiteral kPrecisionGuard = "precision_guard";
 inline constexpr llvm::StringLiteral kPlan = "plan";
 inline constexpr llvm::StringLiteral kPlanTP = "tp";
 inline constexpr llvm::StringLiteral kPlanPP = "pp";
@@ -80,6 +86,7 @@ enum GeometryField : unsigned {
   kGeometryHeadDim, ///< of the KV cache
   kGeometryWeightsBytes,
   kGeometryKVCacheElementBytes, ///< 4 (f32), 2 (bf16, f16)
+  kGeometryPrecisionGuardEntries, ///< layers + 1 with the f16 guard, else 0
   kGeometryFieldCount
 };
 

@@ -17,6 +17,9 @@ struct HostLibraryOptions {
   /// Element type of the KV cache the code was compiled for ("f32", "bf16"
   /// or "f16"): recorded in the manifest and in the exported geometry.
   std::string kvCacheDType = "f32";
+  /// The entry point takes `precision_guard` (falcon-compute-precision's
+  /// guard): recorded in the manifest and in the exported geometry.
+  bool precisionGuard = false;
   /// Sanitizers to instrument the host code with (falcon-compile
   /// --sanitize): "address" (AddressSanitizer's instrumentation pass) and
   /// "undefined" (the checks of UndefinedBehaviorSanitizer's family that

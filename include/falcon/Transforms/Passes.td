@@ -111,12 +111,25 @@ def FalconComputePrecision : Pass<"falcon-compute-precision", "ModuleOp"> {
     whose weight is quantized (falcon-quantize-weights, which runs first)
     keeps its f32 activations: its decode quantizes them to int8 itself.
     `dtype` f32 changes nothing.
+
+    `guard` (with `dtype` f16: falcon-compile's precision guard) makes the
+    rounding switchable per layer at run time. The entry point gets one more
+    argument, `precision_guard` (memref<(L+1)xi8>, updated in place): entry i
+    is layer i's state (entry L: the projections outside the layer loop, the
+    LM head). Bit 0 set: round that layer to bf16 instead (f32's range);
+    every rounding then checks its result and sets bit 1 where a value is
+    not finite (|x| >= 65520 overflows f16). The runtime reruns a step whose
+    guard reports an overflow with that layer switched (docs/precision.md).
+    The rounded values stay f32 tensors (on the f16 or bf16 grid).
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
-                           "::mlir::tensor::TensorDialect"];
+                           "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect"];
   let options = [
     Option<"dtype", "dtype", "std::string", /*default=*/"\"f32\"",
-           "The projections' activation type: f32, bf16 or f16">
+           "The projections' activation type: f32, bf16 or f16">,
+    Option<"guard", "guard", "bool", /*default=*/"false",
+           "Per-layer overflow check and bf16 fallback (dtype f16 only)">
   ];
 }
 

@@ -253,6 +253,17 @@ FALCON_API_EXPORT falcon_status_t falcon_session_query_length(
 FALCON_API_EXPORT falcon_status_t falcon_session_query_row_lengths(
     const falcon_session_t *session, size_t capacity, int64_t *out_lengths);
 
+/* The f16 precision guard (an artifact compiled with --dtype f16): a call
+ * whose f16 rounding of a layer's activations overflowed runs again with that
+ * layer in bf16, and the layer stays in bf16 for the session's later calls.
+ * `*out_count` receives num_layers + 1 (the layers, then the LM head's input),
+ * or 0 for an artifact without the guard; `out_fallbacks` (room for `capacity`
+ * bytes; may be NULL when the count is 0) receives 1 for each that runs in
+ * bf16 now, else 0. */
+FALCON_API_EXPORT falcon_status_t falcon_session_query_precision_fallbacks(
+    const falcon_session_t *session, size_t capacity, uint8_t *out_fallbacks,
+    size_t *out_count);
+
 /* Appends `sequence_length` tokens per row to the cache. `token_ids` is
  * [batch_size, sequence_length] row-major; every row gets the same number of
  * tokens, each after its own row's tokens (positions continue from each

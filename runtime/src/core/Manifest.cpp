@@ -412,7 +412,34 @@ falcon_status_t falcon::runtime::parseManifest(llvm::StringRef text,
                         "kv_cache.dtype '" + manifest.cacheDType +
                             "' is not supported (this runtime supports f32, bf16 and f16)");
 
+  // The f16 precision guard: one state byte per layer and one for the LM
+  // head (docs/precision.md).
+  if (reader.raw().get(keys::kPrecisionGuard)) {
+    const json::Object *guardObject = nullptr;
+    FALCON_RETURN_IF_ERROR(reader.getObject(keys::kPrecisionGuard, guardObject));
+    ObjectReader guard = reader.nested(*guardObject, keys::kPrecisionGuard);
+    std::string dtype, fallback;
+    FALCON_RETURN_IF_ERROR(guard.getString("dtype", dtype));
+    FALCON_RETURN_IF_ERROR(guard.getString("fallback", fallback));
+    if (dtype != "f16" || fallback != "bf16")
+      return reader.error(FALCON_STATUS_UNIMPLEMENTED,
+                          "precision_guard from '" + dtype + "' to '" + fallback +
+                              "' is not supported (this runtime supports f16 to bf16)");
+    FALCON_RETURN_IF_ERROR(guard.getPositive("entries", manifest.precisionGuardEntries));
+  }
+
   FALCON_RETURN_IF_ERROR(parsePlan(reader, manifest));
+  if (manifest.precisionGuardEntries != 0) {
+    if (manifest.precisionGuardEntries != manifest.numLayers + 1)
+      return reader.error(FALCON_STATUS_FAILED_PRECONDITION,
+                          "precision_guard.entries is " +
+                              llvm::Twine(manifest.precisionGuardEntries) +
+                              ", expected num_hidden_layers + 1 = " +
+                              llvm::Twine(manifest.numLayers + 1));
+    if (manifest.tensorParallel * manifest.pipelineParallel != 1)
+      return reader.error(FALCON_STATUS_UNIMPLEMENTED,
+                          "precision_guard needs a one-rank plan");
+  }
 
   outManifest = std::move(manifest);
   return nullptr;

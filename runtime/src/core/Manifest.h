@@ -85,6 +85,10 @@ struct Manifest {
   /// "f32", "bf16" or "f16", and its size in bytes.
   std::string cacheDType;
   int64_t cacheElementBytes = 0;
+
+  /// "precision_guard": the entry point's precision_guard entries (layers
+  /// + 1: the LM head's last); 0 when the artifact has no guard.
+  int64_t precisionGuardEntries = 0;
 };
 
 /// Parses manifest text; `path` prefixes every error message. Every key the

@@ -198,6 +198,8 @@ static falcon_status_t checkGeometry(falcon_model_t &model, llvm::StringRef libr
                     compiled[kGeometryWeightsBytes]});
   fields.push_back({"kv_cache.dtype's element bytes", manifest.cacheElementBytes,
                     compiled[kGeometryKVCacheElementBytes]});
+  fields.push_back({"precision_guard.entries", manifest.precisionGuardEntries,
+                    compiled[kGeometryPrecisionGuardEntries]});
   std::string manifestPath = resolve(model.artifactDir, "manifest.json");
   for (const Field &field : fields)
     if (field.found != field.compiled)

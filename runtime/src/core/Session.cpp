@@ -70,6 +70,12 @@ struct falcon_session_t {
   /// [batch, tokens, hidden] (host-visible: they arrive by recv).
   falcon_hal_buffer_t *hiddenIn = nullptr;
   int64_t scratchTokens = 0;
+  /// The f16 precision guard (manifest "precision_guard"): host-visible
+  /// uint8 [layers + 1], the entry point's precision_guard, and what the
+  /// runtime writes into it before each call: 1 for the layers (and, last,
+  /// the LM head) that run in bf16 since their f16 rounding overflowed.
+  falcon_hal_buffer_t *precisionGuard = nullptr;
+  std::vector<uint8_t> guardFallbacks;
   /// With several ranks: rank 0's logits of the last call, [batch, tokens,
   /// vocab], assembled from the last stage's vocabulary slices.
   std::vector<float> gatheredLogits;
@@ -79,7 +85,7 @@ struct falcon_session_t {
   falcon_session_t &operator=(const falcon_session_t &) = delete;
   ~falcon_session_t() {
     for (falcon_hal_buffer_t *buffer :
-         {inputIds, positionIds, logits, logitPositions, hiddenIn, pastLens})
+         {inputIds, positionIds, logits, logitPositions, hiddenIn, pastLens, precisionGuard})
       hal::freeBuffer(buffer);
     for (falcon_hal_buffer_t *buffer : keyCaches)
       hal::freeBuffer(buffer);
@@ -278,6 +284,39 @@ falcon_status_t gatherLogits(falcon_session_t *session, int64_t count) {
 /// the LM head then run on one row per batch row).
 enum class LogitRows { All, Last };
 
+/// After a forward call with the precision guard: the first entry whose f16
+/// rounding overflowed (bit 1) is switched to bf16 in guardFallbacks and
+/// `switched` set (the call must run again); none: `switched` stays false.
+/// An entry that overflows in bf16 too is an error.
+falcon_status_t checkPrecisionGuard(falcon_session_t *session, bool &switched) {
+  falcon_hal_device_t *device = session->model->device;
+  void *mapped = nullptr;
+  const size_t entries = session->guardFallbacks.size();
+  FALCON_RETURN_IF_ERROR(device->vtable->mapBuffer(device, session->precisionGuard, 0, entries,
+                                                   FALCON_HAL_MEMORY_ACCESS_READ, &mapped));
+  std::vector<uint8_t> states(static_cast<const uint8_t *>(mapped),
+                              static_cast<const uint8_t *>(mapped) + entries);
+  FALCON_RETURN_IF_ERROR(device->vtable->unmapBuffer(device, session->precisionGuard));
+  switched = false;
+  // A layer's overflow makes every later one's input non-finite: only the
+  // first is known to overflow.
+  auto first = std::find_if(states.begin(), states.end(),
+                            [](uint8_t state) { return (state & 2) != 0; });
+  if (first == states.end())
+    return nullptr;
+  size_t index = size_t(first - states.begin());
+  std::string what = index + 1 == entries ? std::string("the LM head's input")
+                                          : "layer " + std::to_string(index) + "'s activations";
+  if (session->guardFallbacks[index])
+    return makeStatus(FALCON_STATUS_DATA_LOSS,
+                      "precision guard: " + what +
+                          " are not finite even in bf16 (the weights or the input give "
+                          "infinities or NaN)");
+  session->guardFallbacks[index] = 1;
+  switched = true;
+  return nullptr;
+}
+
 /// Runs the forward function on validated `tokenIds` [batch, sequenceLength]
 /// and advances the cache: row b by rowTokens[b] tokens (a row shorter than
 /// sequenceLength is padded; its padding lands in cache rows that its next
@@ -373,7 +412,7 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
     // carry the exact shape, and a buffer's range is a dense row-major
     // array of that shape. The order is the entry point's
     // (docs/artifact-format.md, "Host ABI").
-    const falcon_hal_argument_t arguments[] = {
+    std::vector<falcon_hal_argument_t> arguments = {
         hal::makeBufferArgument(FALCON_HAL_ARGUMENT_RESULT, "logits", output,
                                 FALCON_HAL_ELEMENT_TYPE_F32, outputShape),
         rank.inputHidden
@@ -396,14 +435,31 @@ falcon_status_t runForward(falcon_session_t *session, const int64_t *tokenIds,
             FALCON_HAL_ARGUMENT_BUFFER, "logit_positions",
             {session->logitPositions, uint64_t(firstRow * logitsPerRow) * sizeof(int64_t)},
             FALCON_HAL_ELEMENT_TYPE_I64, logitPositionShape),
-        hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "weights", {weights, 0},
-                                FALCON_HAL_ELEMENT_TYPE_U8, {int64_t(weights->size)}),
     };
+    const int64_t guardShape[] = {int64_t(session->guardFallbacks.size())};
+    if (session->precisionGuard)
+      arguments.push_back(hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "precision_guard",
+                                                  {session->precisionGuard, 0},
+                                                  FALCON_HAL_ELEMENT_TYPE_U8, guardShape));
+    arguments.push_back(hal::makeBufferArgument(FALCON_HAL_ARGUMENT_BUFFER, "weights",
+                                                {weights, 0}, FALCON_HAL_ELEMENT_TYPE_U8,
+                                                {int64_t(weights->size)}));
     falcon_hal_launch_params_t launch = {session->model->executable,
-                                         session->model->forwardOrdinal, arguments,
-                                         std::size(arguments)};
-    FALCON_RETURN_IF_ERROR(vtable.launch(session->queue, &launch));
-    FALCON_RETURN_IF_ERROR(vtable.finish(session->queue));
+                                         session->model->forwardOrdinal, arguments.data(),
+                                         arguments.size()};
+    // With the precision guard, a call whose f16 rounding overflowed runs
+    // again with that layer in bf16; it rewrites the same cache positions.
+    for (bool again = true; again;) {
+      again = false;
+      if (session->precisionGuard)
+        FALCON_RETURN_IF_ERROR(vtable.copyHostToBuffer(
+            session->queue, session->guardFallbacks.data(), {session->precisionGuard, 0},
+            session->guardFallbacks.size()));
+      FALCON_RETURN_IF_ERROR(vtable.launch(session->queue, &launch));
+      FALCON_RETURN_IF_ERROR(vtable.finish(session->queue));
+      if (session->precisionGuard)
+        FALCON_RETURN_IF_ERROR(checkPrecisionGuard(session, again));
+    }
     // Hidden states on to the next stage.
     if (world && !rank.isLastStage()) {
       Clock::time_point start = Clock::now();
@@ -908,6 +964,12 @@ falcon_status_t falcon_session_create(falcon_model_t *model,
   FALCON_RETURN_IF_ERROR(device->vtable->allocateBuffer(
       device, FALCON_HAL_MEMORY_TYPE_HOST_LOCAL | FALCON_HAL_MEMORY_TYPE_HOST_VISIBLE,
       uint64_t(options->batch_size) * sizeof(int64_t), &session->pastLens));
+  if (int64_t entries = model->manifest.precisionGuardEntries) {
+    session->guardFallbacks.assign(size_t(entries), 0);
+    FALCON_RETURN_IF_ERROR(device->vtable->allocateBuffer(
+        device, FALCON_HAL_MEMORY_TYPE_HOST_LOCAL | FALCON_HAL_MEMORY_TYPE_HOST_VISIBLE,
+        uint64_t(entries), &session->precisionGuard));
+  }
   // Micro-batches: the rows split as evenly as they can, each group with
   // its own cache (its share of cacheBytes).
   int64_t microBatches = std::min(microBatchCount, options->batch_size);
@@ -959,6 +1021,26 @@ falcon_status_t falcon_session_query_length(const falcon_session_t *session,
   if (!out_length)
     return makeNullArgumentStatus("falcon_session_query_length", "out_length");
   *out_length = longestRow(session);
+  return nullptr;
+}
+
+falcon_status_t falcon_session_query_precision_fallbacks(const falcon_session_t *session,
+                                                        size_t capacity, uint8_t *out_fallbacks,
+                                                        size_t *out_count) {
+  const char *function = "falcon_session_query_precision_fallbacks";
+  if (!session)
+    return makeNullArgumentStatus(function, "session");
+  if (!out_count)
+    return makeNullArgumentStatus(function, "out_count");
+  const std::vector<uint8_t> &fallbacks = session->guardFallbacks;
+  *out_count = fallbacks.size();
+  if (fallbacks.empty())
+    return nullptr;
+  if (!out_fallbacks)
+    return makeNullArgumentStatus(function, "out_fallbacks");
+  FALCON_RETURN_IF_ERROR(
+      checkOutputCapacity(function, "out_fallbacks", capacity, uint64_t(fallbacks.size())));
+  std::copy(fallbacks.begin(), fallbacks.end(), out_fallbacks);
   return nullptr;
 }
 

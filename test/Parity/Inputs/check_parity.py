@@ -10,6 +10,7 @@ Standard library only (CI has no numpy). Commands:
                                    logit within TOL and, if given, all but at most
                                    MAX_ROWS rows within ROW_TOL
   generated IDS_FILE FIXTURE       the generated ids equal the golden ones
+  nonfinite OURS.npy               some logits are infinite or NaN (prints how many)
 
 The tolerance of 1e-4 (f32) is the issue's bar; fp32 reassociation between
 our loops and torch's kernels gives ~1e-5 on these models
@@ -17,6 +18,7 @@ our loops and torch's kernels gives ~1e-5 on these models
 """
 import ast
 import json
+import math
 import struct
 import sys
 
@@ -85,6 +87,12 @@ def main():
         if ours != expected:
             sys.exit(f"FAIL: generated {ours}, transformers generated {expected}")
         print(f"{len(ours)} generated ids match transformers")
+    elif command == "nonfinite":
+        ours = load_npy(sys.argv[2])
+        bad = sum(1 for row in ours for value in row if not math.isfinite(value))
+        print(f"{bad} of {len(ours) * len(ours[0])} logits are not finite")
+        if bad == 0:
+            sys.exit("FAIL: every logit is finite")
     else:
         sys.exit(f"unknown command {command}")
 

@@ -61,7 +61,7 @@ def make(args):
     with open(weights_path, "wb") as f:
         f.write(WEIGHTS)
     manifest = {
-        "format_version": 5,
+        "format_version": 6,
         "model": "fake-tiny",
         # This machine, needing no ISA feature: the fake is plain C.
         "target": {"kind": "cpu",

@@ -42,7 +42,7 @@ FakeArtifact::FakeArtifact() {
     weightBytes[index] = uint8_t((index * 37 + 11) & 0xff);
 
   manifestObject = json::Object{
-      {"format_version", 5},
+      {"format_version", 6},
       {"model", "fake-tiny"},
       // This machine, needing no ISA feature: the fake is plain C.
       {"target", json::Object{{"kind", "cpu"},

@@ -63,10 +63,10 @@ static int64_t lastCacheCapacity = -1;
 
 /* The geometry falcon-compile exports (docs/artifact-format.md): vocab,
  * hidden, layers, heads, KV heads, head size, weights.bin bytes, KV-cache
- * element bytes; the fake manifests (FakeArtifact.cpp, fake_artifact.py) say
- * the same. */
-EXPORT const int64_t falcon_model_geometry[8] = {
-    FAKE_VOCAB_SIZE, 16, FAKE_LAYERS, 4, FAKE_KV_HEADS, FAKE_HEAD_DIM, 1000, 4};
+ * element bytes, precision guard entries (none); the fake manifests
+ * (FakeArtifact.cpp, fake_artifact.py) say the same. */
+EXPORT const int64_t falcon_model_geometry[9] = {
+    FAKE_VOCAB_SIZE, 16, FAKE_LAYERS, 4, FAKE_KV_HEADS, FAKE_HEAD_DIM, 1000, 4, 0};
 
 /* Filled by the runtime when it loads the library; zero otherwise. */
 EXPORT falcon_runtime_imports_t falcon_runtime_imports;

@@ -363,11 +363,11 @@ TEST(RuntimeModel, OtherFormatVersions) {
   EXPECT_EQ(oldResult.code, FALCON_STATUS_UNIMPLEMENTED);
   EXPECT_EQ(oldResult.message, old.path("manifest.json") +
                                    ": format_version 2 is not supported (this runtime "
-                                   "reads version 5; recompile the artifact with "
+                                   "reads version 6; recompile the artifact with "
                                    "falcon-compile)");
 
   FakeArtifact artifact;
-  artifact.setKey("format_version", 6);
+  artifact.setKey("format_version", 7);
   // A future format may rename keys; the version error must come first.
   artifact.eraseKey("config");
   artifact.writeManifest();
@@ -375,8 +375,8 @@ TEST(RuntimeModel, OtherFormatVersions) {
   EXPECT_EQ(result.code, FALCON_STATUS_UNIMPLEMENTED);
   EXPECT_EQ(result.message,
             artifact.path("manifest.json") +
-                ": format_version 6 is not supported (this runtime reads "
-                "version 5; recompile the artifact with falcon-compile)");
+                ": format_version 7 is not supported (this runtime reads "
+                "version 6; recompile the artifact with falcon-compile)");
 }
 
 // Code this machine cannot run is refused before the library is loaded (it

@@ -855,4 +855,12 @@ TEST_F(RuntimeSession, GenerateRejectsBadRequestsWithoutRunning) {
                 .message,
             "falcon_session_query_row_lengths: out_lengths has room for 1 elements but the "
             "result has 2");
+  // No precision guard in this artifact: no entries, and nothing to write.
+  size_t count = 99;
+  EXPECT_EQ(falcon_session_query_precision_fallbacks(session.get(), 0, nullptr, &count),
+            nullptr);
+  EXPECT_EQ(count, 0u);
+  EXPECT_EQ(consume(falcon_session_query_precision_fallbacks(session.get(), 0, nullptr, nullptr))
+                .message,
+            "falcon_session_query_precision_fallbacks: out_count is NULL");
 }
