@@ -19,7 +19,7 @@ falcon-run from PATH, and for each reports:
   * the largest |logit - f32 logit| over those positions.
 Prints a markdown table. With --check, exits non-zero unless every int8
 scheme keeps perplexity within 1% and top-1 agreement at least 97%, and every
-int4 scheme within 10% and 85% (the bounds test/Parity/quantized-quality.test
+int4 scheme within 10% and 85%; --dtype bf16 as int8, --dtype f16 within 0.2% and 99% (the bounds test/Parity/quantized-quality.test
 asserts; docs/precision.md gives the measured figures).
 
 --decode-path measures the decode path instead (where --int8-activations applies): every
@@ -45,7 +45,10 @@ DEFAULT_SCHEMES = ["--quantize int8", "--quantize int8 --symmetric",
 DECODE_SCHEMES = [f"{s} --int8-activations={a}"
                   for s in ("--quantize int8", "--quantize int4", "--quantize int4 --group-size 32")
                   for a in ("off", "on")]
-BOUNDS = {"int8": (0.01, 0.97), "int4": (0.10, 0.85)}
+# (largest |perplexity change|, smallest top-1 agreement). --dtype rounds the projections'
+# inputs instead of the weights: bf16 keeps 8 significant bits, about int8's relative error,
+# so int8's bounds; f16 keeps 11, so tighter ones.
+BOUNDS = {"int8": (0.01, 0.97), "int4": (0.10, 0.85), "bf16": (0.01, 0.97), "f16": (0.002, 0.99)}
 
 
 def run(command):
@@ -153,7 +156,8 @@ def main():
         change = ppl / f32_ppl - 1
         print(f"| `{scheme}` | {size / 2**20:.2f} MiB | {ppl:.3f} | {change:+.2%} | {top1:.2%} "
               f"| {worst:.3g} |")
-        quantize = re.search(r"--quantize[ =](int8|int4)", scheme)
+        quantize = (re.search(r"--quantize[ =](int8|int4)", scheme) or
+                    re.search(r"--dtype[ =](bf16|f16)", scheme))
         bits = quantize.group(1) if quantize else None
         if bits and (abs(change) > BOUNDS[bits][0] or top1 < BOUNDS[bits][1]):
             failed.append(f"{scheme}: perplexity {change:+.2%}, top-1 {top1:.2%} outside "

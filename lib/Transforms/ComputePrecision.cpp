@@ -2,8 +2,11 @@
 //
 // y[b,s,n] += x[b,s,k] * W[k,n] with a float W becomes
 //
-//   x'       = linalg.generic (b, s, k): truncf x[b,s,k] to dtype
+//   x'       = linalg.generic (b, s, k): truncf x[b,s,k] to bf16
 //   y[b,s,n] += extf(x'[b,s,k]) * W[k,n]
+//
+// and for f16 x' = extf(truncf x) stays f32 (no conversion in the
+// projections' inner loops; no target here has f16 dot products).
 //
 // Target-neutral: a target's strategy may then sum pairs of bf16 operands
 // natively (falcon-cpu-select-lowering-strategy's bf16_dot_products).
@@ -81,10 +84,13 @@ struct FalconComputePrecisionPass
     for (linalg::GenericOp op : projections) {
       Value x = op.getDpsInputs()[0];
       Value &narrow = rounded[x];
-      if (guardBuffer) {
-        // The rounded values stay f32: the body reads them as before.
+      // f16 has no dot-product instructions here: f32 values on the f16
+      // grid spare the projections' inner loops a conversion per element
+      // (the body reads them as before).
+      if (type.isF16()) {
         if (!narrow)
-          narrow = roundGuarded(builder, x, guardBuffer, layerOf(op, guardBuffer));
+          narrow = roundToF16Grid(builder, x, guardBuffer,
+                                  guardBuffer ? layerOf(op, guardBuffer) : Value());
         op->setOperand(0, narrow);
         continue;
       }
@@ -145,26 +151,33 @@ struct FalconComputePrecisionPass
     return Value();
   }
 
-  /// x rounded to f16, or to bf16 where the guard says so, as f32 values;
-  /// the guard's bit 1 set where one is not finite.
-  static Value roundGuarded(OpBuilder &builder, Value x, Value guardBuffer, Value layer) {
+  /// x rounded to f16 as f32 values. With `guardBuffer`: to bf16 instead
+  /// where the guard says so, and the guard's bit 1 set where a value is not
+  /// finite.
+  static Value roundToF16Grid(OpBuilder &builder, Value x, Value guardBuffer, Value layer) {
     setInsertionPointAfterDefinition(builder, x);
     Location loc = x.getLoc();
+    Type f32 = builder.getF32Type();
+    auto through = [&](OpBuilder &b, Location l, Type narrow, Value element) -> Value {
+      return arith::ExtFOp::create(b, l, f32,
+                                   arith::TruncFOp::create(b, l, narrow, element).getResult());
+    };
+    if (!guardBuffer)
+      return map(builder, x, f32, [&](OpBuilder &b, Location l, Value element) {
+        return through(b, l, b.getF16Type(), element);
+      });
     if (!layer) {
       int64_t entries = cast<MemRefType>(guardBuffer.getType()).getDimSize(0);
       layer = arith::ConstantIndexOp::create(builder, loc, entries - 1);
     }
-    Type f32 = builder.getF32Type(), i1 = builder.getI1Type(), i8 = builder.getI8Type();
+    Type i1 = builder.getI1Type(), i8 = builder.getI8Type();
     Value mode = memref::LoadOp::create(builder, loc, guardBuffer, ValueRange{layer});
     Value one = arith::ConstantIntOp::create(builder, loc, i8, 1);
     Value fallback = arith::TruncIOp::create(builder, loc, i1,
                                              arith::AndIOp::create(builder, loc, mode, one));
     Value y = map(builder, x, f32, [&](OpBuilder &b, Location l, Value element) -> Value {
-      auto through = [&](Type narrow) -> Value {
-        return arith::ExtFOp::create(b, l, f32, arith::TruncFOp::create(b, l, narrow, element).getResult());
-      };
-      Value toBF16 = through(b.getBF16Type());
-      Value toF16 = through(b.getF16Type());
+      Value toBF16 = through(b, l, b.getBF16Type(), element);
+      Value toF16 = through(b, l, b.getF16Type(), element);
       return arith::SelectOp::create(b, l, fallback, toBF16, toF16);
     });
     // Any element not finite: !(|y| < inf) also holds for NaN.

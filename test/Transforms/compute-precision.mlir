@@ -25,9 +25,12 @@
 // CHECK:   arith.mulf %[[AX]], %[[BX]]
 // CHECK: linalg.generic {{.*}} ins(%[[R]], %{{.*}} : tensor<?x?x64xbf16>, tensor<64x16xf32>)
 // CHECK: linalg.generic {{.*}} ins(%[[X]], %{{.*}} : tensor<?x?x64xf32>, tensor<64x8xf32>)
-// F16: arith.truncf %{{.*}} : f32 to f16
-// F16: ins(%{{.*}}, %{{.*}} : tensor<?x?x64xf16>, tensor<64x80xbf16>)
-// F16: ^bb0(%{{.*}}: f16, %{{.*}}: bf16, %{{.*}}: f32):
+// f16 stays f32 values on the f16 grid (no conversion in the projections).
+// F16: %[[R16:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<?x?x64xf32>)
+// F16:   %[[H:.*]] = arith.truncf %{{.*}} : f32 to f16
+// F16:   arith.extf %[[H]] : f16 to f32
+// F16: ins(%[[R16]], %{{.*}} : tensor<?x?x64xf32>, tensor<64x80xbf16>)
+// F16: ^bb0(%{{.*}}: f32, %{{.*}}: bf16, %{{.*}}: f32):
 // F32-NOT: truncf
 func.func @projections(%x: tensor<?x?x64xf32>, %w: tensor<64x80xbf16>, %v: tensor<64x16xf32>,
                        %q: tensor<64x8xf32>, %y: tensor<?x?x80xf32>, %z: tensor<?x?x16xf32>,
