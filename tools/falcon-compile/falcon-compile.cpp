@@ -458,7 +458,6 @@ int main(int argc, char **argv) {
     return fail("--precision-guard needs a one-rank plan (--tp 1 --pp 1); turn it off with "
                 "--precision-guard=false");
   HostLibraryOptions hostOptions;
-  hostOptions.precisionGuard = precisionGuard;
   hostOptions.optLevel = llvmOptLevel;
   hostOptions.kvCacheDType = kvCacheDType;
   hostOptions.sanitizers.assign(sanitize.begin(), sanitize.end());
@@ -551,7 +550,6 @@ int main(int argc, char **argv) {
       if (precisionGuardOption.getNumOccurrences())
         return fail(modelPath + ": --precision-guard needs two or more layers");
       precisionGuard = false;
-      hostOptions.precisionGuard = false;
     }
     // A GPTQ/AWQ checkpoint's projections are read as they were quantized.
     if (const std::optional<CheckpointQuantization> &stored = checkpoint->config.quantization) {
@@ -699,6 +697,8 @@ int main(int argc, char **argv) {
   strategy.attentionRows = attentionRows;
   strategy.attentionKeys = attentionKeys;
   strategy.int8Activations = int8Activations;
+  // Decided now that the checkpoint's layer count is known.
+  hostOptions.precisionGuard = precisionGuard;
   auto lower = [&](ModuleOp rankModule, int64_t rank) -> LogicalResult {
     PassManager pm(&context);
     if (worldSize > 1)

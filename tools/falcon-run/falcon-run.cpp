@@ -751,7 +751,6 @@ Expected<GenerateResult> generate(Runner &runner, falcon_session_t *session,
   return result;
 }
 
-/// Prints the speed and memory lines of a generation.
 /// The f16 precision guard's switches, one line on stderr (none: nothing).
 void reportPrecisionFallbacks(const falcon_session_t *session, int64_t numLayers) {
   size_t count = 0;
@@ -771,6 +770,7 @@ void reportPrecisionFallbacks(const falcon_session_t *session, int64_t numLayers
   errs().flush();
 }
 
+/// Prints the speed and memory lines of a generation.
 void printStats(raw_ostream &os, const falcon_generate_stats_t &stats) {
   os << "prefill: " << formatRate(stats.prefill_tokens, stats.prefill_seconds) << "\n";
   if (stats.decode_tokens > 0)

@@ -294,18 +294,17 @@ falcon_status_t checkPrecisionGuard(falcon_session_t *session, bool &switched) {
   const size_t entries = session->guardFallbacks.size();
   FALCON_RETURN_IF_ERROR(device->vtable->mapBuffer(device, session->precisionGuard, 0, entries,
                                                    FALCON_HAL_MEMORY_ACCESS_READ, &mapped));
-  std::vector<uint8_t> states(static_cast<const uint8_t *>(mapped),
-                              static_cast<const uint8_t *>(mapped) + entries);
-  FALCON_RETURN_IF_ERROR(device->vtable->unmapBuffer(device, session->precisionGuard));
-  switched = false;
   // A layer's overflow makes every later one's input non-finite: only the
   // first is known to overflow.
-  auto first = std::find_if(states.begin(), states.end(),
-                            [](uint8_t state) { return (state & 2) != 0; });
-  if (first == states.end())
+  const auto *states = static_cast<const uint8_t *>(mapped);
+  const size_t index = size_t(
+      std::find_if(states, states + entries, [](uint8_t state) { return (state & 2) != 0; }) -
+      states);
+  FALCON_RETURN_IF_ERROR(device->vtable->unmapBuffer(device, session->precisionGuard));
+  switched = false;
+  if (index == entries)
     return nullptr;
-  size_t index = size_t(first - states.begin());
-  std::string what = index + 1 == entries ? std::string("the LM head's input")
+  std::string what = index + 1 == entries ? std::string("the LM head's inputs")
                                           : "layer " + std::to_string(index) + "'s activations";
   if (session->guardFallbacks[index])
     return makeStatus(FALCON_STATUS_DATA_LOSS,
